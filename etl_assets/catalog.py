@@ -1,0 +1,97 @@
+"""The catalog: every source table's discovered schema, merged with its settings from datasources.yaml.
+
+Discovery talks to the sources and is run on demand (``aietl discover``); its result is stored in
+config/catalog.json so that the code location builds its definitions quickly and offline.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from etl_assets.config.models import CheckSettings, DataSources, SourceDefaults, SyncSettings, TableSettings
+from resources.protocol import TableSchema
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    """One table to land: its schema, the kind of source it comes from, and its effective settings."""
+
+    kind: str
+    schema: TableSchema
+    sync: SyncSettings
+    batch_size: int
+    semantic_search: bool
+    text_columns: tuple[str, ...]
+    checks: CheckSettings
+    target: str
+
+    @property
+    def source(self) -> str:
+        return self.schema.source
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    @property
+    def raw_namespace(self) -> str:
+        return raw_namespace(self.source)
+
+
+def raw_namespace(source: str) -> str:
+    """The warehouse schema (ClickHouse: database) that a source's raw tables land in."""
+    return f"raw_{source}"
+
+
+def load_catalog(file: Path) -> dict[str, list[TableSchema]]:
+    if not file.is_file():
+        return {}
+    document = json.loads(file.read_text(encoding="utf-8"))
+    return {source: [TableSchema.from_dict(t) for t in tables] for source, tables in document["sources"].items()}
+
+
+def save_catalog(file: Path, catalog: dict[str, list[TableSchema]]) -> None:
+    document = {"version": 1, "sources": {s: [t.to_dict() for t in catalog[s]] for s in sorted(catalog)}}
+    file.write_text(json.dumps(document, indent=1, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+def selected(name: str, settings: SourceDefaults) -> bool:
+    included = any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.include)
+    return included and not any(fnmatch.fnmatchcase(name, pattern) for pattern in settings.exclude)
+
+
+def source_tables(datasources: DataSources, catalog: dict[str, list[TableSchema]]) -> list[SourceTable]:
+    """Every selected table of every configured source (Kafka topics excluded: they are streams)."""
+    tables = []
+    for source, (kind, settings) in datasources.all_sources().items():
+        if kind == "kafka":
+            continue
+        for schema in catalog.get(source, []):
+            if selected(schema.name, settings):
+                tables.append(_with_settings(kind, schema, settings, datasources.warehouse))
+    return tables
+
+
+def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, warehouse: str) -> SourceTable:
+    own = defaults.tables.get(schema.name, TableSettings())
+    sync = own.sync or defaults.sync
+    primary_key = own.primary_key if own.primary_key is not None else schema.primary_key
+    for column in [*primary_key, *([sync.cursor] if sync.cursor else [])]:
+        if column not in {c.name for c in schema.columns}:
+            raise ValueError(f"{schema.source}.{schema.name}: configured column {column!r} is not in the table "
+                             f"(columns: {[c.name for c in schema.columns]}); run `aietl discover` if it is new")
+    if sync.mode == "merge" and not primary_key:
+        raise ValueError(f"{schema.source}.{schema.name}: sync mode 'merge' needs a primary key")
+    return SourceTable(
+        kind=kind,
+        schema=replace(schema, primary_key=list(primary_key), cursor_column=sync.cursor),
+        sync=sync,
+        batch_size=own.batch_size or defaults.batch_size,
+        semantic_search=own.semantic_search if own.semantic_search is not None else defaults.semantic_search,
+        text_columns=tuple(own.text_columns or ()),
+        checks=own.checks or CheckSettings(),
+        target=defaults.target or warehouse,
+    )

@@ -1,0 +1,219 @@
+"""Typed models of config/datasources.yaml.
+
+Secrets never appear as values: a secret field is the *name* of an environment variable (``password_env``), which
+resources read through Dagster's ``EnvVar`` so that neither logs nor the UI ever show the value.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyncSettings(Strict):
+    mode: Literal["full", "incremental", "merge"] = "full"
+    """full: replace the table; incremental: append rows past the watermark; merge: upsert them on the primary key."""
+    cursor: str | None = None
+    lookback: str | None = None
+    """Re-read this much before the watermark for late rows, e.g. ``"2 hours"`` or ``"100"`` for numeric cursors."""
+
+    @model_validator(mode="after")
+    def _cursor_needed(self) -> SyncSettings:
+        if self.mode != "full" and not self.cursor:
+            raise ValueError(f"sync mode {self.mode!r} needs a cursor column (sync.cursor)")
+        return self
+
+
+class CheckSettings(Strict):
+    max_null_share: dict[str, float] = Field(default_factory=dict)
+    """Column -> highest allowed share of NULLs (0..1)."""
+    freshness_hours: float | None = None
+    row_count_tolerance: float = 0.5
+    """A load whose row count differs from the recent median by more than this share fails the anomaly check."""
+    blocking: bool = True
+
+
+class TableSettings(Strict):
+    """Per-table settings; any left unset fall back to the source's defaults."""
+
+    file: str | None = None
+    format: Literal["csv", "json", "ndjson", "xml"] | None = None
+    delimiter: str | None = None
+    encoding: str | None = None
+    header: bool | None = None
+    record_path: str | None = None
+    sync: SyncSettings | None = None
+    primary_key: list[str] | None = None
+    batch_size: int | None = None
+    semantic_search: bool | None = None
+    text_columns: list[str] | None = None
+    checks: CheckSettings | None = None
+
+
+class SourceDefaults(Strict):
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+    sync: SyncSettings = SyncSettings()
+    batch_size: Annotated[int, Field(gt=0)] = 50_000
+    schedule: str | None = None
+    """Cron expression for scheduled refreshes of this source."""
+    semantic_search: bool = False
+    tables: dict[str, TableSettings] = Field(default_factory=dict)
+    target: str | None = None
+    """Name of the target the raw tables land in; the warehouse when unset."""
+
+
+class FilesSource(SourceDefaults):
+    path: str
+
+
+class PostgresConnection(Strict):
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str
+    user: str = "postgres"
+    password_env: str | None = None
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    connect_timeout_s: int = 10
+
+
+class PostgresSource(SourceDefaults, PostgresConnection):
+    schema_name: str = Field("public", alias="schema")
+
+
+class ClickHouseConnection(Strict):
+    url: str | None = None
+    """http(s)://host:port of a ClickHouse server; leave unset and give chdb_path for the embedded engine."""
+    chdb_path: str | None = None
+    database: str = "default"
+    user: str = "default"
+    password_env: str | None = None
+    verify_tls: bool = True
+    ca_cert: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    cluster: str | None = None
+    connect_timeout_s: int = 10
+    send_receive_timeout_s: int = 300
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> ClickHouseConnection:
+        if bool(self.url) == bool(self.chdb_path):
+            raise ValueError("give exactly one of url (a ClickHouse server) or chdb_path (the embedded engine)")
+        return self
+
+
+class ClickHouseSource(SourceDefaults, ClickHouseConnection):
+    pass
+
+
+class YdbSource(SourceDefaults):
+    endpoint: str
+    database: str
+    auth: Literal["anonymous", "static", "token", "service_account_key", "metadata", "env"] = "anonymous"
+    user: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
+    service_account_key_file: str | None = None
+    timeout_s: int = 30
+
+
+class KafkaSource(SourceDefaults):
+    bootstrap_servers: str
+    topics: list[str]
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    value_format: Literal["json"] = "json"
+    request_timeout_ms: int = 30_000
+
+
+class Sources(Strict):
+    files: dict[str, FilesSource] = Field(default_factory=dict)
+    postgres: dict[str, PostgresSource] = Field(default_factory=dict)
+    clickhouse: dict[str, ClickHouseSource] = Field(default_factory=dict)
+    ydb: dict[str, YdbSource] = Field(default_factory=dict)
+    kafka: dict[str, KafkaSource] = Field(default_factory=dict)
+
+
+class PostgresTarget(PostgresConnection):
+    pass
+
+
+class ClickHouseTarget(ClickHouseConnection):
+    pass
+
+
+class Targets(Strict):
+    postgres: dict[str, PostgresTarget] = Field(default_factory=dict)
+    clickhouse: dict[str, ClickHouseTarget] = Field(default_factory=dict)
+
+
+class QdrantSettings(Strict):
+    url: str | None = None
+    path: str | None = None
+    api_key_env: str | None = None
+    timeout_s: int = 30
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> QdrantSettings:
+        if bool(self.url) == bool(self.path):
+            raise ValueError("give exactly one of url (a Qdrant server) or path (local mode)")
+        return self
+
+
+class EmbedderSettings(Strict):
+    model: Literal["hashing", "minilm"] = "hashing"
+    dimensions: int = 384
+
+
+class LlmSettings(Strict):
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key_env: str | None = None
+    timeout_s: float = 20.0
+
+
+class DataSources(Strict):
+    """The whole of config/datasources.yaml."""
+
+    warehouse: str
+    """Name of the target (under targets.postgres or targets.clickhouse) that raw tables land in by default."""
+    metadata: str
+    """Name of the PostgreSQL target that holds the platform's own metadata schema."""
+    sources: Sources = Sources()
+    targets: Targets
+    qdrant: QdrantSettings | None = None
+    embedder: EmbedderSettings = EmbedderSettings()
+    llm: LlmSettings = LlmSettings()
+    reports_dir: str = ".aietl/reports"
+
+    @model_validator(mode="after")
+    def _targets_exist(self) -> DataSources:
+        targets = {**self.targets.postgres, **self.targets.clickhouse}
+        if self.warehouse not in targets:
+            raise ValueError(f"warehouse {self.warehouse!r} is not a target; known targets: {sorted(targets)}")
+        if self.metadata not in self.targets.postgres:
+            raise ValueError(f"metadata {self.metadata!r} must name a PostgreSQL target")
+        names = [name for kind in Sources.model_fields for name in getattr(self.sources, kind)]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique across types; repeated: {duplicates}")
+        return self
+
+    def all_sources(self) -> dict[str, tuple[str, SourceDefaults]]:
+        """Source name -> (source type, its settings)."""
+        return {
+            name: (kind, settings)
+            for kind in Sources.model_fields
+            for name, settings in getattr(self.sources, kind).items()
+        }

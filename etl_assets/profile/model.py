@@ -1,0 +1,72 @@
+"""What a profile holds. Produced by the profile layer, read by checks, recommendations, DDL and reports."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SEMANTIC_TYPES = (
+    "integer", "decimal", "boolean", "date", "timestamp", "email", "phone", "url", "uuid", "ip", "json",
+    "category", "text", "identifier",
+)
+
+
+@dataclass
+class ColumnProfile:
+    name: str
+    logical_type: str
+    semantic_type: str
+    null_count: int
+    null_share: float
+    distinct_count: int
+    distinct_share: float
+    min: Any = None
+    max: Any = None
+    mean: float | None = None
+    std: float | None = None
+    quantiles: dict[str, float] = field(default_factory=dict)
+    top_values: list[tuple[str, int]] = field(default_factory=list)
+    min_length: int | None = None
+    max_length: int | None = None
+    mean_length: float | None = None
+    patterns: list[tuple[str, int]] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class GrowthFacts:
+    """From the ingestion log: how often the table is loaded and how fast it grows."""
+
+    loads: int = 0
+    rows_per_day: float | None = None
+    loads_per_day: float | None = None
+    last_loaded_at: str | None = None
+
+
+@dataclass
+class TableProfile:
+    source: str
+    table: str
+    row_count: int
+    size_bytes: int | None
+    columns: list[ColumnProfile]
+    candidate_keys: list[list[str]] = field(default_factory=list)
+    time_columns: list[str] = field(default_factory=list)
+    duplicate_rows: int = 0
+    sampled: bool = False
+    sample_rows: int | None = None
+    growth: GrowthFacts = field(default_factory=GrowthFacts)
+    profiled_at: str = ""
+
+    def column(self, name: str) -> ColumnProfile:
+        return next(c for c in self.columns if c.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TableProfile:
+        values = dict(data)
+        values["columns"] = [ColumnProfile(**c) for c in data["columns"]]
+        values["growth"] = GrowthFacts(**data.get("growth", {}))
+        return cls(**values)
