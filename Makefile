@@ -1,0 +1,64 @@
+# Two commands on a fresh Debian machine: `make demo` (the whole graph on the sample data) and `make test`.
+# Each installs what it needs on first use: Debian packages, the Python environment (uv, from uv.lock), the dbt manifest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := $(PYTHON) -m uv
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export DO_NOT_TRACK := 1
+export UV_PYTHON_DOWNLOADS := never
+DEMO_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile discover validate clean
+
+help:
+	@echo "make demo     start the embedded services, run the whole asset graph on the sample data, stop"
+	@echo "make test     install and start real services, run unit and integration tests"
+	@echo "make ui       serve the Dagster UI on http://127.0.0.1:3000 over the embedded services"
+	@echo "make bench-load / bench-profile   benchmarks against peers (see bench/)"
+
+demo: debs-demo install
+	$(BIN)/aietl demo
+
+ui: debs-demo install
+	$(BIN)/aietl ui
+
+test: debs-test install
+	source tests/services.sh && $(BIN)/pytest -q -p no:cacheprovider tests
+
+bench-load: install
+	$(BIN)/python bench/load_postgres.py
+
+bench-profile: install
+	$(BIN)/python bench/profile.py
+
+discover: install
+	$(BIN)/aietl discover
+
+validate: install
+	$(BIN)/aietl validate
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+install: $(VENV)/.installed $(MANIFEST)
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@touch $@
+
+$(MANIFEST): $(VENV)/.installed config/pipelines.yaml config/catalog.json $(shell find etl_assets/transform -name '*.py' 2>/dev/null)
+	$(BIN)/aietl generate-dbt
+
+debs-demo:
+	@dpkg -s $(DEMO_DEBS) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEMO_DEBS))
+
+debs-test:
+	@dpkg -s $(TEST_DEBS) >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(TEST_DEBS))
+
+clean:
+	rm -rf .aietl dbt_project/target

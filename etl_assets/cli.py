@@ -1,0 +1,120 @@
+"""aietl: the project's command line (discover sources, run the demo, serve the UI, generate dbt models, search)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from etl_assets.config.loader import ConfigError
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
+
+UI_HOST, UI_PORT = "127.0.0.1", 3000
+
+
+@click.group()
+def main() -> None:
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+@main.command()
+@click.option("--source", "only", multiple=True, help="Discover only these sources (default: all).")
+def discover(only: tuple[str, ...]) -> None:
+    """Read every source's tables and store them in config/catalog.json."""
+    from etl_assets.discovery import discover_sources
+
+    try:
+        catalog, problems = discover_sources(only)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    for source, tables in sorted(catalog.items()):
+        click.echo(f"{source}: {len(tables)} tables: {', '.join(t.name for t in tables)}")
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    click.echo(f"catalog written to {CATALOG_FILE}")
+    if problems:
+        sys.exit(1)
+
+
+@main.command()
+def demo() -> None:
+    """Start the embedded services, load the sample data, materialize the whole graph, print a summary, stop."""
+    from etl_assets.demo import embedded_stack, load_sample, run_main_job
+    from etl_assets.instance import prepare_dagster_home
+
+    prepare_dagster_home()
+    with embedded_stack() as stack:
+        click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
+        load_sample(stack)
+        click.echo("sample data loaded into the shop database, the chdb analytics table and topic clicks")
+        summary = run_main_job()
+    for line in summary.lines():
+        click.echo(line)
+    click.echo(f"reports: {state_dir() / 'reports'}")
+    click.echo(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
+    if not summary.success:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--port", default=UI_PORT, show_default=True)
+def ui(port: int) -> None:
+    """Start the embedded services and serve the Dagster UI on 127.0.0.1 over the demo's instance."""
+    from etl_assets.demo import embedded_stack
+    from etl_assets.instance import prepare_dagster_home
+
+    prepare_dagster_home()
+    with embedded_stack():
+        dagster = Path(sys.executable).parent / "dagster"
+        command = [str(dagster), "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", UI_HOST, "-p", str(port)]
+        click.echo(f"Dagster UI on http://{UI_HOST}:{port} (Ctrl-C stops it and the embedded services)")
+        server = subprocess.Popen(command, cwd=PROJECT_DIR, start_new_session=True)
+        _wait_stopping_on_signal(server)
+
+
+def _wait_stopping_on_signal(server: subprocess.Popen) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        os.killpg(server.pid, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    try:
+        server.wait()
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+@main.command("generate-dbt")
+def generate_dbt() -> None:
+    """Generate dbt sources and models from config/pipelines.yaml and the catalog, then build the manifest."""
+    from etl_assets.transform.assets import prepare
+
+    try:
+        prepare()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo("dbt project generated and manifest built")
+
+
+@main.command()
+def validate() -> None:
+    """Check config/datasources.yaml and the catalog without touching any source."""
+    from etl_assets.catalog import load_catalog, source_tables
+    from etl_assets.config.loader import load_datasources
+
+    try:
+        tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
+    except (ConfigError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{DATASOURCES_FILE}: valid; {len(tables)} tables in the catalog")
+
+
+if __name__ == "__main__":
+    main()

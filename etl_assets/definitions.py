@@ -1,0 +1,61 @@
+"""The code location: every asset, check, job, schedule and sensor, built from config without touching the network."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
+
+from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.config.loader import load_datasources
+from etl_assets.config.models import DataSources
+from etl_assets.ddl.assets import build_ddl_assets
+from etl_assets.embeddings.assets import build_embedding_assets
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
+from etl_assets.profile.assets import build_profile_assets
+from etl_assets.raw.assets import build_raw_assets
+from etl_assets.recommend.assets import build_recommendation_assets
+from etl_assets.reports.assets import build_report_assets
+from etl_assets.stream.assets import build_stream_assets
+from etl_assets.transform.assets import build_dbt_assets
+from etl_assets.wiring import build_resources
+from sensors.incremental import build_incremental_sensors
+from sensors.kafka import build_kafka_sensors
+from sensors.schedules import build_schedules
+
+MAIN_JOB = "main"
+
+
+def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
+    return [
+        *build_raw_assets(tables),
+        *build_profile_assets(tables),
+        *build_recommendation_assets(tables),
+        *build_ddl_assets(tables),
+        *build_embedding_assets(tables),
+        *build_stream_assets(datasources),
+        *build_dbt_assets(),
+        *build_report_assets(tables),
+    ]
+
+
+def executor():
+    """In-process by default: the embedded chdb engine and Qdrant local mode admit one process per data path."""
+    return multiprocess_executor if os.environ.get("AIETL_EXECUTOR") == "multiprocess" else in_process_executor
+
+
+def build_definitions() -> Definitions:
+    datasources = load_datasources(DATASOURCES_FILE)
+    tables = source_tables(datasources, load_catalog(CATALOG_FILE))
+    main_job = define_asset_job(MAIN_JOB, selection=AssetSelection.all(), description="The whole asset graph.")
+    return Definitions(
+        assets=build_assets(datasources, tables),
+        jobs=[main_job],
+        schedules=build_schedules(datasources, tables),
+        sensors=[*build_incremental_sensors(datasources, tables), *build_kafka_sensors(datasources)],
+        resources=build_resources(datasources),
+        executor=executor(),
+    )
+
+
+defs = build_definitions()

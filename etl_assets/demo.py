@@ -1,0 +1,87 @@
+"""`aietl demo`: start the embedded default, load the sample, materialize the whole graph, summarize, stop."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from etl_assets.paths import SAMPLE_DIR, state_dir
+from resources.embedded.stack import EmbeddedStack, run_clickhouse_file, run_sql_file
+
+SAMPLE_TOPIC = "clicks"
+
+
+@contextmanager
+def embedded_stack() -> Iterator[EmbeddedStack]:
+    """Start the services and export their addresses for config/datasources.yaml; stop them on the way out."""
+    stack = EmbeddedStack(state_dir()).start()
+    saved = {name: os.environ.get(name) for name in stack.environment()}
+    os.environ.update(stack.environment())
+    try:
+        yield stack
+    finally:
+        stack.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def load_sample(stack: EmbeddedStack) -> None:
+    """Seed the sample sources: the shop database, the chdb analytics table and the click events topic."""
+    from etl_assets.stream.sample import produce_sample_events
+    from resources.clickhouse import ClickHouseResource
+    from resources.kafka import KafkaResource
+
+    run_sql_file(stack.postgres.dsn("shop"), SAMPLE_DIR / "shop.sql")
+    clickhouse = ClickHouseResource(chdb_path=stack.environment()["AIETL_CHDB_PATH"])
+    run_clickhouse_file(clickhouse.client(), SAMPLE_DIR / "clickhouse.sql")
+    clickhouse.close()
+    produce_sample_events(KafkaResource(bootstrap_servers=stack.kafka.bootstrap), SAMPLE_TOPIC,
+                          SAMPLE_DIR / "clicks.ndjson")
+
+
+@dataclass
+class RunSummary:
+    success: bool
+    seconds: float
+    materialized: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    failed_steps: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)
+    run_id: str = ""
+
+    def lines(self) -> list[str]:
+        status = "succeeded" if self.success else "FAILED"
+        lines = [f"Run {self.run_id} {status} in {self.seconds:.1f} s: {len(self.materialized)} assets materialized."]
+        lines += [f"  {key:<45} {rows:>8} rows" for key, rows in sorted(self.rows.items())]
+        lines += [f"  failed step: {step}" for step in self.failed_steps]
+        lines += [f"  failed check: {check}" for check in self.failed_checks]
+        return lines
+
+
+def run_main_job() -> RunSummary:
+    from dagster import DagsterInstance
+
+    from etl_assets.definitions import MAIN_JOB, defs
+
+    started = time.monotonic()
+    result = defs.get_job_def(MAIN_JOB).execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
+    summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        key = materialization.asset_key.to_user_string()
+        summary.materialized.append(key)
+        rows = materialization.metadata.get("rows_written") or materialization.metadata.get("dagster/row_count")
+        if rows is not None and key.startswith(("raw/", "stream/")):
+            summary.rows[key] = int(rows.value)
+    summary.failed_steps = [event.step_key for event in result.all_events if event.is_step_failure]
+    for event in result.all_events:
+        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
+        if evaluation is not None and not evaluation.passed:
+            summary.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return summary

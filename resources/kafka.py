@@ -1,0 +1,195 @@
+"""Kafka (plaintext, SSL, SASL) through kafka-python 3, with a bounded micro-batch reader.
+
+Consumption never joins a consumer group: partitions are ``assign()``-ed and sought to offsets the caller keeps
+(in the warehouse, in the same transaction as the rows), which is fast and gives exactly-once landing. The end of a
+partition is found by reading until a poll comes back empty, because some brokers (Tansu) under-report
+``end_offsets``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from resources.protocol import SourceUnavailableError
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+    from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+EMPTY_POLL_MS = 1000
+"""A poll that waits this long and returns nothing means the partitions are drained (for now)."""
+
+
+@dataclass(frozen=True)
+class KafkaMessage:
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class MicroBatch:
+    """Messages read from one topic, and where to resume: the next offset of every assigned partition."""
+
+    topic: str
+    messages: list[KafkaMessage] = field(default_factory=list)
+    start_offsets: dict[int, int] = field(default_factory=dict)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    drained: bool = False
+    """True when the read ended on an empty poll rather than on the message or time limit."""
+
+
+class KafkaResource(ConfigurableResource):
+    """One Kafka cluster. Every client made here has request, connection and bootstrap timeouts."""
+
+    bootstrap_servers: str
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, description="Pass as EnvVar; never logged.")
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    request_timeout_ms: int = 30_000
+    source_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"Kafka source {self.source_name!r} ({self.bootstrap_servers})" if self.source_name \
+            else f"Kafka at {self.bootstrap_servers}"
+
+    def connection_config(self) -> dict[str, Any]:
+        """Settings shared by consumers, producers and admin clients (security and timeouts)."""
+        self._check_security()
+        config: dict[str, Any] = {
+            "bootstrap_servers": [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()],
+            "security_protocol": self.security_protocol,
+            "request_timeout_ms": self.request_timeout_ms,
+            "bootstrap_timeout_ms": min(self.request_timeout_ms, 10_000),
+            "connections_max_idle_ms": max(self.request_timeout_ms + 10_000, 60_000),
+        }
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            config.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
+        if self.security_protocol.startswith("SASL"):
+            config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
+                          sasl_plain_password=self.sasl_password)
+        return config
+
+    def _check_security(self) -> None:
+        if self.security_protocol.startswith("SASL"):
+            missing = [name for name in ("sasl_mechanism", "sasl_username", "sasl_password") if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"{self.label}: security_protocol {self.security_protocol} needs {', '.join(missing)}")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError(f"{self.label}: give both ssl_certfile and ssl_keyfile for client certificates, or neither")
+
+    def consumer(self, **overrides: Any) -> KafkaConsumer:
+        """A consumer outside any group, auto-commit off; ``overrides`` are kafka-python consumer settings."""
+        settings = {"group_id": None, "enable_auto_commit": False, "auto_offset_reset": "earliest",
+                    **self.connection_config(), **overrides}
+        return self._connect(KafkaConsumer, settings)
+
+    def producer(self, **overrides: Any) -> KafkaProducer:
+        settings = {"acks": "all", "max_block_ms": self.request_timeout_ms, **self.connection_config(), **overrides}
+        return self._connect(KafkaProducer, settings)
+
+    def admin(self) -> KafkaAdminClient:
+        return self._connect(KafkaAdminClient, self.connection_config())
+
+    def _connect(self, client_class: type, settings: dict[str, Any]) -> Any:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return client_class(**settings)
+        except KafkaError as error:
+            raise SourceUnavailableError(f"{self.label}: cannot connect: {type(error).__name__}: {error}") from None
+
+    @contextmanager
+    def open_consumer(self, **overrides: Any) -> Iterator[KafkaConsumer]:
+        consumer = self.consumer(**overrides)
+        try:
+            yield consumer
+        finally:
+            consumer.close(autocommit=False)
+
+    def ensure_topic(self, topic: str, partitions: int = 1, replication_factor: int = 1) -> bool:
+        """Create ``topic`` unless it exists; True when it was created."""
+        admin = self.admin()
+        try:
+            if topic in admin.list_topics():
+                return False
+            admin.create_topics([NewTopic(topic, partitions, replication_factor)], timeout_ms=self.request_timeout_ms)
+            return True
+        except TopicAlreadyExistsError:
+            return False
+        finally:
+            admin.close()
+
+    def partitions(self, consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+        """The topic's partitions, waiting up to the request timeout for metadata to arrive."""
+        deadline = time.monotonic() + self.request_timeout_ms / 1000
+        while True:
+            partition_ids = consumer.partitions_for_topic(topic)
+            if partition_ids:
+                return [TopicPartition(topic, partition) for partition in sorted(partition_ids)]
+            if time.monotonic() > deadline:
+                raise SourceUnavailableError(f"{self.label}: topic {topic!r} does not exist or has no partitions")
+            consumer.poll(timeout_ms=100)
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """The broker-reported end offset per partition (cheap; may under-report on some brokers, e.g. Tansu)."""
+        with self.open_consumer() as consumer:
+            partitions = self.partitions(consumer, topic)
+            ends = consumer.end_offsets(partitions)
+            return {tp.partition: offset for tp, offset in ends.items()}
+
+    def read_batch(self, topic: str, start_offsets: dict[int, int], max_messages: int = 5000,
+                   max_seconds: float = 30.0) -> MicroBatch:
+        """Read up to ``max_messages`` (or for up to ``max_seconds``) from every partition of ``topic``.
+
+        Partitions missing from ``start_offsets`` start at their beginning. Reading stops early once a poll
+        returns nothing, so the batch ends where the topic ends.
+        """
+        with self.open_consumer(max_poll_records=min(max_messages, 2000)) as consumer:
+            partitions = self.partitions(consumer, topic)
+            consumer.assign(partitions)
+            starts = self._seek(consumer, partitions, start_offsets)
+            batch = MicroBatch(topic=topic, start_offsets=starts)
+            self._poll_into(consumer, batch, max_messages, time.monotonic() + max_seconds)
+            batch.next_offsets = {tp.partition: consumer.position(tp) for tp in partitions}
+            return batch
+
+    @staticmethod
+    def _seek(consumer: KafkaConsumer, partitions: list[TopicPartition], offsets: dict[int, int]) -> dict[int, int]:
+        unknown = [tp for tp in partitions if tp.partition not in offsets]
+        beginnings = consumer.beginning_offsets(unknown) if unknown else {}
+        starts = {}
+        for tp in partitions:
+            starts[tp.partition] = max(offsets.get(tp.partition, 0), beginnings.get(tp, 0))
+            consumer.seek(tp, starts[tp.partition])
+        return starts
+
+    @staticmethod
+    def _poll_into(consumer: KafkaConsumer, batch: MicroBatch, max_messages: int, deadline: float) -> None:
+        while len(batch.messages) < max_messages and time.monotonic() < deadline:
+            wanted = max_messages - len(batch.messages)
+            records = consumer.poll(timeout_ms=EMPTY_POLL_MS, max_records=wanted, update_offsets=True)
+            if not any(records.values()):
+                batch.drained = True
+                return
+            for partition_records in records.values():
+                batch.messages.extend(
+                    KafkaMessage(r.partition, r.offset, r.timestamp, r.key, r.value) for r in partition_records)

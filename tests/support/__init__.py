@@ -1,0 +1,1 @@
+"""Helpers the test suite runs beside the code under test (servers, fronts)."""
