@@ -53,6 +53,7 @@ def demo() -> None:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
         load_sample(stack)
         click.echo("sample data loaded into the shop database, the chdb analytics table and topic clicks")
+        click.echo("materializing the whole asset graph (job 'main'); warnings and errors follow, if any")
         summary = run_main_job()
     for line in summary.lines():
         click.echo(line)

@@ -70,7 +70,10 @@ def run_main_job() -> RunSummary:
     from etl_assets.definitions import MAIN_JOB, defs
 
     started = time.monotonic()
-    result = defs.get_job_def(MAIN_JOB).execute_in_process(instance=DagsterInstance.get(), raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    result = defs.get_job_def(MAIN_JOB).execute_in_process(
+        run_config=quiet, instance=DagsterInstance.get(), raise_on_error=False
+    )
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

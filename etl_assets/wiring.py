@@ -20,6 +20,7 @@ from etl_assets.config.models import (
     YdbSource,
 )
 from etl_assets.paths import resolve
+from etl_assets.transform.project import dbt_resource
 from resources.clickhouse import ClickHouseResource
 from resources.embedder import EmbedderResource
 from resources.files import FilesResource, FileTable
@@ -118,6 +119,7 @@ def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources["embedder"] = EmbedderResource(model=datasources.embedder.model,
                                              dimensions=datasources.embedder.dimensions)
     resources["llm"] = llm_resource(datasources)
+    resources["dbt"] = dbt_resource()
     if datasources.qdrant:
         qdrant = datasources.qdrant
         resources["qdrant"] = QdrantResource(url=qdrant.url, path=str(resolve(qdrant.path)) if qdrant.path else None,

@@ -48,8 +48,15 @@ class MicroBatch:
     messages: list[KafkaMessage] = field(default_factory=list)
     start_offsets: dict[int, int] = field(default_factory=dict)
     next_offsets: dict[int, int] = field(default_factory=dict)
+    end_offsets: dict[int, int] = field(default_factory=dict)
+    """As reported by the broker after the read; may under-report (Tansu), so lag from it is a lower bound."""
     drained: bool = False
     """True when the read ended on an empty poll rather than on the message or time limit."""
+
+    @property
+    def lag(self) -> int:
+        """Messages known to wait after this batch, by the broker's end offsets (a lower bound)."""
+        return sum(max(0, end - self.next_offsets.get(partition, 0)) for partition, end in self.end_offsets.items())
 
 
 class KafkaResource(ConfigurableResource):
@@ -94,7 +101,8 @@ class KafkaResource(ConfigurableResource):
             if missing:
                 raise ValueError(f"{self.label}: security_protocol {self.security_protocol} needs {', '.join(missing)}")
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            raise ValueError(f"{self.label}: give both ssl_certfile and ssl_keyfile for client certificates, or neither")
+            raise ValueError(f"{self.label}: give both ssl_certfile and ssl_keyfile for client certificates, "
+                             f"or neither")
 
     def consumer(self, **overrides: Any) -> KafkaConsumer:
         """A consumer outside any group, auto-commit off; ``overrides`` are kafka-python consumer settings."""
@@ -163,13 +171,15 @@ class KafkaResource(ConfigurableResource):
         Partitions missing from ``start_offsets`` start at their beginning. Reading stops early once a poll
         returns nothing, so the batch ends where the topic ends.
         """
-        with self.open_consumer(max_poll_records=min(max_messages, 2000)) as consumer:
+        fetch = {"max_poll_records": min(max_messages, 2000), "max_partition_fetch_bytes": 8 << 20}
+        with self.open_consumer(**fetch) as consumer:
             partitions = self.partitions(consumer, topic)
             consumer.assign(partitions)
             starts = self._seek(consumer, partitions, start_offsets)
             batch = MicroBatch(topic=topic, start_offsets=starts)
             self._poll_into(consumer, batch, max_messages, time.monotonic() + max_seconds)
             batch.next_offsets = {tp.partition: consumer.position(tp) for tp in partitions}
+            batch.end_offsets = {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
             return batch
 
     @staticmethod

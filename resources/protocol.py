@@ -162,3 +162,41 @@ class Destination(Protocol):
         self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode
     ) -> WriteResult:
         """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
+
+
+_INTEGER_DIGITS = {"int16": 5, "int32": 10, "int64": 19}
+_WIDENINGS = {
+    "int16": ("int32", "int64", "float32", "float64"), "int32": ("int64", "float64"),
+    "float32": ("float64",), "date": ("timestamp",),
+}
+
+
+def widest_type(current: str, incoming: str) -> str | None:
+    """The type a landed column must have to hold both its ``current`` values and ``incoming`` ones without loss.
+
+    Returns ``current`` when it already holds ``incoming`` (e.g. int64 holds int32), ``incoming`` when the column
+    must be widened (int32 -> int64, float32 -> float64, date -> timestamp, a decimal with more digits), and None
+    when neither holds the other: an incompatible change (e.g. int64 -> string, timestamp -> int64).
+    """
+    if current == incoming:
+        return current
+    for wide, narrow in ((current, incoming), (incoming, current)):
+        if _holds(wide, narrow):
+            return wide
+    return None
+
+
+def _holds(wide: str, narrow: str) -> bool:
+    if wide in _WIDENINGS.get(narrow, ()):
+        return True
+    wide_decimal = _DECIMAL.match(wide)
+    if not wide_decimal:
+        return False
+    precision, scale = int(wide_decimal.group(1)), int(wide_decimal.group(2))
+    if narrow in _INTEGER_DIGITS:
+        return precision - scale >= _INTEGER_DIGITS[narrow]
+    narrow_decimal = _DECIMAL.match(narrow)
+    if not narrow_decimal:
+        return False
+    narrow_precision, narrow_scale = int(narrow_decimal.group(1)), int(narrow_decimal.group(2))
+    return scale >= narrow_scale and precision - scale >= narrow_precision - narrow_scale

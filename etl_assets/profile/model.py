@@ -31,6 +31,8 @@ class ColumnProfile:
     mean_length: float | None = None
     patterns: list[tuple[str, int]] = field(default_factory=list)
     description: str = ""
+    physical_type: str = ""
+    """The type as the warehouse stores it (e.g. ``numeric(12,2)``, ``Nullable(String)``, Arrow's ``int64``)."""
 
 
 @dataclass
@@ -57,6 +59,8 @@ class TableProfile:
     sample_rows: int | None = None
     growth: GrowthFacts = field(default_factory=GrowthFacts)
     profiled_at: str = ""
+    notes: list[str] = field(default_factory=list)
+    """How the facts were obtained (exact, sampled, approximate) and anything that could not be computed."""
 
     def column(self, name: str) -> ColumnProfile:
         return next(c for c in self.columns if c.name == name)

@@ -20,7 +20,8 @@ class Reason:
 class Index:
     columns: tuple[str, ...]
     method: str
-    """postgres: btree, brin, gin; clickhouse: minmax, set, bloom_filter, tokenbf_v1."""
+    """postgres: btree, brin, gin, gin_trgm (GIN with pg_trgm's gin_trgm_ops);
+    clickhouse: minmax, set, bloom_filter, tokenbf_v1, ngrambf_v1."""
 
 
 @dataclass
@@ -37,6 +38,10 @@ class Recommendation:
     primary_key: list[str] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
     low_cardinality: list[str] = field(default_factory=list)
+    distribution: str = "auto"
+    """How an MPP store spreads rows: all (copy small tables to every node), key, even, auto."""
+    distribution_key: list[str] = field(default_factory=list)
+    """Column(s) rows are spread or sharded by (Redshift DISTKEY, ClickHouse Distributed sharding key)."""
     refresh_cadence: str = "daily"
     """A cron expression or a word: hourly, daily, streaming."""
     reasons: list[Reason] = field(default_factory=list)

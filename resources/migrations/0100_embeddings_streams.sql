@@ -7,13 +7,15 @@ CREATE SCHEMA IF NOT EXISTS aietl_meta;
 CREATE TABLE IF NOT EXISTS aietl_meta.kafka_offsets (
     source       text        NOT NULL,
     topic        text        NOT NULL,
+    consumer     text        NOT NULL,
     partition    integer     NOT NULL,
     next_offset  bigint      NOT NULL CHECK (next_offset >= 0),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, topic, partition)
+    PRIMARY KEY (source, topic, consumer, partition)
 );
 COMMENT ON TABLE aietl_meta.kafka_offsets IS
-    'Per partition, the offset of the next Kafka message to land; written with the landed rows in one transaction.';
+    'Per reader (consumer: stream = landing, per_minute = the windowed aggregate) and partition, the offset of the '
+    'next message to process; written in the same transaction as the rows it covers.';
 
 CREATE TABLE IF NOT EXISTS aietl_meta.embedding_index (
     collection    text        NOT NULL,

@@ -1,0 +1,1 @@
+"""DDL layer: CREATE TABLE for six dialects from storage recommendations."""

@@ -1,0 +1,1 @@
+"""The raw layer: every source table landed in the warehouse as ``raw/<source>/<table>``."""

@@ -1,0 +1,164 @@
+"""``raw/<source>/<table>`` assets (one per source table) and their ``schema_compatible`` checks.
+
+Each load runs in the pool ``source_<name>`` (dagster.yaml limits it, so a large source cannot starve the others),
+retries transient failures with exponential backoff and jitter, and fails on its own when its source is down.
+"""
+
+
+import hashlib
+import re
+from typing import Any
+
+import dagster as dg
+from dagster import AssetCheckExecutionContext, AssetExecutionContext
+
+from etl_assets.catalog import SourceTable
+from etl_assets.raw.load import LoadError, LoadOutcome, load_table
+from resources.protocol import TableSchema
+
+DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL,
+                                      jitter=dg.Jitter.PLUS_MINUS)
+CHECK_NAME = "schema_compatible"
+_DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def key_component(name: str) -> str:
+    """``name`` as an asset-key part: Dagster names admit only [A-Za-z0-9_], so other names get a stable suffix.
+
+    The table itself keeps its real name in the warehouse (shown as ``dagster/table_name``).
+    """
+    if _DAGSTER_NAME.fullmatch(name):
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "table"
+    return f"{readable}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def raw_asset_key(source: str, table: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", key_component(source), key_component(table)])
+
+
+def build_raw_assets(tables: list[SourceTable], warehouse_kind: str = "postgres", warehouse_name: str | None = None,
+                     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY_POLICY,
+                     ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+    """A raw asset and its blocking ``schema_compatible`` check for every table.
+
+    Tables land in the resource ``warehouse`` unless their source names another target (``target_<name>``, when
+    ``warehouse_name`` says which target the warehouse is).
+    """
+    definitions: list[dg.AssetsDefinition | dg.AssetChecksDefinition] = []
+    for table in tables:
+        destination_key = _destination_key(table, warehouse_name)
+        definitions.append(_raw_asset(table, destination_key, warehouse_kind, retry_policy))
+        definitions.append(_schema_check(table))
+    return definitions
+
+
+def _destination_key(table: SourceTable, warehouse_name: str | None) -> str:
+    if warehouse_name is None or table.target == warehouse_name:
+        return "warehouse"
+    return f"target_{table.target}"
+
+
+def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
+               retry_policy: dg.RetryPolicy | None) -> dg.AssetsDefinition:
+    source_key = f"source_{table.source}"
+
+    @dg.asset(
+        key=raw_asset_key(table.source, table.name),
+        group_name=key_component(table.source),
+        kinds={table.kind, warehouse_kind},
+        description=_description(table),
+        required_resource_keys={source_key, destination_key, "metadata"},
+        pool=f"source_{table.source}",
+        retry_policy=retry_policy,
+        metadata={"dagster/column_schema": column_schema(table.schema),
+                  "dagster/table_name": f"{table.raw_namespace}.{table.name}", "sync_mode": table.sync.mode},
+        tags={"aietl/layer": "raw"},
+    )
+    def raw_table(context: AssetExecutionContext) -> dg.MaterializeResult:
+        source = getattr(context.resources, source_key)
+        destination = getattr(context.resources, destination_key)
+        try:
+            outcome = load_table(table, source, destination, context.resources.metadata, run_id=context.run.run_id)
+        except LoadError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        _log(context, table, outcome)
+        return dg.MaterializeResult(metadata=materialization_metadata(outcome))
+
+    return raw_table
+
+
+def _schema_check(table: SourceTable) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=raw_asset_key(table.source, table.name),
+        name=CHECK_NAME,
+        blocking=True,
+        required_resource_keys={"metadata"},
+        description="Fails while the table has an open sync conflict (an incompatible source type change); the "
+                    "table is not loaded until the conflict is resolved, so no landed data is lost.",
+    )
+    def schema_compatible(context: AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        conflicts = context.resources.metadata.open_conflicts(table.source, table.name)
+        return dg.AssetCheckResult(
+            passed=not conflicts,
+            metadata={
+                "open_conflicts": len(conflicts),
+                "conflicts": dg.MetadataValue.json([
+                    {"column": c["column_name"], "landed_type": c["landed_type"], "source_type": c["source_type"],
+                     "detected_at": c["detected_at"].isoformat(), "detail": c["detail"]} for c in conflicts]),
+            },
+            description=("; ".join(c["detail"] for c in conflicts) if conflicts else "no open sync conflicts"),
+        )
+
+    return schema_compatible
+
+
+def column_schema(schema: TableSchema) -> dg.TableSchema:
+    key = set(schema.primary_key)
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name=c.name, type=c.logical_type, description=c.description or None,
+                       constraints=dg.TableColumnConstraints(nullable=c.nullable, unique=[c.name] == schema.primary_key,
+                                                             other=["primary key"] if c.name in key else []))
+        for c in schema.columns
+    ])
+
+
+def materialization_metadata(outcome: LoadOutcome) -> dict[str, Any]:
+    metadata: dict[str, Any] = {
+        "status": outcome.status,
+        "sync_mode": outcome.sync_mode,
+        "write_mode": outcome.write_mode,
+        "rows_read": outcome.rows_read,
+        "rows_written": outcome.rows_written,
+        "rows_quarantined": outcome.rows_quarantined,
+        "rows_null_cursor": outcome.rows_null_cursor,
+        "watermark_from": outcome.watermark_from,
+        "watermark_to": outcome.watermark_to,
+        "read_from": outcome.read_from,
+        "duration_s": round(outcome.duration_s, 3),
+        "schema_version": outcome.schema_version,
+        "added_columns": dg.MetadataValue.json(outcome.added_columns),
+        "widened_columns": dg.MetadataValue.json(outcome.widened_columns),
+        "open_conflicts": len(outcome.conflicts),
+        "dagster/table_name": outcome.target,
+        "dagster/column_schema": column_schema(outcome.landed),
+    }
+    if outcome.write_mode == "replace" and outcome.status == "success":
+        metadata["dagster/row_count"] = outcome.rows_written
+    return metadata
+
+
+def _description(table: SourceTable) -> str:
+    how = {"full": "replaced on every load", "incremental": f"appended by cursor {table.sync.cursor!r}",
+           "merge": f"merged on {table.schema.primary_key} by cursor {table.sync.cursor!r}"}[table.sync.mode]
+    return f"Rows of {table.source}.{table.name} landed in {table.raw_namespace}.{table.name}, {how}."
+
+
+def _log(context: AssetExecutionContext, table: SourceTable, outcome: LoadOutcome) -> None:
+    if outcome.status == "blocked":
+        context.log.warning(f"{table.source}.{table.name} not loaded: open sync conflict(s) "
+                            f"{[c['column_name'] for c in outcome.conflicts]}; see the schema_compatible check")
+        return
+    context.log.info(f"{table.source}.{table.name}: read {outcome.rows_read}, wrote {outcome.rows_written}, "
+                     f"quarantined {outcome.rows_quarantined} ({outcome.write_mode}) in {outcome.duration_s:.2f}s; "
+                     f"watermark {outcome.watermark_from} -> {outcome.watermark_to}")

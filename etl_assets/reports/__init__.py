@@ -1,0 +1,1 @@
+"""Reports: analysis, quality and pipeline performance in HTML, Markdown, JSON and PDF."""

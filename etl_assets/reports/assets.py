@@ -1,0 +1,213 @@
+"""Report assets ``reports/analysis``, ``reports/quality`` and ``reports/pipeline`` (group ``reports``).
+
+Each writes ``<name>.html``, ``.md``, ``.json`` and ``.pdf`` to ``<state dir>/reports`` (or the directory in its
+run config) and records the paths, a Markdown preview and its counts as materialization metadata.
+
+- analysis reads the ``profile/S/T`` and ``recommendation/S/T`` assets;
+- quality reads the profiles, the latest results of the asset checks on every ``*/S/T`` asset, and quarantine counts
+  from the ingestion log (``metadata`` resource);
+- pipeline depends on the ``raw/S/T`` assets and reads the ingestion log.
+
+(No ``from __future__ import annotations`` here: Dagster reads the config class from the asset function's
+annotations at definition time.)
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field as ConfigField
+
+from etl_assets.catalog import SourceTable
+from etl_assets.paths import resolve, state_dir
+from etl_assets.profile.model import TableProfile
+from etl_assets.recommend.model import Recommendation
+from etl_assets.reports.build import (
+    CheckOutcome,
+    IngestionLog,
+    TableRules,
+    build_analysis_report,
+    build_pipeline_report,
+    build_quality_report,
+)
+from etl_assets.reports.model import Issue, Report
+from etl_assets.reports.render import FORMATS, render_markdown, write_report
+
+GROUP = "reports"
+KINDS = {"html", "markdown", "pdf"}
+METADATA_KEY = "metadata"
+INGESTION_HISTORY_LIMIT = 50
+
+
+class ReportConfig(dg.Config):
+    output_dir: str = ConfigField(
+        default="", description="Directory for the report files (relative: under the project directory); "
+                                "empty: <AIETL_HOME>/reports.")
+    formats: list[str] = ConfigField(default=list(FORMATS), description=f"Any of {', '.join(FORMATS)}.")
+
+
+def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True) -> list[dg.AssetsDefinition]:
+    """The three report assets over ``tables``.
+
+    With ``ingestion_log=False`` the assets do not require the ``metadata`` resource and say in the reports that the
+    ingestion log is not configured.
+    """
+    resource_keys = {METADATA_KEY} if ingestion_log else set()
+    return [_analysis_asset(tables), _quality_asset(tables, resource_keys), _pipeline_asset(tables, resource_keys)]
+
+
+def _analysis_asset(tables: list[SourceTable]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["reports", "analysis"], group_name=GROUP, kinds=KINDS,
+        ins={**_ins("profile", tables), **_ins("recommendation", tables)},
+        automation_condition=dg.AutomationCondition.eager(),
+        description="Per table: profile highlights, semantic types, the storage recommendation with its reasons "
+                    "and the DDL target. HTML, Markdown, JSON and PDF.",
+    )
+    def analysis_report(context: dg.AssetExecutionContext, config: ReportConfig, **inputs: Any) -> dg.MaterializeResult:
+        profiles, missing_profiles = _inputs(inputs, "profile", tables, TableProfile)
+        recommendations, _ = _inputs(inputs, "recommendation", tables, Recommendation)
+        report = build_analysis_report(profiles, recommendations, notes=missing_profiles)
+        return _publish(context, config, report)
+
+    return analysis_report
+
+
+def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["reports", "quality"], group_name=GROUP, kinds=KINDS, ins=_ins("profile", tables),
+        required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
+        description="Per table: NULL shares against the configured limits, key uniqueness, asset check outcomes "
+                    "and quarantined rows. HTML, Markdown, JSON and PDF.",
+    )
+    def quality_report(context: dg.AssetExecutionContext, config: ReportConfig, **inputs: Any) -> dg.MaterializeResult:
+        profiles, missing_profiles = _inputs(inputs, "profile", tables, TableProfile)
+        ingestion, log_notes = _read_ingestion_log(context, tables)
+        report = build_quality_report(profiles, rules=_rules(tables), checks=_latest_check_outcomes(context, tables),
+                                      ingestion=ingestion, notes=[*missing_profiles, *log_notes])
+        return _publish(context, config, report)
+
+    return quality_report
+
+
+def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["reports", "pipeline"], group_name=GROUP, kinds=KINDS,
+        deps=[dg.AssetKey(["raw", t.source, t.name]) for t in tables],
+        required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
+        description="Per table: the ingestion log: loads, rows, durations, throughput and failures. HTML, Markdown, "
+                    "JSON and PDF.",
+    )
+    def pipeline_report(context: dg.AssetExecutionContext, config: ReportConfig) -> dg.MaterializeResult:
+        ingestion, notes = _read_ingestion_log(context, tables)
+        report = build_pipeline_report([(t.source, t.name) for t in tables], ingestion, notes=notes)
+        return _publish(context, config, report)
+
+    return pipeline_report
+
+
+def _ins(layer: str, tables: Sequence[SourceTable]) -> dict[str, dg.AssetIn]:
+    """Inputs named ``<layer>_<i>`` (source and table names need not be Python identifiers)."""
+    return {f"{layer}_{i}": dg.AssetIn(key=[layer, t.source, t.name]) for i, t in enumerate(tables)}
+
+
+def _inputs(inputs: dict[str, Any], layer: str, tables: Sequence[SourceTable], kind: type) -> tuple[list, list[Issue]]:
+    """The upstream values in table order, and a note for each upstream asset that gave None.
+
+    Dicts (from a JSON IO manager) are turned back into ``kind``; any other type is an error naming the asset.
+    """
+    values, missing = [], []
+    for i, table in enumerate(tables):
+        value = inputs[f"{layer}_{i}"]
+        if value is None:
+            missing.append(f"{layer}/{table.source}/{table.name}")
+            continue
+        if isinstance(value, dict):
+            value = kind.from_dict(value)
+        if not isinstance(value, kind):
+            raise TypeError(f"{layer}/{table.source}/{table.name} gave a {type(value).__name__}, "
+                            f"expected a {kind.__name__}")
+        values.append(value)
+    notes = [Issue("warn", f"no {layer} yet (the asset gave None): {', '.join(missing)}")] if missing else []
+    return values, notes
+
+
+def _rules(tables: Sequence[SourceTable]) -> dict[tuple[str, str], TableRules]:
+    return {
+        (t.source, t.name): TableRules(primary_key=tuple(t.schema.primary_key),
+                                       max_null_share=dict(t.checks.max_null_share), blocking=t.checks.blocking)
+        for t in tables
+    }
+
+
+def _read_ingestion_log(
+    context: dg.AssetExecutionContext, tables: Sequence[SourceTable]
+) -> tuple[IngestionLog | None, list[Issue]]:
+    """The ingestion history of every table, or None and a note saying why it could not be read."""
+    metadata = getattr(context.resources, METADATA_KEY, None)
+    history = getattr(metadata, "ingestion_history", None)
+    if history is None:
+        message = (f"the ingestion log is not configured: no '{METADATA_KEY}' resource with ingestion_history() "
+                   "(resources.metadata.MetadataResource); load counts and quarantined rows are unknown")
+        context.log.warning(message)
+        return None, [Issue("warn", message)]
+    log: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for table in tables:
+        try:
+            log[(table.source, table.name)] = list(history(table.source, table.name, limit=INGESTION_HISTORY_LIMIT))
+        except Exception as error:  # any failure of the store makes the log unavailable, not the report
+            reason = " ".join(str(error).split())[:300]
+            message = f"the ingestion log could not be read ({type(error).__name__}: {reason})"
+            context.log.warning(f"{message} while reading {table.source}.{table.name}")
+            return None, [Issue("warn", message)]
+    return log, []
+
+
+def _latest_check_outcomes(context: dg.AssetExecutionContext, tables: Sequence[SourceTable]) -> list[CheckOutcome]:
+    """The last completed result of every asset check on a ``<layer>/S/T`` asset of one of ``tables``."""
+    wanted = {(t.source, t.name) for t in tables}
+    check_keys = [key for key in _asset_graph(context).asset_check_keys
+                  if len(key.asset_key.path) == 3 and tuple(key.asset_key.path[1:]) in wanted]
+    if not check_keys:
+        return []
+    summaries = context.instance.event_log_storage.get_asset_check_summary_records(check_keys)
+    outcomes = []
+    for key in sorted(check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        summary = summaries.get(key)
+        record = summary.last_completed_check_execution_record if summary else None
+        evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
+        if isinstance(evaluation, dg.AssetCheckEvaluation):
+            _, source, table = key.asset_key.path
+            outcomes.append(CheckOutcome(
+                source=source, table=table, asset=key.asset_key.to_user_string(), name=key.name,
+                passed=evaluation.passed, severity=evaluation.severity.value, description=evaluation.description or "",
+            ))
+    return outcomes
+
+
+def _asset_graph(context: dg.AssetExecutionContext) -> Any:
+    """The repository's asset graph; ``materialize()`` runs have no repository, so fall back to the job's graph."""
+    try:
+        return context.repository_def.asset_graph
+    except Exception:
+        return context.job_def.asset_layer.asset_graph
+
+
+def _output_dir(config: ReportConfig) -> Path:
+    return resolve(config.output_dir) if config.output_dir else state_dir() / "reports"
+
+
+def _publish(context: dg.AssetExecutionContext, config: ReportConfig, report: Report) -> dg.MaterializeResult:
+    files = write_report(report, _output_dir(config), config.formats)
+    context.log.info(f"reports/{report.name}: health {report.health}; wrote "
+                     f"{', '.join(str(path) for path in files.paths.values())}")
+    metadata: dict[str, Any] = {
+        "health": report.health,
+        **report.counts,
+        **{f"path_{fmt}": dg.MetadataValue.path(str(path)) for fmt, path in files.paths.items()},
+        "preview": dg.MetadataValue.md(render_markdown(report, preview=True)),
+    }
+    if files.pdf_pages is not None:
+        metadata["pdf_pages"] = files.pdf_pages
+    return dg.MaterializeResult(metadata=metadata)

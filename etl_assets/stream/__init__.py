@@ -1,0 +1,1 @@
+"""The stream layer: Kafka topics landed in micro-batches, and windowed aggregates over them."""

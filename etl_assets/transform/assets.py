@@ -1,0 +1,74 @@
+"""dbt models as Dagster assets: ``dbt/<model>``, wired to the ``raw/<source>/<table>`` assets they read.
+
+dbt tests become asset checks (dagster-dbt's default, kept on explicitly). The manifest is built by ``prepare()``
+(``aietl generate-dbt``); without it ``build_dbt_assets()`` returns no assets and says how to make it, so the code
+location still loads. (No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation
+of the decorated function at definition time.)
+"""
+
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, Backoff, RetryPolicy
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.config.loader import load_datasources
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, DBT_PROJECT_DIR, PIPELINES_FILE
+from etl_assets.transform.generate import RAW_GROUP_META, GeneratedProject, generate
+from etl_assets.transform.project import DBT_PROJECT, dbt_resource
+from etl_assets.transform.spec import load_pipelines
+
+log = logging.getLogger(__name__)
+MARTS_GROUP = "marts"
+
+
+class AietlDbtTranslator(DagsterDbtTranslator):
+    """Models are ``dbt/<name>``; staging models sit in their source's group, everything else in ``marts``."""
+
+    def __init__(self) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return super().get_asset_key(dbt_resource_props)
+        return AssetKey(["dbt", dbt_resource_props["name"]])
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "source":
+            return None
+        return dbt_resource_props.get("meta", {}).get(RAW_GROUP_META) or MARTS_GROUP
+
+
+def build_dbt_assets(project: DbtProject = DBT_PROJECT) -> list:
+    """The ``@dbt_assets`` definition of every model of the project (needs resource key ``dbt``)."""
+    if not project.manifest_path.is_file():
+        log.warning("dbt manifest %s is missing, so no dbt assets are loaded; run `aietl generate-dbt` to build it",
+                    project.manifest_path)
+        return []
+
+    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=AietlDbtTranslator(),
+                name="dbt_models", retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL))
+    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        yield from dbt.cli(["build"], context=context).stream()
+
+    return [dbt_models]
+
+
+def load_tables(datasources_file: Path = DATASOURCES_FILE, catalog_file: Path = CATALOG_FILE) -> list[SourceTable]:
+    return source_tables(load_datasources(datasources_file), load_catalog(catalog_file))
+
+
+def prepare(project_dir: Path = DBT_PROJECT_DIR, pipelines_file: Path = PIPELINES_FILE,
+            tables: list[SourceTable] | None = None, target: str | None = None) -> GeneratedProject:
+    """Validate pipelines.yaml, write models/generated/, then ``dbt parse`` to build target/manifest.json.
+
+    A spec error (PipelineSpecError) is raised before any dbt command runs.
+    """
+    tables = load_tables() if tables is None else tables
+    pipelines = load_pipelines(pipelines_file, tables)
+    generated = generate(project_dir, tables, pipelines)
+    dbt_resource(project_dir, target).cli(["parse", "--quiet"], target_path=Path("target")).wait()
+    return generated

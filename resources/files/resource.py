@@ -1,0 +1,200 @@
+"""FilesResource: a directory of CSV, JSON, NDJSON and XML files as a source of tables."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from dagster import Config, ConfigurableResource
+
+from resources.files import csv_format, json_format, xml_format
+from resources.files.cast import Conformer
+from resources.files.common import Chunk, FileFormatError, MissingFileError, Quarantine, display_name, log
+from resources.files.options import EXTENSIONS, FORMATS, FileOptions
+from resources.files.records import chunked, infer_columns
+from resources.protocol import Column, OnBadRecord, TableSchema
+
+SAMPLE_RECORDS = 1_000
+CURSOR_TYPES = ("timestamptz", "timestamp", "date")
+_GLOB = re.compile(r"[*?\[]")
+
+
+class FileTable(Config):
+    """One table of a files source. Only ``file`` is required (a name in the directory, or a glob of several)."""
+
+    file: str
+    format: Optional[str] = None
+    """csv | json | ndjson | xml; from the file extension when unset."""
+    delimiter: Optional[str] = None
+    encoding: Optional[str] = None
+    header: Optional[bool] = None
+    record_path: Optional[str] = None
+    """JSON: dotted keys down to the array of records ("data.items"); XML: element path of a record ("store")."""
+
+
+class FilesResource(ConfigurableResource):
+    """A directory of files. With no ``tables``, every csv/json/ndjson/jsonl/xml file is a table named by its stem."""
+
+    path: str
+    tables: dict[str, FileTable] = {}
+    source_name: str = ""
+    batch_rows: int = 50_000
+    """Rows per record batch (CSV batches are sized in bytes from the sampled row width, so roughly)."""
+
+    @property
+    def dialect(self) -> str:
+        return "files"
+
+    def directory(self) -> Path:
+        candidate = Path(self.path)
+        if not candidate.is_absolute():
+            project = Path(os.environ.get("AIETL_PROJECT_DIR", Path(__file__).resolve().parents[2]))
+            candidate = (project / candidate).resolve()
+        if not candidate.is_dir():
+            raise MissingFileError(f"files source {self.source_name!r}: directory not found: {candidate}")
+        return candidate
+
+    def table_settings(self) -> dict[str, FileTable]:
+        """The configured tables, or one per data file found in the directory."""
+        if self.tables:
+            return dict(self.tables)
+        found: dict[str, FileTable] = {}
+        for file in sorted(self.directory().iterdir()):
+            if file.is_file() and file.suffix.lower() in EXTENSIONS:
+                name = table_name(file.stem)
+                if name in found:
+                    raise FileFormatError(f"files source {self.source_name!r}: {found[name].file} and {file.name} "
+                                          f"would both be table {name!r}; configure `tables` explicitly")
+                found[name] = FileTable(file=file.name)
+        return found
+
+    def files_for(self, table: str) -> list[Path]:
+        """The files of a table, sorted; a missing file is an error naming its path."""
+        settings = self._settings(table)
+        directory = self.directory()
+        if _GLOB.search(settings.file):
+            return sorted(path for path in directory.glob(settings.file) if path.is_file())
+        path = directory / settings.file
+        if not path.is_file():
+            raise MissingFileError(f"files source {self.source_name!r}, table {table!r}: file not found: {path}")
+        return [path]
+
+    def file_states(self, table: str) -> list[tuple[str, int, int]]:
+        """(file, size, mtime_ns) of each file of a table: a cheap fingerprint for file-arrival sensors."""
+        return [(path.name, stat.st_size, stat.st_mtime_ns) for path in self.files_for(table)
+                for stat in [path.stat()]]
+
+    def discover(self) -> list[TableSchema]:
+        schemas = []
+        for name in self.table_settings():
+            try:
+                schemas.append(self.discover_table(name))
+            except FileFormatError as error:
+                if self.tables:
+                    raise
+                log.warning(f"files source {self.source_name!r}: skipped {name}: {error}")
+        return schemas
+
+    def discover_table(self, table: str) -> TableSchema:
+        files = self.files_for(table)
+        if not files:
+            raise MissingFileError(f"files source {self.source_name!r}, table {table!r}: no file matches "
+                                   f"{self.directory() / self._settings(table).file}")
+        columns, estimate = self._sample(files[0], self._options(table))
+        total_bytes = sum(path.stat().st_size for path in files)
+        first_bytes = max(files[0].stat().st_size, 1)
+        return TableSchema(
+            source=self.source_name, name=table, columns=columns,
+            cursor_candidates=[c.name for c in columns if c.logical_type in CURSOR_TYPES],
+            row_estimate=int(estimate * total_bytes / first_bytes),
+        )
+
+    def read(self, table: TableSchema, since: Any = None,
+             on_bad_record: OnBadRecord | None = None) -> Iterator[pa.RecordBatch]:
+        quarantine = Quarantine(self.source_name or table.source, table.name, on_bad_record)
+        yield from self._read(table, quarantine, since)
+        if quarantine.count:
+            log.warning(f"{self.source_name}.{table.name}: {quarantine.count} record(s) quarantined")
+
+    def max_cursor(self, table: TableSchema) -> Any:
+        if not table.cursor_column:
+            return None
+        cursor = table.column(table.cursor_column)
+        only_cursor = TableSchema(source=table.source, name=table.name, columns=[cursor])
+        highest = None
+        for batch in self._read(only_cursor, Quarantine(self.source_name, table.name, lambda record: None)):
+            value = pc.max(batch.column(0)).as_py()
+            if value is not None and (highest is None or value > highest):
+                highest = value
+        return highest
+
+    def _read(self, table: TableSchema, quarantine: Quarantine, since: Any = None) -> Iterator[pa.RecordBatch]:
+        logical = {column.name: column.logical_type for column in table.columns}
+        if since is not None and not table.cursor_column:
+            raise ValueError(f"{self.source_name}.{table.name}: `since` needs a cursor column (sync.cursor)")
+        cursor = table.cursor_column if since is not None else None
+        conformer = Conformer(table.arrow_schema(), logical, quarantine, cursor, since)
+        options = self._options(table.name)
+        for path in self.files_for(table.name):
+            for chunk in self._chunks(path, options, table.columns, quarantine):
+                batch = conformer.batch(chunk)
+                if batch is not None:
+                    yield batch
+
+    def _chunks(self, path: Path, options: FileOptions, columns: list[Column],
+                quarantine: Quarantine) -> Iterator[Chunk]:
+        display = display_name(path, self.directory())
+        if options.format == "csv":
+            names = [column.name for column in columns]
+            return csv_format.read_chunks(path, display, options, quarantine, self.batch_rows, names)
+        return chunked(_records(path, display, options, quarantine), columns, self.batch_rows)
+
+    def _sample(self, path: Path, options: FileOptions) -> tuple[list[Column], int]:
+        display = display_name(path, self.directory())
+        if options.format == "csv":
+            sample = csv_format.sniff(path, display, options)
+            return csv_format.discover_columns(sample), sample.row_estimate
+        records, sampled_chars, complete = [], 0, True
+        for _, record in _records(path, display, options, Quarantine(self.source_name, path.name, lambda r: None)):
+            if len(records) == SAMPLE_RECORDS:
+                complete = False
+                break
+            records.append(record)
+            sampled_chars += len(str(record))
+        if not records:
+            raise FileFormatError(f"{display}: no records found to discover columns from")
+        estimate = len(records) if complete else int(path.stat().st_size * len(records) / max(sampled_chars, 1))
+        return infer_columns(records, options.format), estimate
+
+    def _settings(self, table: str) -> FileTable:
+        settings = self.table_settings()
+        if table not in settings:
+            raise KeyError(f"files source {self.source_name!r} has no table {table!r}; tables: {sorted(settings)}")
+        return settings[table]
+
+    def _options(self, table: str) -> FileOptions:
+        settings = self._settings(table)
+        file_format = settings.format or EXTENSIONS.get(Path(settings.file).suffix.lower())
+        if file_format not in FORMATS:
+            raise FileFormatError(f"files source {self.source_name!r}, table {table!r}: unknown format "
+                                  f"{settings.format or settings.file!r}; set `format` to one of {', '.join(FORMATS)}")
+        return FileOptions(file_format, settings.delimiter, settings.encoding, settings.header, settings.record_path)
+
+
+def _records(path: Path, display: str, options: FileOptions, quarantine: Quarantine):
+    if options.format == "xml":
+        return xml_format.xml_records(path, display, options, quarantine)
+    if json_format.is_ndjson(path, options, display):
+        return json_format.ndjson_records(path, display, options, quarantine)
+    return json_format.document_records(path, display, options, quarantine)
+
+
+def table_name(stem: str) -> str:
+    """A file stem as a table name: lower snake case, usable in asset keys and SQL."""
+    name = re.sub(r"[^0-9a-z_]+", "_", stem.lower()).strip("_") or "table"
+    return f"t_{name}" if name[0].isdigit() else name

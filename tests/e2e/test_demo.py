@@ -1,0 +1,59 @@
+"""`aietl demo` on the embedded default: the whole graph runs, twice, without duplicating a row."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from resources.embedded import EmbeddedPostgres
+from resources.embedded.kafka import free_port
+
+PROJECT = Path(__file__).resolve().parents[2]
+RAW_TABLES = ["raw_shop_files.customers", "raw_shop_files.products", "raw_shop_files.stores",
+              "raw_shop_db.orders", "raw_shop_db.order_items", "raw_analytics.daily_sessions"]
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("demo")
+    return {"AIETL_HOME": str(home), "AIETL_PG_PORT": str(free_port()), "AIETL_KAFKA_PORT": str(free_port()),
+            "DAGSTER_HOME": ""}
+
+
+def run_demo(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, **environment}
+    env.pop("DAGSTER_HOME")
+    aietl = Path(sys.executable).parent / "aietl"
+    return subprocess.run([str(aietl), "demo"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def warehouse_counts(environment: dict[str, str]) -> dict[str, int]:
+    server = EmbeddedPostgres(Path(environment["AIETL_HOME"]) / "postgres", int(environment["AIETL_PG_PORT"]))
+    server.start()
+    try:
+        with psycopg.connect(server.dsn("warehouse"), connect_timeout=10) as connection:
+            counts = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for table in RAW_TABLES + ["stream_events.clicks"]}
+    finally:
+        server.stop()
+    return counts
+
+
+def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
+    first = run_demo(demo_home)
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
+    assert "succeeded" in first.stdout
+    counts = warehouse_counts(demo_home)
+    assert counts["raw_shop_db.orders"] == 3000
+    assert counts["raw_shop_files.customers"] == 300
+    assert counts["stream_events.clicks"] == 2000
+    assert all(rows > 0 for rows in counts.values()), counts
+    reports = list((Path(demo_home["AIETL_HOME"]) / "reports").rglob("*.pdf"))
+    assert reports, "the demo wrote no PDF report"
+
+    second = run_demo(demo_home)
+    assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
+    assert warehouse_counts(demo_home) == counts

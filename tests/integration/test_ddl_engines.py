@@ -1,0 +1,99 @@
+"""The generated DDL runs on the real engines: PostgreSQL (``pg_dsn``) and ClickHouse (chdb, ``chdb_path``).
+
+Cases: every sample table of config/catalog.json with the rules' own recommendation and with forced layouts
+(partitioned PostgreSQL, ReplacingMergeTree with every skip index), plus a table with every logical type and
+identifiers that need quoting. Each script is applied twice (idempotent) and then takes a row.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from etl_assets.ddl.build import apply_ddl, build_ddl
+from resources.clickhouse import ClickHouseResource
+from resources.postgres import PostgresResource
+from resources.protocol import TableSchema
+from tests.unit.test_ddl_build import CASES, NAMESPACE, sample_tables, value
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def warehouse(pg_server) -> Iterator[PostgresResource]:
+    """One database for the module: each case gets its own schema, which keeps the cases apart and fast."""
+    name = f"ddl_{uuid.uuid4().hex[:10]}"
+    yield PostgresResource.from_dsn(pg_server.create_database(name))
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(scope="module")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseResource:
+    """One chdb data path for the module (starting the engine on a new path costs seconds); a database per case."""
+    return ClickHouseResource(chdb_path=str(tmp_path_factory.mktemp("ddl_chdb") / "chdb"))
+
+
+def namespace_of(case_id: str) -> str:
+    return f"{NAMESPACE} {CASE_IDS.index(case_id)}"
+
+
+CASE_IDS = [c[0] for c in CASES]
+
+
+def test_there_is_a_case_for_every_sample_table():
+    names = {case[0].split(" ")[0] for case in CASES}
+    assert {f"{t.source}.{t.name}" for t in sample_tables()} <= names
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_postgres_ddl_runs_twice_and_takes_rows(warehouse: PostgresResource, case):
+    case_id, schema, profile, layout = case
+    namespace = namespace_of(case_id)
+    ddl = build_ddl(schema, layout, "postgres", namespace=namespace, profile=profile)
+    assert apply_ddl(warehouse, ddl.sql()) == len(ddl.statements)
+    apply_ddl(warehouse, ddl.sql())
+    target = _pg_name(namespace, schema)
+    with warehouse.connect() as connection:
+        columns = [row[0] for row in connection.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
+            (target,)).fetchall()]
+        assert columns == [c.name for c in schema.columns]
+        _insert_one_postgres(connection, target, schema)
+        assert connection.execute(f"SELECT count(*) FROM {target}").fetchone()[0] == 1
+
+
+def _pg_name(namespace: str, schema: TableSchema) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in (namespace, schema.name))
+
+
+def _insert_one_postgres(connection: psycopg.Connection, target: str, schema: TableSchema) -> None:
+    names = ", ".join('"' + c.name.replace('"', '""') + '"' for c in schema.columns)
+    values = [_pg_value(c.logical_type, 7) for c in schema.columns]
+    placeholders = ", ".join(["%s"] * len(values))
+    connection.execute(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", values)
+
+
+def _pg_value(logical: str, row: int) -> object:
+    raw = value(logical.split("(")[0], row)
+    return psycopg.types.json.Jsonb(json.loads(raw)) if logical == "json" else raw
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_clickhouse_ddl_runs_twice_on_chdb_and_takes_rows(clickhouse: ClickHouseResource, case):
+    case_id, schema, profile, layout = case
+    namespace = namespace_of(case_id)
+    ddl = build_ddl(schema, layout, "clickhouse", namespace=namespace, profile=profile)
+    engine = clickhouse
+    assert apply_ddl(engine, ddl.sql()) == len(ddl.statements)
+    apply_ddl(engine, ddl.sql())
+    target = ".".join("`" + part.replace("`", "\\`") + "`" for part in (namespace, schema.name))
+    described = engine.query_arrow(f"DESCRIBE TABLE {target}").column("name").to_pylist()
+    assert described == [c.name for c in schema.columns]
+    row = {c.name: value(c.logical_type.split("(")[0], 7) for c in schema.columns}
+    with engine.client() as client:
+        client.insert(f"{target}", [list(row.values())], column_names=list(row))
+    assert engine.query_arrow(f"SELECT count() AS n FROM {target}").column("n").to_pylist() == [1]

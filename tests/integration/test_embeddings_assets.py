@@ -1,0 +1,131 @@
+"""The embeddings asset for the sample products: real PostgreSQL (warehouse + metadata), Qdrant local mode, Dagster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from dagster import AssetKey, materialize
+
+from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.config.loader import load_datasources
+from etl_assets.embeddings.assets import build_embedding_assets, embeddings_key, search
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
+from resources.embedder import EmbedderResource
+from resources.files import FilesResource, FileTable
+from resources.metadata import MetadataResource
+from resources.postgres import PostgresResource
+from resources.protocol import WriteMode
+from resources.qdrant import QdrantResource
+
+pytestmark = pytest.mark.integration
+PRODUCTS = embeddings_key("shop_files", "products")
+
+
+@pytest.fixture
+def products_table() -> SourceTable:
+    tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
+    return next(t for t in tables if (t.source, t.name) == ("shop_files", "products"))
+
+
+def land_products(sample_dir: Path, warehouse: PostgresResource, table: SourceTable) -> int:
+    files = FilesResource(path=str(sample_dir / "files"), source_name="shop_files",
+                          tables={"products": FileTable(file="products.json", format="json")})
+    return warehouse.write(table.raw_namespace, table.schema, files.read(table.schema), WriteMode.REPLACE).rows_written
+
+
+class Harness:
+    def __init__(self, pg_dsn: str, qdrant_path: Path, table: SourceTable):
+        self.warehouse = PostgresResource.from_dsn(pg_dsn)
+        self.qdrant = QdrantResource(path=str(qdrant_path))
+        self.embedder = EmbedderResource()
+        self.resources = {"warehouse": self.warehouse, "metadata": MetadataResource(postgres=self.warehouse),
+                          "qdrant": self.qdrant, "embedder": self.embedder}
+        self.assets = build_embedding_assets([table])
+
+    def materialize(self) -> dict[str, Any]:
+        result = materialize(self.assets, resources=self.resources)
+        assert result.success
+        [event] = result.get_asset_materialization_events()
+        materialization = event.event_specific_data.materialization
+        assert materialization.asset_key == PRODUCTS
+        return {name: value.value for name, value in materialization.metadata.items()}
+
+    def sql(self, statement: str, params: Any = None) -> list[tuple]:
+        with psycopg.connect(self.warehouse.conninfo()) as connection:
+            cursor = connection.execute(statement, params)
+            return cursor.fetchall() if cursor.description else []
+
+
+def test_only_changed_rows_are_embedded_again_and_deleted_rows_leave(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+
+    first = harness.materialize()
+    assert (first["rows_embedded"], first["rows_skipped"], first["rows_deleted"]) == (products, 0, 0)
+    assert (first["collection"], first["dimensions"], first["model"]) == ("shop_files__products", 384, "hashing-384")
+    hashes_before = dict(harness.sql("SELECT pk->>'product_id', content_hash FROM aietl_meta.embedding_index"))
+    assert len(hashes_before) == products
+
+    harness.sql("UPDATE raw_shop_files.products SET description = 'A teapot that whistles a tune' "
+                "WHERE product_id = 3")
+    harness.sql("DELETE FROM raw_shop_files.products WHERE product_id = 4")
+    second = harness.materialize()
+    assert (second["rows_embedded"], second["rows_skipped"], second["rows_deleted"]) == (1, products - 2, 1)
+
+    hashes_after = dict(harness.sql("SELECT pk->>'product_id', content_hash FROM aietl_meta.embedding_index"))
+    changed = {pk for pk in hashes_before if hashes_before[pk] != hashes_after.get(pk)}
+    assert changed == {"3", "4"} and "4" not in hashes_after
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products - 1
+
+    third = harness.materialize()
+    assert (third["rows_embedded"], third["rows_skipped"], third["rows_deleted"]) == (0, products - 1, 0)
+
+    [hit] = search("whistling teapot", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+                   embedder=harness.embedder)
+    assert hit.pk == {"product_id": 3} and hit.payload["description"] == "A teapot that whistles a tune"
+
+
+def test_search_finds_the_expected_product(pg_dsn: str, tmp_path: Path, sample_dir: Path,
+                                           products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    [name] = harness.sql("SELECT name FROM raw_shop_files.products WHERE product_id = 4")[0]
+
+    hits = search(name, "shop_files", "products", limit=3, qdrant=harness.qdrant, embedder=harness.embedder)
+
+    assert hits[0].payload["name"] == name and hits[0].pk == {"product_id": 4}
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
+    assert {"sku", "price", "category"} <= set(hits[0].payload)
+
+
+def test_a_lost_collection_is_rebuilt_from_the_table(pg_dsn: str, tmp_path: Path, sample_dir: Path,
+                                                     products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    with harness.qdrant.open() as client:
+        client.delete_collection("shop_files__products")
+
+    rebuilt = harness.materialize()
+
+    assert rebuilt["collection_rebuilt"] is True and rebuilt["rows_embedded"] == products
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products
+
+
+def test_search_without_embeddings_says_what_to_materialize(tmp_path: Path) -> None:
+    with pytest.raises(LookupError, match="materialize asset embeddings/shop_files/products first"):
+        search("skillet", "shop_files", "products", qdrant=QdrantResource(path=str(tmp_path / "q")),
+               embedder=EmbedderResource())
+
+
+def test_only_semantic_search_tables_get_an_embeddings_asset() -> None:
+    tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
+    keys = [asset.key for asset in build_embedding_assets(tables)]
+    assert keys == [AssetKey(["embeddings", "shop_files", "products"])]

@@ -1,0 +1,59 @@
+"""Pure parsing of Kafka messages into typed rows (no services; kept beside the stream tests it serves)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from etl_assets.stream.parse import coerce_rows, infer_logical_type, parse_messages, parse_timestamp
+from resources.kafka import KafkaMessage
+from sensors.kafka import decode_cursor, encode_cursor, waiting_partitions
+
+
+def message(offset: int, value: bytes | None) -> KafkaMessage:
+    return KafkaMessage(partition=1, offset=offset, timestamp_ms=1_790_000_000_000, key=None, value=value)
+
+
+def test_objects_become_rows_and_everything_else_is_quarantined_with_a_reason() -> None:
+    batch = parse_messages([message(0, b'{"a": 1, "b": "x"}'), message(1, None), message(2, b'"text"'),
+                            message(3, b'{"_offset": 1}'), message(4, b'{"a": '), message(5, b'{"c": [1]}')])
+    assert [(r["_offset"], r.get("a"), r.get("c")) for r in batch.rows] == [(0, 1, None), (5, None, [1])]
+    assert batch.columns == ["a", "b", "c"]
+    assert batch.rows[0]["_timestamp"] == datetime.fromtimestamp(1_790_000_000, tz=UTC)
+    assert [(q.offset, q.reason.split(":")[0]) for q in batch.quarantined] == [
+        (1, "empty message (null value)"), (2, "expected a JSON object, got str"),
+        (3, "key '_offset' is reserved for a system column"), (4, "not valid JSON")]
+
+
+def test_types_are_inferred_from_the_values() -> None:
+    assert infer_logical_type([1, None, 2]) == "int64"
+    assert infer_logical_type([1, 2.5]) == "float64"
+    assert infer_logical_type([True]) == "bool"
+    assert infer_logical_type(["2026-11-01T00:00:44+00:00", "2026-11-01 10:00:00"]) == "timestamptz"
+    assert infer_logical_type(["2026-11-01"]) == "string"
+    assert infer_logical_type([1, "one"]) == "string"
+    assert infer_logical_type([{"k": 1}, 3]) == "json"
+    assert infer_logical_type([None]) == "string"
+
+
+def test_naive_timestamps_are_taken_as_utc() -> None:
+    assert parse_timestamp("2026-11-01T10:00:00") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert parse_timestamp("not a time at all") is None
+
+
+def test_rows_that_do_not_fit_their_columns_are_set_aside() -> None:
+    batch = parse_messages([message(0, b'{"n": 1, "t": "2026-11-01T00:00:00Z"}'), message(1, b'{"n": "one"}'),
+                            message(2, b'{"n": 9223372036854775808}'), message(3, b'{"s": "a\\u0000b"}')])
+    rows, rejected = coerce_rows(batch, {"n": "int64", "t": "timestamptz", "s": "string", "_offset": "int64"})
+    assert rows == [(1, datetime(2026, 11, 1, tzinfo=UTC), None, 0)]
+    assert [(q.offset, q.reason) for q in rejected] == [
+        (1, 'field \'n\': value "one" does not fit column type int64'),
+        (2, "field 'n': value 9223372036854775808 does not fit column type int64"),
+        (3, "field 's': contains a NUL character, which PostgreSQL text cannot hold")]
+    assert rejected[0].raw == '{"n": "one"}'
+
+
+def test_sensor_cursor_round_trips_and_waiting_counts_only_partitions_behind() -> None:
+    seen = {"clicks": {"ends": {0: 10, 1: 4}, "landed": {0: 10}}}
+    assert decode_cursor(encode_cursor(seen)) == seen
+    assert decode_cursor(None) == {}
+    assert waiting_partitions({0: 10, 1: 4, 2: 0}, {0: 10, 1: 1}) == {1: 3}

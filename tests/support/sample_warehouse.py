@@ -1,0 +1,207 @@
+"""Land the bundled sample data as raw tables (``raw_<source>.<table>``) in a PostgreSQL and/or ClickHouse warehouse.
+
+The transformation tests must not depend on the raw-layer connectors, so this is a small, direct loader: each table
+becomes one Arrow table with the catalog's schema, written with psycopg COPY and clickhouse-connect ``insert_arrow``,
+so both warehouses hold exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import clickhouse_connect
+import psycopg
+import pyarrow as pa
+from defusedxml import ElementTree
+from psycopg import sql
+
+from etl_assets.catalog import SourceTable, raw_namespace
+from resources.protocol import Column
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
+SAMPLE_DIR = PROJECT_DIR / "data" / "sample"
+DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+PG_TYPES = {"bool": "boolean", "int16": "smallint", "int32": "integer", "int64": "bigint", "float32": "real",
+            "float64": "double precision", "string": "text", "date": "date", "timestamp": "timestamp",
+            "timestamptz": "timestamptz", "json": "jsonb"}
+CH_TYPES = {"bool": "Bool", "int16": "Int16", "int32": "Int32", "int64": "Int64", "float32": "Float32",
+            "float64": "Float64", "string": "String", "date": "Date", "timestamp": "DateTime64(6)",
+            "timestamptz": "DateTime64(6, 'UTC')", "json": "String"}
+
+
+def pg_type(column: Column) -> str:
+    decimal = DECIMAL.match(column.logical_type)
+    return f"numeric({decimal.group(1)},{decimal.group(2)})" if decimal else PG_TYPES[column.logical_type]
+
+
+def ch_type(column: Column) -> str:
+    decimal = DECIMAL.match(column.logical_type)
+    native = f"Decimal({decimal.group(1)},{decimal.group(2)})" if decimal else CH_TYPES[column.logical_type]
+    return f"Nullable({native})" if column.nullable else native
+
+
+def sample_tables(tables: list[SourceTable], pg_dsn: str) -> dict[str, pa.Table]:
+    """``source.table`` -> rows of every sample table; shop.sql runs in PostgreSQL (it is PostgreSQL's dialect)."""
+    readers = {
+        "shop_files.customers": lambda: _csv_rows(SAMPLE_DIR / "files" / "customers.csv"),
+        "shop_files.products": lambda: _json_rows(SAMPLE_DIR / "files" / "products.json"),
+        "shop_files.stores": lambda: _xml_rows(SAMPLE_DIR / "files" / "stores.xml"),
+        "shop_db.orders": lambda: _shop_db_rows(pg_dsn)["shop_db.orders"],
+        "shop_db.order_items": lambda: _shop_db_rows(pg_dsn)["shop_db.order_items"],
+        "analytics.daily_sessions": _daily_sessions_rows,
+    }
+    return {f"{t.source}.{t.name}": _arrow(t, readers[f"{t.source}.{t.name}"]()) for t in tables}
+
+
+def _arrow(table: SourceTable, rows: list[dict]) -> pa.Table:
+    schema = table.schema.arrow_schema()
+    columns = {field.name: [_value(row.get(field.name), field.type) for row in rows] for field in schema}
+    return pa.table(columns, schema=schema)
+
+
+def _value(value: object, arrow_type: pa.DataType) -> object:
+    if value is None or value == "":
+        return None
+    if pa.types.is_decimal(arrow_type):
+        return Decimal(str(value))
+    if pa.types.is_boolean(arrow_type) and isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    if pa.types.is_integer(arrow_type):
+        return int(value)
+    if pa.types.is_floating(arrow_type):
+        return float(value)
+    if pa.types.is_timestamp(arrow_type) and isinstance(value, str):
+        return pa.scalar(value).cast(pa.timestamp("us", tz="UTC")).as_py()
+    if pa.types.is_date(arrow_type) and isinstance(value, str):
+        return pa.scalar(value).cast(pa.date32()).as_py()
+    if pa.types.is_string(arrow_type) and not isinstance(value, str):
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return value
+
+
+def _csv_rows(file: Path) -> list[dict]:
+    with file.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _json_rows(file: Path) -> list[dict]:
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def _xml_rows(file: Path) -> list[dict]:
+    root = ElementTree.parse(file).getroot()
+    return [{**element.attrib, **{child.tag: child.text for child in element}} for element in root]
+
+
+def _shop_db_rows(pg_dsn: str) -> dict[str, list[dict]]:
+    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=10) as connection:
+        connection.execute("CREATE SCHEMA IF NOT EXISTS shop_source")
+        connection.execute("SET search_path TO shop_source")
+        connection.execute((SAMPLE_DIR / "shop.sql").read_text(encoding="utf-8"))
+        cursor = connection.cursor(row_factory=psycopg.rows.dict_row)
+        result = {}
+        for table in ("orders", "order_items"):
+            result[f"shop_db.{table}"] = cursor.execute(f"SELECT * FROM shop_source.{table}").fetchall()
+        connection.execute("DROP SCHEMA shop_source CASCADE")
+    return result
+
+
+def _daily_sessions_rows() -> list[dict]:
+    """Run clickhouse.sql in a throwaway chdb process (chdb allows one data path per process)."""
+    script = (
+        "import chdb, json, sys\n"
+        "from chdb import session\n"
+        "s = session.Session()\n"
+        "for statement in open(sys.argv[1]).read().split(';'):\n"
+        "    if statement.strip(): s.query(statement)\n"
+        "print(s.query('SELECT day, store_id, sessions, bounce_rate, "
+        "formatDateTime(updated_at, \\'%Y-%m-%dT%H:%i:%S+00:00\\') AS updated_at "
+        "FROM analytics.daily_sessions ORDER BY day, store_id', 'JSON').bytes().decode())\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script, str(SAMPLE_DIR / "clickhouse.sql")], check=True,
+                            capture_output=True, text=True, timeout=120).stdout
+    return json.loads(output)["data"]
+
+
+def load_postgres(pg_dsn: str, tables: list[SourceTable], data: dict[str, pa.Table]) -> None:
+    with psycopg.connect(pg_dsn, autocommit=True, connect_timeout=10) as connection:
+        for table in tables:
+            namespace, columns = raw_namespace(table.source), table.schema.columns
+            connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace)))
+            definition = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(pg_type(c))) for c in columns)
+            target = sql.Identifier(namespace, table.name)
+            connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(target))
+            connection.execute(sql.SQL("CREATE TABLE {} ({})").format(target, definition))
+            copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                target, sql.SQL(", ").join(sql.Identifier(c.name) for c in columns))
+            with connection.cursor().copy(copy) as writer:
+                for row in data[f"{table.source}.{table.name}"].to_pylist():
+                    writer.write_row([row[c.name] for c in columns])
+
+
+def load_clickhouse(client: clickhouse_connect.driver.Client, tables: list[SourceTable],
+                    data: dict[str, pa.Table]) -> None:
+    for table in tables:
+        namespace = raw_namespace(table.source)
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{namespace}`")
+        definition = ", ".join(f"`{c.name}` {ch_type(c)}" for c in table.schema.columns)
+        client.command(f"DROP TABLE IF EXISTS `{namespace}`.`{table.name}`")
+        client.command(f"CREATE TABLE `{namespace}`.`{table.name}` ({definition}) ENGINE = MergeTree ORDER BY tuple()")
+        client.insert_arrow(f"`{namespace}`.`{table.name}`", data[f"{table.source}.{table.name}"])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ChdbHttpFront:
+    """``python -m tests.support.chdb_http`` as a child process on a free port."""
+
+    path: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 60) -> ChdbHttpFront:
+        self.port = self.port or free_port()
+        log = (self.path.parent / f"chdb_http_{self.port}.log").open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.chdb_http", "--path", str(self.path), "--port", str(self.port)],
+            cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"chdb HTTP front exited with {self.process.returncode}; see {log.name}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"chdb HTTP front did not listen on port {self.port} within {timeout_s} s")
+
+    def client(self) -> clickhouse_connect.driver.Client:
+        return clickhouse_connect.get_client(host="127.0.0.1", port=self.port, compress=False, connect_timeout=10,
+                                             send_receive_timeout=120)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)

@@ -1,0 +1,86 @@
+import pytest
+
+from etl_assets.catalog import SourceTable
+from etl_assets.config.models import CheckSettings, SyncSettings
+from etl_assets.raw.assets import CHECK_NAME, build_raw_assets, key_component, raw_asset_key
+from etl_assets.raw.load import WriteMode, write_mode
+from resources.postgres import _cursor_candidates, ddl_type, logical_type
+from resources.protocol import Column, TableSchema, to_arrow
+
+
+@pytest.mark.parametrize("pg_type, expected", [
+    ("smallint", "int16"), ("integer", "int32"), ("bigint", "int64"), ("real", "float32"),
+    ("double precision", "float64"), ("numeric(12,2)", "decimal(12,2)"), ("numeric", "decimal(38,10)"),
+    ("numeric(50,2)", "string"), ("boolean", "bool"), ("text", "string"), ("character varying(20)", "string"),
+    ("character(3)", "string"), ("bytea", "binary"), ("date", "date"), ("time without time zone", "time"),
+    ("time(3) without time zone", "time"), ("timestamp(3) without time zone", "timestamp"),
+    ("timestamp with time zone", "timestamptz"), ("jsonb", "json"), ("json", "json"), ("uuid", "uuid"),
+    ("integer[]", "json"), ("interval", "string"), ("inet", "string"), ("mood", "string"),
+    ("time with time zone", "string"),
+])
+def test_postgres_types_map_to_logical_types(pg_type, expected):
+    assert logical_type(pg_type) == expected
+
+
+@pytest.mark.parametrize("logical", ["bool", "int16", "int32", "int64", "float32", "float64", "decimal(12,2)",
+                                     "string", "binary", "date", "time", "timestamp", "timestamptz", "json", "uuid"])
+def test_landed_types_read_back_as_the_same_logical_type(logical):
+    ddl = {"time": "time without time zone", "timestamp": "timestamp without time zone",
+           "timestamptz": "timestamp with time zone"}.get(logical, ddl_type(logical))
+    assert logical_type(ddl) == logical
+    assert to_arrow(logical) is not None
+
+
+def test_cursor_candidates_prefer_update_timestamps_then_sequence_keys():
+    columns = [Column("id", "int64"), Column("created_at", "timestamptz"), Column("name", "string"),
+               Column("updated_at", "timestamptz"), Column("day", "date"), Column("qty", "int32")]
+    assert _cursor_candidates(columns, ["id"], set()) == ["updated_at", "created_at", "day", "id"]
+    assert _cursor_candidates(columns, [], {"qty"}) == ["updated_at", "created_at", "day", "qty"]
+
+
+def source_table(mode: str = "full", cursor: str | None = None, key: tuple[str, ...] = ("id",),
+                 name: str = "orders") -> SourceTable:
+    schema = TableSchema(source="shop_db", name=name, columns=[Column("id", "int64", False),
+                                                               Column("updated_at", "timestamptz")],
+                         primary_key=list(key), cursor_column=cursor)
+    return SourceTable(kind="postgres", schema=schema, sync=SyncSettings(mode=mode, cursor=cursor), batch_size=100,
+                       semantic_search=False, text_columns=(), checks=CheckSettings(), target="warehouse")
+
+
+def test_write_modes_follow_the_sync_mode_and_the_key():
+    assert write_mode(source_table("full"), full_reload=False) is WriteMode.REPLACE
+    assert write_mode(source_table("merge", "updated_at"), full_reload=False) is WriteMode.MERGE
+    assert write_mode(source_table("incremental", "updated_at"), full_reload=False) is WriteMode.MERGE
+    assert write_mode(source_table("incremental", "updated_at", key=()), full_reload=False) is WriteMode.APPEND
+    assert write_mode(source_table("merge", "updated_at"), full_reload=True) is WriteMode.REPLACE
+
+
+def test_raw_assets_follow_the_conventions():
+    definitions = build_raw_assets([source_table("merge", "updated_at"), source_table(name='we"ird;name')])
+    assets = [d for d in definitions if type(d).__name__ == "AssetsDefinition"]
+    asset = next(d for d in assets if d.key == raw_asset_key("shop_db", "orders"))
+    spec = next(iter(asset.specs))
+    assert spec.group_name == "shop_db"
+    assert spec.kinds == {"postgres"}
+    assert asset.required_resource_keys - {"io_manager"} == {"source_shop_db", "warehouse", "metadata"}
+    assert asset.op.pool == "source_shop_db"
+    assert asset.op.retry_policy.max_retries == 3
+    assert spec.metadata["dagster/table_name"] == "raw_shop_db.orders"
+    checks = [d for d in definitions if type(d).__name__ == "AssetChecksDefinition"]
+    assert {(key.asset_key, key.name) for check in checks for key in check.check_keys} == {
+        (raw_asset_key("shop_db", "orders"), CHECK_NAME), (raw_asset_key("shop_db", 'we"ird;name'), CHECK_NAME)}
+    assert all(spec.blocking for check in checks for spec in check.check_specs)
+
+
+def test_a_table_landing_in_another_target_asks_for_that_target():
+    table = source_table()
+    other = SourceTable(**{**table.__dict__, "target": "lake"})
+    asset = build_raw_assets([other], warehouse_name="warehouse")[0]
+    assert "target_lake" in asset.required_resource_keys
+
+
+def test_table_names_that_dagster_cannot_use_get_a_stable_safe_key():
+    assert key_component("orders") == "orders"
+    assert key_component('we"ird;name') == key_component('we"ird;name')
+    assert key_component('we"ird;name').startswith("we_ird_name_")
+    assert key_component('we"ird;name') != key_component("we'ird;name")

@@ -1,0 +1,224 @@
+"""The rules engine: tables of (profile [+ settings, query log] -> decisions), edge cases, and cited facts."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from etl_assets.catalog import SourceTable
+from etl_assets.config.models import CheckSettings, SyncSettings
+from etl_assets.profile.model import ColumnProfile, GrowthFacts, TableProfile
+from etl_assets.recommend.model import Index, Recommendation
+from etl_assets.recommend.querylog import LoggedQuery, analyze
+from etl_assets.recommend.rules import recommend
+from resources.protocol import Column, TableSchema
+
+
+def col(name: str, logical: str, distinct: int, rows: int, nulls: int = 0, semantic: str = "", **extra) -> ColumnProfile:
+    semantic = semantic or {"string": "category", "json": "json"}.get(logical, "integer")
+    return ColumnProfile(
+        name=name, logical_type=logical, semantic_type=semantic, null_count=nulls,
+        null_share=nulls / rows if rows else 0.0, distinct_count=distinct,
+        distinct_share=distinct / rows if rows else 0.0, **extra,
+    )
+
+
+def events_profile(rows: int = 3_000_000, per_day: float | None = 2_000_000.0) -> TableProfile:
+    columns = [
+        col("event_id", "int64", rows, rows, semantic="identifier"),
+        col("user_id", "int64", rows // 10, rows, semantic="identifier"),
+        col("country", "string", 40, rows),
+        col("kind", "string", 6, rows),
+        col("payload", "json", rows, rows, nulls=rows // 2),
+        col("amount", "float64", rows // 3, rows, semantic="decimal"),
+        col("created_at", "timestamptz", rows, rows, semantic="timestamp",
+            min="2026-01-01T00:00:00+00:00", max="2026-07-24T00:00:00+00:00"),
+    ]
+    growth = GrowthFacts(loads=24, rows_per_day=per_day, loads_per_day=24) if per_day else GrowthFacts()
+    return TableProfile("app", "events", rows, None, columns, candidate_keys=[["event_id"]],
+                        time_columns=["created_at"], growth=growth)
+
+
+def orders_profile(rows: int = 3_000) -> TableProfile:
+    columns = [
+        col("order_id", "int64", rows, rows, semantic="identifier", min=1, max=rows),
+        col("customer_id", "int32", 290, rows, semantic="identifier"),
+        col("status", "string", 4, rows, max_length=9),
+        col("total", "decimal(12,2)", rows - 10, rows, semantic="decimal"),
+        col("created_at", "timestamptz", rows, rows, semantic="timestamp",
+            min="2026-01-01T00:00:00+00:00", max="2026-03-02T00:00:00+00:00"),
+        col("updated_at", "timestamptz", rows, rows, semantic="timestamp",
+            min="2026-01-02T00:00:00+00:00", max="2026-03-03T00:00:00+00:00"),
+    ]
+    return TableProfile("shop_db", "orders", rows, None, columns, candidate_keys=[["order_id"]],
+                        time_columns=["created_at", "updated_at"])
+
+
+def source_table(profile: TableProfile, kind: str = "postgres", sync: SyncSettings = SyncSettings(),
+                 primary_key: list[str] | None = None, checks: CheckSettings = CheckSettings()) -> SourceTable:
+    columns = [Column(c.name, c.logical_type, nullable=c.null_count > 0) for c in profile.columns]
+    schema = TableSchema(profile.source, profile.table, columns, primary_key=primary_key or [],
+                         cursor_column=sync.cursor)
+    return SourceTable(kind=kind, schema=schema, sync=sync, batch_size=1000, semantic_search=False, text_columns=(),
+                       checks=checks, target="warehouse")
+
+
+MERGE = SyncSettings(mode="merge", cursor="updated_at")
+INCREMENTAL = SyncSettings(mode="incremental", cursor="created_at")
+
+
+@pytest.mark.parametrize(("label", "profile", "table", "expected"), [
+    ("big append-only time series", events_profile(), None, {
+        "target_store": "clickhouse", "engine": "MergeTree", "partition_by": "day(created_at)",
+        "order_by": ["kind", "country", "created_at"], "refresh_cadence": "*/15 * * * *",
+        "low_cardinality": ["country", "kind"],
+    }),
+    ("big time series, slower growth", events_profile(per_day=200_000), None, {
+        "target_store": "clickhouse", "partition_by": "month(created_at)", "refresh_cadence": "hourly",
+    }),
+    ("mutable orders, big", orders_profile(2_000_000), source_table(orders_profile(2_000_000), sync=MERGE,
+                                                                     primary_key=["order_id"]), {
+        "target_store": "clickhouse", "engine": "ReplacingMergeTree(updated_at)", "order_by": ["order_id"],
+        "partition_by": "month(created_at)", "primary_key": ["order_id"], "refresh_cadence": "hourly",
+    }),
+    ("small mutable orders", orders_profile(), source_table(orders_profile(), sync=MERGE, primary_key=["order_id"]), {
+        "target_store": "postgres", "engine": None, "partition_by": None, "primary_key": ["order_id"],
+        "indexes": [Index(("order_id",), "btree")], "distribution": "all", "refresh_cadence": "hourly",
+    }),
+    ("clickhouse source stays analytical", orders_profile(), source_table(orders_profile(), kind="clickhouse",
+                                                                         sync=MERGE, primary_key=["order_id"]), {
+        "target_store": "clickhouse", "engine": "ReplacingMergeTree(updated_at)", "partition_by": "month(created_at)",
+    }),
+    ("kafka stream", events_profile(), source_table(events_profile(), kind="kafka"), {
+        "target_store": "kafka", "refresh_cadence": "streaming",
+    }),
+    ("tight freshness", orders_profile(), source_table(orders_profile(), checks=CheckSettings(freshness_hours=0.5)), {
+        "target_store": "postgres", "refresh_cadence": "*/15 * * * *",
+    }),
+])
+def test_decisions(label, profile, table, expected):
+    decided = recommend(profile, table)
+    assert {key: getattr(decided, key) for key in expected} == expected, label
+
+
+def test_big_append_only_table_read_by_key_stays_in_postgres_with_brin_and_range_partitions():
+    rows = 12_000_000
+    profile = events_profile(rows, per_day=None)
+    lookups = analyze([LoggedQuery("SELECT * FROM events WHERE event_id = $1", 900),
+                       LoggedQuery("SELECT * FROM events e JOIN users u ON u.id = e.user_id", 50)])
+    table = source_table(profile, sync=INCREMENTAL, primary_key=["event_id"])
+    decided = recommend(profile, table, lookups.for_table("events"))
+    assert decided.target_store == "postgres"
+    assert (decided.partition_by, decided.partition_column) == ("month(created_at)", "created_at")
+    assert decided.primary_key == ["event_id", "created_at"]  # the partition column joins the key
+    assert Index(("created_at",), "brin") in decided.indexes
+    assert Index(("event_id", "created_at"), "btree") in decided.indexes
+    assert Index(("payload",), "gin") in decided.indexes
+    assert decided.distribution_key == ["user_id"]  # the most joined column
+
+
+def test_huge_table_without_time_is_hash_partitioned_in_postgres():
+    rows = 20_000_000
+    profile = TableProfile("s", "accounts", rows, None, [col("account_id", "int64", rows, rows),
+                                                        col("name", "string", rows // 2, rows)])
+    decided = recommend(profile, source_table(profile, primary_key=["account_id"]))
+    assert (decided.target_store, decided.partition_by) == ("postgres", "hash(account_id, 8)")
+
+
+def test_a_log_in_which_nothing_reads_a_big_table_makes_it_a_parquet_archive():
+    profile = orders_profile(12_000_000)
+    decided = recommend(profile, source_table(profile, primary_key=["order_id"]), analyze([]).for_table("orders"))
+    assert (decided.target_store, decided.partition_by, decided.indexes) == ("parquet", "month(created_at)", [])
+    assert "row_count=12,000,000; no query in the query log reads orders" in [r.fact for r in decided.reasons]
+
+
+def test_query_log_drives_postgres_indexes():
+    profile = orders_profile()
+    usage = analyze([
+        LoggedQuery("SELECT * FROM orders WHERE customer_id = $1 ORDER BY created_at DESC", 500),
+        LoggedQuery("SELECT * FROM orders WHERE status LIKE 'pa%'", 20),
+    ]).for_table("orders")
+    decided = recommend(profile, source_table(profile, sync=MERGE, primary_key=["order_id"]), usage)
+    assert Index(("customer_id",), "btree") in decided.indexes
+    assert Index(("created_at",), "btree") in decided.indexes
+    assert Index(("status",), "gin_trgm") in decided.indexes
+    reason = next(r for r in decided.reasons if r.claim.startswith("BTREE index on customer_id"))
+    assert "equality in 500" in reason.fact
+
+
+def test_query_log_drives_clickhouse_sort_key_and_skip_indexes():
+    profile = events_profile()
+    usage = analyze([
+        LoggedQuery("SELECT count() FROM events WHERE country = 'DE' AND created_at > now() - 1", 900),
+        LoggedQuery("SELECT * FROM events WHERE user_id = 42", 300),
+        LoggedQuery("SELECT * FROM events WHERE amount BETWEEN 1 AND 5", 30),
+    ], dialect="clickhouse").for_table("events")
+    decided = recommend(profile, None, usage)
+    assert decided.order_by == ["country", "kind", "created_at"]
+    assert Index(("user_id",), "bloom_filter") in decided.indexes
+    assert Index(("amount",), "minmax") in decided.indexes
+    assert "filtered by" in decided.summary
+
+
+def test_summary_reads_like_the_product_brief():
+    decided = recommend(events_profile(), None)
+    assert decided.summary == ("time-series (3,000,000 rows), grows 2M rows/day -> ClickHouse MergeTree "
+                               "partitioned by day, refreshed every 15 minutes")
+
+
+def test_every_reason_cites_a_fact_with_numbers_or_settings():
+    for profile, table in [(events_profile(), None), (orders_profile(), source_table(orders_profile(), sync=MERGE))]:
+        for reason in recommend(profile, table).reasons:
+            assert reason.claim and reason.fact
+            assert re.search(r"\d|sync mode|source|declared|json|no ", reason.fact), reason
+
+
+def test_the_rules_are_deterministic():
+    assert recommend(events_profile(), None) == recommend(events_profile(), None)
+
+
+# ---------------------------------------------------------------------------------------------------- edge cases
+
+
+def test_empty_table_gets_safe_defaults():
+    profile = TableProfile("s", "empty", 0, 0, [col("id", "int64", 0, 0), col("at", "timestamp", 0, 0)])
+    decided = recommend(profile, source_table(profile, primary_key=["id"]))
+    assert (decided.target_store, decided.partition_by, decided.low_cardinality) == ("postgres", None, [])
+    assert decided.primary_key == ["id"]
+    assert any("row_count=0" in r.fact for r in decided.reasons)
+    assert decided.summary.startswith("empty (0 rows)")
+
+
+def test_all_null_and_constant_columns_are_never_keys_or_indexes():
+    rows = 2_000_000
+    profile = events_profile(rows)
+    profile.columns += [col("nothing", "string", 0, rows, nulls=rows), col("always", "string", 1, rows)]
+    usage = analyze([LoggedQuery("SELECT * FROM events WHERE nothing = 'x' AND always = 'y'", 99)]).for_table("events")
+    decided = recommend(profile, None, usage)
+    used = {*decided.order_by, *decided.primary_key, *(c for i in decided.indexes for c in i.columns)}
+    assert not used & {"nothing", "always"}
+    facts = " ".join(r.fact for r in decided.reasons)
+    assert "nothing is NULL in all 2,000,000 rows" in facts and "always holds one distinct value" in facts
+
+
+def test_primary_key_with_nulls_is_dropped_with_a_reason():
+    profile = orders_profile()
+    profile.columns[0] = col("order_id", "int64", 2_990, 3_000, nulls=10)
+    decided = recommend(profile, source_table(profile, primary_key=["order_id"]))
+    assert decided.primary_key == []
+    assert any("order_id has 10 NULLs" in r.fact for r in decided.reasons)
+
+
+def test_mixed_types_huge_text_and_unparsable_times_do_not_break_the_rules():
+    rows = 5_000
+    profile = TableProfile("s", "odd", rows, None, [
+        col("id", "int64", rows, rows),
+        col("mixed", "string", 40, rows, min=3, max="zebra"),
+        col("essay", "string", rows, rows, semantic="text", max_length=5_000_000, mean_length=900_000),
+        col("when", "timestamp", rows, rows, min="not a time", max=None),
+    ], time_columns=["when"])
+    decided = recommend(profile, None)
+    assert decided.target_store == "postgres"
+    assert Index(("essay",), "gin_trgm") not in decided.indexes  # too long for a trigram index
+    assert isinstance(Recommendation.from_dict(decided.to_dict()), Recommendation)
