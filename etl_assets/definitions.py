@@ -26,10 +26,15 @@ from sensors.schedules import build_schedules
 MAIN_JOB = "main"
 
 
+def warehouse_kind(datasources: DataSources) -> str:
+    return "clickhouse" if datasources.warehouse in datasources.targets.clickhouse else "postgres"
+
+
 def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
+    kind = warehouse_kind(datasources)
     return [
-        *build_raw_assets(tables),
-        *build_profile_assets(tables),
+        *build_raw_assets(tables, warehouse_kind=kind, warehouse_name=datasources.warehouse),
+        *build_profile_assets(tables, warehouse_kind=kind),
         *build_recommendation_assets(tables),
         *build_ddl_assets(tables),
         *build_embedding_assets(tables),
