@@ -66,12 +66,13 @@ def demo() -> None:
 @main.command()
 @click.option("--port", default=UI_PORT, show_default=True)
 def ui(port: int) -> None:
-    """Start the embedded services and serve the Dagster UI on 127.0.0.1 over the demo's instance."""
-    from etl_assets.demo import embedded_stack
+    """Start the embedded services with the sample loaded and serve the Dagster UI over the demo's instance."""
+    from etl_assets.demo import embedded_stack, load_sample
     from etl_assets.instance import prepare_dagster_home
 
     prepare_dagster_home()
-    with embedded_stack():
+    with embedded_stack() as stack:
+        load_sample(stack)
         dagster = Path(sys.executable).parent / "dagster"
         command = [str(dagster), "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", UI_HOST, "-p", str(port)]
         click.echo(f"Dagster UI on http://{UI_HOST}:{port} (Ctrl-C stops it and the embedded services)")

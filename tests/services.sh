@@ -2,6 +2,10 @@
 # The Kafka-protocol broker (Tansu) and the chdb engine are started by tests/conftest.py.
 set -e
 PG_CONF_DIR=/etc/postgresql/15/main/conf.d
+if [ "$(id -u)" = 0 ] && [ ! -d "$PG_CONF_DIR" ] && command -v pg_createcluster >/dev/null; then
+    pg_createcluster 15 main >/dev/null   # Debian creates it on install, unless createcluster.conf says not to
+    mkdir -p "$PG_CONF_DIR"
+fi
 if [ -d "$PG_CONF_DIR" ] && [ "$(id -u)" = 0 ]; then
     cat > "$PG_CONF_DIR/aietl-tests.conf" <<'CONF'
 wal_level = 'logical'
