@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster import build_resources
 
 from etl_assets.catalog import load_catalog, save_catalog
@@ -11,10 +13,12 @@ from etl_assets.wiring import source_resource
 from resources.protocol import TableSchema
 
 
-def discover_sources(only: tuple[str, ...] = ()) -> tuple[dict[str, list[TableSchema]], list[str]]:
+def discover_sources(
+    only: tuple[str, ...] = (), datasources_file: Path = DATASOURCES_FILE, catalog_file: Path = CATALOG_FILE
+) -> tuple[dict[str, list[TableSchema]], list[str]]:
     """Discover the sources (all, or those named), keep the stored catalog for the others; returns problems too."""
-    datasources = load_datasources(DATASOURCES_FILE)
-    catalog = load_catalog(CATALOG_FILE)
+    datasources = load_datasources(datasources_file)
+    catalog = load_catalog(catalog_file)
     problems = []
     for source, (kind, settings) in datasources.all_sources().items():
         if kind == "kafka" or (only and source not in only):
@@ -25,7 +29,7 @@ def discover_sources(only: tuple[str, ...] = ()) -> tuple[dict[str, list[TableSc
             problems.append(f"{source}: {error}")
     configured = set(datasources.all_sources())
     catalog = {source: tables for source, tables in catalog.items() if source in configured}
-    save_catalog(CATALOG_FILE, catalog)
+    save_catalog(catalog_file, catalog)
     return catalog, problems
 
 
