@@ -12,7 +12,6 @@ from collections import defaultdict
 from typing import Any
 
 from dagster import (
-    AssetKey,
     AssetSelection,
     DefaultSensorStatus,
     RunRequest,
@@ -25,6 +24,7 @@ from dagster import (
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
+from etl_assets.raw.assets import raw_asset_key
 
 WATCHED_KINDS = {"postgres", "clickhouse", "ydb"}
 TICK_INTERVAL_S = 60
@@ -53,14 +53,14 @@ def new_cursor_values(seen: dict[str, str], current: dict[str, Any]) -> dict[str
 
 
 def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
-    raw_keys = [AssetKey(["raw", source, table.name]) for table in tables]
+    raw_keys = {table.name: raw_asset_key(source, table.name) for table in tables}
 
     @sensor(
         name=f"incremental_{source}",
         description=f"Loads new rows of {source} when a table's cursor column moves.",
         minimum_interval_seconds=TICK_INTERVAL_S,
         required_resource_keys={f"source_{source}"},
-        asset_selection=AssetSelection.assets(*raw_keys).downstream(),
+        asset_selection=AssetSelection.assets(*raw_keys.values()).downstream(),
         default_status=DefaultSensorStatus.RUNNING,
     )
     def incremental(context: SensorEvaluationContext) -> SensorResult | SkipReason:
@@ -77,8 +77,7 @@ def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
         requests = [
             RunRequest(
                 run_key=f"{source}.{name}@{value}",
-                asset_selection=sorted(AssetSelection.assets(AssetKey(["raw", source, name])).downstream()
-                                       .resolve(graph)),
+                asset_selection=sorted(AssetSelection.assets(raw_keys[name]).downstream().resolve(graph)),
                 tags={"aietl/trigger": "incremental", "aietl/table": f"{source}.{name}"},
             )
             for name, value in moved.items()

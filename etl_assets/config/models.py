@@ -195,7 +195,6 @@ class DataSources(Strict):
     qdrant: QdrantSettings | None = None
     embedder: EmbedderSettings = EmbedderSettings()
     llm: LlmSettings = LlmSettings()
-    reports_dir: str = ".aietl/reports"
 
     @model_validator(mode="after")
     def _targets_exist(self) -> DataSources:

@@ -38,7 +38,6 @@ class EmbeddedStack:
             "AIETL_PG_PASSWORD": EMBEDDED_PASSWORD, "AIETL_PG_SSLMODE": "disable",
             "AIETL_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
             "AIETL_CHDB_PATH": str(self.home / "chdb"), "AIETL_QDRANT_PATH": str(self.home / "qdrant"),
-            "AIETL_REPORTS_DIR": str(self.home / "reports"),
         }
 
     def start(self) -> EmbeddedStack:
