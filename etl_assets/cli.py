@@ -106,6 +106,59 @@ def generate_dbt() -> None:
 
 
 @main.command()
+@click.argument("query")
+@click.option("--table", "qualified", required=True, help="source.table, a table with semantic_search: true.")
+@click.option("--limit", default=5, show_default=True)
+def search(query: str, qualified: str, limit: int) -> None:
+    """Semantic search over a table's embeddings in Qdrant (materialize embeddings/<source>/<table> first)."""
+    from dagster import build_resources
+
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.embeddings.assets import search as nearest_rows
+    from etl_assets.wiring import build_resources as configured_resources
+
+    source, _, table = qualified.partition(".")
+    try:
+        resources = configured_resources(load_datasources(DATASOURCES_FILE))
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    if "qdrant" not in resources:
+        raise click.ClickException(f"{DATASOURCES_FILE}: qdrant: not configured, so there are no embeddings")
+    with build_resources({"qdrant": resources["qdrant"], "embedder": resources["embedder"]}) as initialized:
+        try:
+            hits = nearest_rows(query, source, table, limit, qdrant=initialized.qdrant, embedder=initialized.embedder)
+        except LookupError as error:
+            raise click.ClickException(str(error)) from None
+    for hit in hits:
+        click.echo(f"{hit.score:.3f}  {hit.pk}  {hit.payload}")
+
+
+@main.command("propose-pipeline")
+@click.argument("request")
+def propose_pipeline(request: str) -> None:
+    """Turn a request in plain words into a pipelines.yaml model through the optional LLM endpoint."""
+    from dagster import build_resources
+
+    from etl_assets.catalog import load_catalog, source_tables
+    from etl_assets.config.loader import load_datasources, load_model
+    from etl_assets.paths import PIPELINES_FILE
+    from etl_assets.transform.nl import NaturalLanguageError, propose
+    from etl_assets.transform.spec import PipelinesFile
+    from etl_assets.wiring import llm_resource
+
+    try:
+        datasources = load_datasources(DATASOURCES_FILE)
+        existing = load_model(PIPELINES_FILE, PipelinesFile) if PIPELINES_FILE.is_file() else PipelinesFile()
+        tables = source_tables(datasources, load_catalog(CATALOG_FILE))
+        with build_resources({"llm": llm_resource(datasources)}) as initialized:
+            proposal = propose(request, tables, initialized.llm, existing)
+    except (ConfigError, NaturalLanguageError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"# a valid model for config/pipelines.yaml (under models:), checked against the catalog\n"
+               f"{proposal.yaml_text}")
+
+
+@main.command()
 def validate() -> None:
     """Check config/datasources.yaml and the catalog without touching any source."""
     from etl_assets.catalog import load_catalog, source_tables

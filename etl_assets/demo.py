@@ -38,7 +38,7 @@ def load_sample(stack: EmbeddedStack) -> None:
     from resources.kafka import KafkaResource
 
     run_sql_file(stack.postgres.dsn("shop"), SAMPLE_DIR / "shop.sql")
-    clickhouse = ClickHouseResource(chdb_path=stack.environment()["AIETL_CHDB_PATH"])
+    clickhouse = ClickHouseResource(chdb_path=str(stack.home / "chdb"))
     run_clickhouse_file(clickhouse.client(), SAMPLE_DIR / "clickhouse.sql")
     clickhouse.close()
     produce_sample_events(KafkaResource(bootstrap_servers=stack.kafka.bootstrap), SAMPLE_TOPIC,

@@ -37,7 +37,6 @@ class EmbeddedStack:
             "AIETL_PG_HOST": "127.0.0.1", "AIETL_PG_PORT": str(self.pg_port), "AIETL_PG_USER": self.postgres.user,
             "AIETL_PG_PASSWORD": EMBEDDED_PASSWORD, "AIETL_PG_SSLMODE": "disable",
             "AIETL_KAFKA_BOOTSTRAP": self.kafka.bootstrap,
-            "AIETL_CHDB_PATH": str(self.home / "chdb"), "AIETL_QDRANT_PATH": str(self.home / "qdrant"),
         }
 
     def start(self) -> EmbeddedStack:

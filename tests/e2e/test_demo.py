@@ -23,11 +23,15 @@ def demo_home(tmp_path_factory) -> dict[str, str]:
             "DAGSTER_HOME": ""}
 
 
-def run_demo(environment: dict[str, str]) -> subprocess.CompletedProcess:
+def aietl(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, **environment}
     env.pop("DAGSTER_HOME")
-    aietl = Path(sys.executable).parent / "aietl"
-    return subprocess.run([str(aietl), "demo"], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+    command = [str(Path(sys.executable).parent / "aietl"), *args]
+    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def run_demo(environment: dict[str, str]) -> subprocess.CompletedProcess:
+    return aietl(environment, "demo")
 
 
 def warehouse_counts(environment: dict[str, str]) -> dict[str, int]:
@@ -53,6 +57,10 @@ def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
     assert all(rows > 0 for rows in counts.values()), counts
     reports = list((Path(demo_home["AIETL_HOME"]) / "reports").rglob("*.pdf"))
     assert reports, "the demo wrote no PDF report"
+
+    found = aietl(demo_home, "search", "tent for camping in the cold", "--table", "shop_files.products")
+    assert found.returncode == 0, found.stderr
+    assert "tent" in found.stdout.splitlines()[0].lower()
 
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]

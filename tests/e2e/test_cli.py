@@ -1,0 +1,86 @@
+"""The project's CLI: validation, and natural-language pipelines through an OpenAI-compatible endpoint."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+PROPOSED_MODEL = """```yaml
+models:
+  revenue_per_city:
+    from: {table: shop_db.orders, alias: o}
+    joins:
+      - {table: shop_files.customers, alias: c, type: inner, on: ["o.customer_id = c.customer_id"]}
+    group_by: [c.city]
+    aggregations:
+      - {name: revenue, function: sum, column: o.total}
+```"""
+
+
+def aietl(*args: str, **env: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "aietl"), *args]
+    return subprocess.run(command, cwd=PROJECT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+class ChatCompletions(BaseHTTPRequestHandler):
+    answer = PROPOSED_MODEL
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({
+            "id": "1", "object": "chat.completion", "created": 0, "model": "stub",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": self.answer}}],
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def llm_endpoint():
+    server = HTTPServer(("127.0.0.1", 0), ChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+
+
+def test_validate_checks_the_config_and_catalog():
+    result = aietl("validate")
+    assert result.returncode == 0, result.stderr
+    assert "valid; 6 tables in the catalog" in result.stdout
+
+
+def test_an_invalid_config_is_one_clear_line(tmp_path):
+    broken = tmp_path / "datasources.yaml"
+    broken.write_text("warehouse: w\nmetadata: w\ntargets: {postgres: {w: {database: d, port: many}}}\n")
+    result = aietl("validate", AIETL_DATASOURCES=str(broken))
+    assert result.returncode == 1
+    assert f"{broken}: targets.postgres.w.port: Input should be a valid integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_an_llm_endpoint_the_request_is_refused_clearly():
+    result = aietl("propose-pipeline", "revenue per city", AIETL_LLM_BASE_URL="")
+    assert result.returncode == 1
+    assert "none is configured" in result.stderr
+
+
+def test_a_request_in_plain_words_becomes_a_checked_model(llm_endpoint):
+    result = aietl("propose-pipeline", "revenue per city", AIETL_LLM_BASE_URL=llm_endpoint,
+                   AIETL_LLM_API_KEY="test-key")
+    assert result.returncode == 0, result.stderr
+    assert "revenue_per_city:" in result.stdout
+    assert "test-key" not in result.stdout + result.stderr
