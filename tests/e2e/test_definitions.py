@@ -58,3 +58,12 @@ def test_raw_assets_carry_groups_kinds_and_checks():
     assert orders.group_name == "shop_db"
     assert "postgres" in orders.kinds
     assert defs.resolve_asset_graph().asset_check_keys, "no asset checks"
+
+
+def test_dagster_asset_list_shows_every_layer():
+    dagster = Path(sys.executable).parent / "dagster"
+    result = subprocess.run([str(dagster), "asset", "list", "-m", "etl_assets.definitions"], cwd=PROJECT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    layers = {line.split("/")[0] for line in result.stdout.split()}
+    assert {"raw", "profile", "recommendation", "ddl", "embeddings", "stream", "dbt", "reports"} <= layers
