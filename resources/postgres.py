@@ -280,7 +280,7 @@ class PostgresResource(dg.ConfigurableResource):
             elif table.cursor_column:
                 written = _append_new_rows(connection, namespace, table, batches)
             else:
-                written = _copy(connection, sql.Identifier(namespace, table.name), _target_fields(
+                written = copy_batches(connection, sql.Identifier(namespace, table.name), copy_target_fields(
                     connection, namespace, table.name, table), batches)
             return WriteResult(rows_written=written, added_columns=added)
 
@@ -446,7 +446,7 @@ def _truncate_identifier(name: str, limit: int = 63) -> str:
     return encoded[: limit - 9].decode("utf-8", errors="ignore") + "_" + digest
 
 
-def _target_fields(connection: psycopg.Connection, namespace: str, name: str, table: TableSchema) -> pa.Schema:
+def copy_target_fields(connection: psycopg.Connection, namespace: str, name: str, table: TableSchema) -> pa.Schema:
     """The Arrow schema that COPY must encode: the target's own types, for the columns ``table`` names."""
     existing = _target_columns(connection, namespace, name)
     wanted = {c.name for c in table.columns}
@@ -454,8 +454,8 @@ def _target_fields(connection: psycopg.Connection, namespace: str, name: str, ta
                       for column, pg_type in existing.items() if column in wanted])
 
 
-def _copy(connection: psycopg.Connection, target: sql.Composable, fields: pa.Schema,
-          batches: Iterable[pa.RecordBatch]) -> int:
+def copy_batches(connection: psycopg.Connection, target: sql.Composable, fields: pa.Schema,
+                 batches: Iterable[pa.RecordBatch]) -> int:
     """Binary COPY of ``batches`` (cast to ``fields``) into ``target``; returns the number of rows.
 
     The queued writer sends to the server from a thread of its own, so encoding the next batch overlaps the network.
@@ -523,8 +523,8 @@ def _replace(connection: psycopg.Connection, namespace: str, table: TableSchema,
     constraint = _truncate_identifier(f"_aietl_pk_{uuid.uuid4().hex[:12]}")
     connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(namespace, staging)))
     _create_table(connection, namespace, staging, staging_schema, constraint)
-    fields = _target_fields(connection, namespace, staging, table)
-    written = _copy(connection, sql.Identifier(namespace, staging), fields, batches)
+    fields = copy_target_fields(connection, namespace, staging, table)
+    written = copy_batches(connection, sql.Identifier(namespace, staging), fields, batches)
     added = [c.name for c in table.columns if existing and c.name not in existing]
     if existing and _has_dependent_views(connection, namespace, table.name):
         _ensure_table(connection, namespace, staging_schema)
@@ -567,8 +567,8 @@ def _load_temporary(connection: psycopg.Connection, namespace: str, table: Table
     temporary = sql.Identifier(f"_aietl_incoming_{uuid.uuid4().hex[:12]}")
     connection.execute(sql.SQL("CREATE TEMPORARY TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
         temporary, sql.Identifier(namespace, table.name)))
-    fields = _target_fields(connection, namespace, table.name, table)
-    _copy(connection, temporary, fields, batches)
+    fields = copy_target_fields(connection, namespace, table.name, table)
+    copy_batches(connection, temporary, fields, batches)
     return temporary, fields.names
 
 

@@ -5,6 +5,11 @@ the offsets stored in the warehouse, never messages. Some brokers (Tansu) under-
 beyond the stored offset counts as new. The cursor keeps, per topic, the end and landed offsets seen when a run was
 last requested: a waiting backlog is requested once rather than on every tick, and again as soon as more messages
 arrive or a run has landed part of it (a backlog larger than one micro-batch takes several runs).
+
+When nothing moved, the sensor looks the requested run up on the instance (by its run key): once that run has ended
+(failed, canceled, or succeeded without landing) and no other run of the topic's stream asset is queued or in
+progress, the backlog is requested again under a new run key (the attempt number is part of it), after a number of
+idle ticks that doubles with each attempt (0, 1, 3, 7, then every 15), so a broken topic is retried, not flooded.
 """
 
 from __future__ import annotations
@@ -13,21 +18,31 @@ import json
 from typing import Any
 
 from dagster import (
+    AssetKey,
     AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from etl_assets.config.models import DataSources
 from etl_assets.stream.assets import per_minute_key, stream_key
 from etl_assets.stream.store import read_offsets
 
 TICK_INTERVAL_S = 30
+MAX_IDLE_TICKS = 15
+"""The longest wait between attempts at a backlog whose runs keep failing (in ticks: ~7.5 minutes)."""
+ACTIVE_RUN_STATUSES = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                       DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+ACTIVE_RUNS_SCANNED = 100
 
 Offsets = dict[int, int]
 
@@ -42,16 +57,28 @@ def waiting_partitions(end_offsets: Offsets, stored_offsets: Offsets) -> Offsets
             if end > stored_offsets.get(partition, 0)}
 
 
-def decode_cursor(cursor: str | None) -> dict[str, dict[str, Offsets]]:
-    """Topic -> {"ends": end offsets, "landed": stored offsets} as seen when a run was last requested."""
+def decode_cursor(cursor: str | None) -> dict[str, dict[str, Any]]:
+    """Topic -> {"ends": end offsets, "landed": stored offsets} as seen when a run was last requested, plus
+    "attempt" (requests made for that state) and "idle" (ticks waited since its last run ended)."""
     document = json.loads(cursor) if cursor else {}
-    return {topic: {part: {int(p): int(o) for p, o in offsets.items()} for part, offsets in seen.items()}
+    return {topic: {"ends": _offsets(seen.get("ends", {})), "landed": _offsets(seen.get("landed", {})),
+                    "attempt": int(seen.get("attempt", 1)), "idle": int(seen.get("idle", 0))}
             for topic, seen in document.items()}
 
 
-def encode_cursor(requested: dict[str, dict[str, Offsets]]) -> str:
-    return json.dumps({topic: {part: {str(p): o for p, o in sorted(offsets.items())} for part, offsets in seen.items()}
+def _offsets(document: dict[str, Any]) -> Offsets:
+    return {int(partition): int(offset) for partition, offset in document.items()}
+
+
+def encode_cursor(requested: dict[str, dict[str, Any]]) -> str:
+    return json.dumps({topic: {part: ({str(p): o for p, o in sorted(value.items())} if isinstance(value, dict)
+                                      else value) for part, value in seen.items()}
                        for topic, seen in requested.items()}, sort_keys=True)
+
+
+def idle_ticks_before(attempt: int) -> int:
+    """Ticks to wait, after attempt ``attempt`` ended without landing, before the next one: 0, 1, 3, 7, 15, 15..."""
+    return min(2 ** (attempt - 1) - 1, MAX_IDLE_TICKS)
 
 
 def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
@@ -60,7 +87,7 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
     @sensor(
         name=f"kafka_{source}",
         description=f"Lands new messages of Kafka source {source} ({', '.join(topics)}) when they wait past the "
-                    f"stored offsets.",
+                    f"stored offsets; asks again when a run ended without landing them.",
         minimum_interval_seconds=TICK_INTERVAL_S,
         required_resource_keys={f"source_{source}", "warehouse"},
         asset_selection=AssetSelection.assets(*keys),
@@ -76,21 +103,45 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
         requested = decode_cursor(context.cursor)
         requests, reasons = [], []
         for topic in topics:
-            seen = {"ends": ends[topic], "landed": stored[topic]}
             waiting = waiting_partitions(ends[topic], stored[topic])
             if not waiting:
                 reasons.append(f"{topic}: no new messages (end offsets {ends[topic]}, landed up to {stored[topic]})")
-            elif requested.get(topic) == seen:
-                reasons.append(f"{topic}: a run was already requested for end offsets {ends[topic]} and has not "
-                               f"landed anything yet")
+                continue
+            state, reason = _next_state(context.instance, source, topic, requested.get(topic), ends[topic],
+                                        stored[topic])
+            requested[topic] = state
+            if reason:
+                reasons.append(f"{topic}: {reason}")
             else:
-                requests.append(_run_request(source, topic, seen, sum(waiting.values())))
-                requested[topic] = seen
-        if not requests:
-            return SkipReason(f"Kafka source {source}: " + "; ".join(reasons))
-        return SensorResult(run_requests=requests, cursor=encode_cursor(requested))
+                requests.append(_run_request(source, topic, state, sum(waiting.values())))
+        skip = None if requests else f"Kafka source {source}: " + "; ".join(reasons)
+        return SensorResult(run_requests=requests, skip_reason=skip, cursor=encode_cursor(requested))
 
     return kafka_sensor
+
+
+def _next_state(instance: DagsterInstance, source: str, topic: str, last: dict[str, Any] | None, ends: Offsets,
+                landed: Offsets) -> tuple[dict[str, Any], str | None]:
+    """The topic's cursor entry after this tick, and why no run is requested (None: request one)."""
+    if last is None or (last["ends"], last["landed"]) != (ends, landed):
+        return {"ends": ends, "landed": landed, "attempt": 1, "idle": 0}, None
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key(source, topic, last)}), limit=1)
+    if not runs or not runs[0].is_finished:
+        return last, f"a run was already requested for end offsets {ends} and has not landed anything yet"
+    if _stream_run_active(instance, stream_key(source, topic)):
+        return last, "a run of the stream asset is queued or in progress"
+    wait = idle_ticks_before(last["attempt"])
+    if last["idle"] < wait:
+        return {**last, "idle": last["idle"] + 1}, (
+            f"attempt {last['attempt']} ended ({runs[0].status.value}) without landing the waiting messages; "
+            f"trying again in {wait - last['idle']} tick(s)")
+    return {**last, "attempt": last["attempt"] + 1, "idle": 0}, None
+
+
+def _stream_run_active(instance: DagsterInstance, key: AssetKey) -> bool:
+    """Whether any queued or in-progress run (from this sensor, the UI or a schedule) materializes ``key``."""
+    active = instance.get_runs(filters=RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=ACTIVE_RUNS_SCANNED)
+    return any(run.asset_selection is None or key in run.asset_selection for run in active)
 
 
 def _stored_offsets(warehouse: Any, source: str, topics: list[str]) -> dict[str, Offsets]:
@@ -98,9 +149,16 @@ def _stored_offsets(warehouse: Any, source: str, topics: list[str]) -> dict[str,
         return {topic: read_offsets(connection, source, topic) for topic in topics}
 
 
-def _run_request(source: str, topic: str, seen: dict[str, Offsets], waiting: int) -> RunRequest:
+def run_key(source: str, topic: str, state: dict[str, Any]) -> str:
+    """Changes with the offsets and with every new attempt at the same offsets."""
+    seen = {"ends": state["ends"], "landed": state["landed"]}
+    return f"{source}.{topic}@{encode_cursor({topic: seen})}#{state['attempt']}"
+
+
+def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int) -> RunRequest:
     return RunRequest(
-        run_key=f"{source}.{topic}@{encode_cursor({topic: seen})}",
+        run_key=run_key(source, topic, state),
         asset_selection=[stream_key(source, topic), per_minute_key(source, topic)],
-        tags={"aietl/trigger": "kafka", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(waiting)},
+        tags={"aietl/trigger": "kafka", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(waiting),
+              "aietl/attempt": str(state["attempt"])},
     )

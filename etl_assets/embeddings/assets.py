@@ -5,6 +5,8 @@ The index of what is embedded (point id, primary key, content hash) lives in ``a
 metadata PostgreSQL, so a rerun embeds only rows that are new or changed and removes the points of deleted rows.
 """
 
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +16,14 @@ from psycopg.rows import dict_row
 
 from etl_assets.catalog import SourceTable
 from etl_assets.embeddings.index import SyncResult, apply_changes, clear_index, prepare_collection, read_index
-from etl_assets.embeddings.rows import IndexedRow, collection_name, duplicate_keys, indexed_row, plan_changes
+from etl_assets.embeddings.rows import Changes, IndexedRow, collection_name, indexed_row, plan_changes
 from resources.embedder import EmbedderResource
 from resources.qdrant import QdrantResource
 
 EMBEDDINGS_LAYER = "embeddings"
 RESOURCE_KEYS = {"warehouse", "metadata", "qdrant", "embedder"}
+READ_BATCH_ROWS = 2_000
+"""Rows read, embedded and upserted at a time: memory stays bounded by this, not by the table."""
 
 
 def embeddings_key(source: str, table: str) -> AssetKey:
@@ -57,8 +61,11 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
     )
     def embeddings(context: AssetExecutionContext) -> MaterializeResult:
         embedder: EmbedderResource = context.resources.embedder
-        rows = _indexed_rows(context, table, columns, collection, embedder.signature)
-        result = sync_collection(context.resources.qdrant, context.resources.metadata, embedder, collection, rows)
+        batches = indexed_batches(context.resources.warehouse, table, columns, collection, embedder.signature)
+        result = sync_collection(context.resources.qdrant, context.resources.metadata, embedder, collection, batches)
+        if result.duplicates:
+            context.log.warning(f"{table.source}.{table.name}: {result.duplicates} row(s) repeat a primary key value "
+                                f"of another row; the last row of each is embedded")
         context.log.info(f"{collection}: {result.embedded} embedded, {result.skipped} unchanged, "
                          f"{result.deleted} deleted")
         return MaterializeResult(metadata={
@@ -66,7 +73,7 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
             "rows_embedded": MetadataValue.int(result.embedded),
             "rows_skipped": MetadataValue.int(result.skipped),
             "rows_deleted": MetadataValue.int(result.deleted),
-            "points": MetadataValue.int(len(rows)),
+            "points": MetadataValue.int(result.points),
             "dimensions": MetadataValue.int(embedder.dimensions),
             "model": MetadataValue.text(embedder.signature),
             "text_columns": MetadataValue.json(columns),
@@ -76,30 +83,58 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
     return embeddings
 
 
-def _indexed_rows(context: AssetExecutionContext, table: SourceTable, columns: list[str], collection: str,
-                  signature: str) -> list[IndexedRow]:
-    source_rows = read_rows(context.resources.warehouse, table.raw_namespace, table.name)
-    rows = [indexed_row(collection, row, table.schema.primary_key, columns, signature) for row in source_rows]
-    duplicates = duplicate_keys(rows)
-    if duplicates:
-        context.log.warning(f"{table.source}.{table.name}: {len(duplicates)} primary key value(s) occur more than "
-                            f"once (e.g. {duplicates[0]}); the last row of each is embedded")
-    return list({row.point_id: row for row in rows}.values())
+def indexed_batches(warehouse: Any, table: SourceTable, columns: list[str], collection: str,
+                    signature: str) -> Iterator[list[IndexedRow]]:
+    """The table's rows as index entries, ``READ_BATCH_ROWS`` at a time; within a batch the last row of a
+    repeated primary key wins (across batches, the later upsert does)."""
+    for rows in read_row_batches(warehouse, table.raw_namespace, table.name):
+        entries = [indexed_row(collection, row, table.schema.primary_key, columns, signature) for row in rows]
+        yield entries
 
 
-def read_rows(warehouse: Any, namespace: str, table: str) -> list[dict[str, Any]]:
-    """Every row of ``namespace.table`` in the warehouse, as dicts."""
+def read_row_batches(warehouse: Any, namespace: str, table: str, size: int | None = None
+                     ) -> Iterator[list[dict[str, Any]]]:
+    """Every row of ``namespace.table`` in the warehouse, as dicts, ``size`` rows at a time: a server-side cursor
+    on PostgreSQL, an Arrow stream on ClickHouse."""
+    size = size or READ_BATCH_ROWS
     dialect = getattr(warehouse, "dialect", "postgres")
     statement = sge.select("*").from_(sge.table_(table, db=namespace, quoted=True)).sql(dialect=dialect)
     if dialect == "postgres":
-        with warehouse.connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(statement).fetchall()
-    return warehouse.query_arrow(statement).to_pylist()
+        yield from _postgres_pages(warehouse, statement, size)
+        return
+    with warehouse.client() as client, client.query_arrow_stream(
+            statement, settings={"max_block_size": size}, use_strings=True) as stream:
+        for block in stream:
+            yield from (chunk.to_pylist() for chunk in _slices(block, size))
+
+
+def _postgres_pages(warehouse: Any, statement: str, size: int) -> Iterator[list[dict[str, Any]]]:
+    with warehouse.connect() as connection, connection.transaction(), connection.cursor(
+            name=f"aietl_embed_{uuid.uuid4().hex[:12]}", row_factory=dict_row) as cursor:
+        cursor.itersize = size
+        cursor.execute(statement)
+        while rows := cursor.fetchmany(size):
+            yield rows
+
+
+def _slices(block: Any, size: int) -> Iterator[Any]:
+    for start in range(0, block.num_rows, size):
+        yield block.slice(start, size)
+
+
+def read_rows(warehouse: Any, namespace: str, table: str) -> list[dict[str, Any]]:
+    """Every row of ``namespace.table`` in the warehouse, as dicts (small tables; see :func:`read_row_batches`)."""
+    return [row for rows in read_row_batches(warehouse, namespace, table) for row in rows]
 
 
 def sync_collection(qdrant: QdrantResource, metadata: Any, embedder: EmbedderResource, collection: str,
-                    rows: list[IndexedRow]) -> SyncResult:
-    """Bring the collection and its index in line with ``rows``, embedding only what changed."""
+                    batches: Iterator[list[IndexedRow]] | list[IndexedRow]) -> SyncResult:
+    """Bring the collection and its index in line with the rows, embedding only what changed, batch by batch.
+
+    Only the index's point ids and content hashes are held in memory for the whole table (to find deleted
+    rows); rows, texts and vectors are held one batch at a time."""
+    if isinstance(batches, list):
+        batches = iter([batches])
     _ensure_index_table(metadata)
     with metadata.postgres.connect() as connection, qdrant.open() as client:
         indexed = read_index(connection, collection)
@@ -107,10 +142,19 @@ def sync_collection(qdrant: QdrantResource, metadata: Any, embedder: EmbedderRes
         if rebuilt:
             clear_index(connection, collection)
             indexed = {}
-        changes = plan_changes(rows, indexed)
-        apply_changes(client, connection, embedder, collection, changes)
-    return SyncResult(embedded=len(changes.to_embed), skipped=changes.unchanged, deleted=len(changes.to_delete),
-                      collection_rebuilt=rebuilt)
+        seen: set[str] = set()
+        embedded = skipped = duplicates = 0
+        for batch in batches:
+            unique = list({row.point_id: row for row in batch}.values())
+            duplicates += len(batch) - len(unique) + sum(row.point_id in seen for row in unique)
+            seen.update(row.point_id for row in unique)
+            changes = plan_changes(unique, indexed, deletions=False)
+            apply_changes(client, connection, embedder, collection, changes)
+            embedded, skipped = embedded + len(changes.to_embed), skipped + changes.unchanged
+        deleted = sorted(set(indexed) - seen)
+        apply_changes(client, connection, embedder, collection, Changes(to_delete=deleted))
+    return SyncResult(embedded=embedded, skipped=skipped, deleted=len(deleted), collection_rebuilt=rebuilt,
+                      points=len(seen), duplicates=duplicates)
 
 
 def _ensure_index_table(metadata: Any) -> None:

@@ -28,6 +28,8 @@ class SyncResult:
     skipped: int
     deleted: int
     collection_rebuilt: bool
+    points: int = 0
+    duplicates: int = 0
 
 
 def read_index(connection: psycopg.Connection, collection: str) -> dict[str, str]:

@@ -72,8 +72,9 @@ def indexed_row(collection: str, row: dict[str, Any], primary_key: Sequence[str]
     return IndexedRow(point_id, pk, text, payload, content_hash)
 
 
-def plan_changes(rows: list[IndexedRow], indexed_hashes: dict[str, str]) -> Changes:
-    """Rows whose hash is new or differs are embedded; indexed points with no row any more are deleted."""
+def plan_changes(rows: list[IndexedRow], indexed_hashes: dict[str, str], deletions: bool = True) -> Changes:
+    """Rows whose hash is new or differs are embedded; indexed points with no row any more are deleted (unless
+    ``deletions`` is off: ``rows`` is then one batch of the table, and the caller finds deletions at the end)."""
     changes = Changes()
     current = set()
     for row in rows:
@@ -82,7 +83,8 @@ def plan_changes(rows: list[IndexedRow], indexed_hashes: dict[str, str]) -> Chan
             changes.unchanged += 1
         else:
             changes.to_embed.append(row)
-    changes.to_delete = sorted(set(indexed_hashes) - current)
+    if deletions:
+        changes.to_delete = sorted(set(indexed_hashes) - current)
     return changes
 
 

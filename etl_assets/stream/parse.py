@@ -11,9 +11,14 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from resources.kafka import KafkaMessage
+from resources.protocol import to_arrow
 
 SYSTEM_COLUMNS = ("_partition", "_offset", "_timestamp", "_ingested_at")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -38,12 +43,13 @@ class ParsedBatch:
     raw: dict[tuple[int, int], str] = field(default_factory=dict)
     """Message text by (partition, offset), kept for quarantining rows that fail to fit their columns."""
 
-    @property
+    @cached_property
     def columns(self) -> list[str]:
+        """The JSON keys of the rows, in order of first appearance (computed once: rows are final by then)."""
         seen: dict[str, None] = {}
         for row in self.rows:
-            seen.update(dict.fromkeys(name for name in row if name not in SYSTEM_COLUMNS))
-        return list(seen)
+            seen.update(dict.fromkeys(row))
+        return [name for name in seen if name not in SYSTEM_COLUMNS]
 
 
 def parse_messages(messages: Iterable[KafkaMessage]) -> ParsedBatch:
@@ -88,7 +94,11 @@ def _text(value: bytes | None) -> str:
 
 def infer_logical_type(values: Iterable[Any]) -> str:
     """The narrowest logical type that holds every non-null value; mixed scalars widen to string."""
-    kinds = {_value_kind(value) for value in values if value is not None}
+    present = [value for value in values if value is not None]
+    kinds = {_value_kind(value) for value in {type(v): v for v in present if type(v) is not str}.values()}
+    texts = [value for value in present if type(value) is str]
+    if texts:
+        kinds.add("timestamptz" if all(parse_timestamp(text) is not None for text in texts) else "string")
     if not kinds:
         return "string"
     if "json" in kinds:
@@ -172,28 +182,69 @@ COERCERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def coerce_rows(batch: ParsedBatch, column_types: dict[str, str]
-                ) -> tuple[list[tuple[Any, ...]], list[QuarantinedMessage]]:
-    """Rows as tuples in ``column_types`` order; a row with a value that does not fit its column is quarantined."""
-    columns = list(column_types)
-    tuples, rejected = [], []
-    for row in batch.rows:
+def coerce_to_arrow(batch: ParsedBatch, column_types: dict[str, str]
+                    ) -> tuple[pa.RecordBatch, list[QuarantinedMessage]]:
+    """The rows as one Arrow record batch with ``column_types`` (logical types) in that order; a row with a value
+    that does not fit its column is left out and quarantined with the first such value's reason."""
+    reasons: dict[int, str] = {}
+    coerced = {name: coerce_column(name, logical_type, [row.get(name) for row in batch.rows], reasons)
+               for name, logical_type in column_types.items()}
+    record_batch = pa.RecordBatch.from_arrays(list(coerced.values()), names=list(coerced))
+    if reasons:
+        record_batch = record_batch.filter(pa.array([index not in reasons for index in range(len(batch.rows))]))
+    return record_batch, [_rejected(batch, index, reason) for index, reason in sorted(reasons.items())]
+
+
+def _rejected(batch: ParsedBatch, index: int, reason: str) -> QuarantinedMessage:
+    position = (batch.rows[index]["_partition"], batch.rows[index]["_offset"])
+    return QuarantinedMessage(*position, reason, batch.raw.get(position, ""))
+
+
+def coerce_column(name: str, logical_type: str, values: list[Any], reasons: dict[int, str]) -> pa.Array:
+    """One column as an Arrow array of ``logical_type``. Values that do not fit become null and their row index
+    gets a reason in ``reasons`` (unless an earlier column already gave it one).
+
+    Columns whose Python types already match convert in one Arrow call; anything else goes value by value."""
+    arrow_type = to_arrow(logical_type)
+    if name in SYSTEM_COLUMNS:
+        return pa.array(values, arrow_type)
+    fast = _convert_whole_column(logical_type, values, arrow_type)
+    if fast is not None:
+        return fast
+    converted = []
+    for index, value in enumerate(values):
         try:
-            tuples.append(tuple(_coerce(row, name, column_types[name]) for name in columns))
-        except ValueError as error:
-            position = (row["_partition"], row["_offset"])
-            rejected.append(QuarantinedMessage(*position, str(error), batch.raw.get(position, "")))
-    return tuples, rejected
+            converted.append(None if value is None else COERCERS[logical_type](value))
+        except (TypeError, OverflowError, ValueError) as error:
+            converted.append(None)
+            reasons.setdefault(index, _reason(name, logical_type, value, error))
+    return pa.array(converted, arrow_type)
 
 
-def _coerce(row: dict[str, Any], name: str, logical_type: str) -> Any:
-    value = row.get(name)
-    if value is None or name in SYSTEM_COLUMNS:
-        return value
+FAST_PYTHON_TYPES: dict[str, set[type]] = {
+    "int64": {int, type(None)}, "float64": {int, float, type(None)}, "bool": {bool, type(None)},
+    "string": {str, type(None)},
+}
+
+
+def _convert_whole_column(logical_type: str, values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
+    """The column converted by Arrow in one call when every value is of a type that needs no checks beyond
+    Arrow's own; None when any value needs the per-value path (which also finds the reason)."""
+    allowed = FAST_PYTHON_TYPES.get(logical_type)
+    if allowed is None or not set(map(type, values)) <= allowed:
+        return None
     try:
-        return COERCERS[logical_type](value)
-    except (TypeError, OverflowError):
-        shown = json.dumps(value)[:80]
-        raise ValueError(f"field {name!r}: value {shown} does not fit column type {logical_type}") from None
-    except ValueError as error:
-        raise ValueError(f"field {name!r}: {error}") from None
+        array = pa.array(values, arrow_type)
+    except (pa.ArrowInvalid, OverflowError):
+        return None
+    if logical_type == "float64" and pc.any(pc.invert(pc.is_finite(array))).as_py():
+        return None
+    if logical_type == "string" and pc.any(pc.match_substring(array, "\x00")).as_py():
+        return None
+    return array
+
+
+def _reason(name: str, logical_type: str, value: Any, error: Exception) -> str:
+    if isinstance(error, ValueError):
+        return f"field {name!r}: {error}"
+    return f"field {name!r}: value {json.dumps(value)[:80]} does not fit column type {logical_type}"

@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 from psycopg import sql
 
-from etl_assets.stream.parse import ParsedBatch, QuarantinedMessage, coerce_rows, infer_logical_type
+from etl_assets.stream.parse import ParsedBatch, QuarantinedMessage, coerce_to_arrow, infer_logical_type
 from resources.kafka import MicroBatch
+from resources.postgres import copy_batches, copy_target_fields
+from resources.protocol import Column, TableSchema
 
 MIGRATION = Path(__file__).resolve().parents[2] / "resources" / "migrations" / "0100_embeddings_streams.sql"
 LANDING = "stream"
 PER_MINUTE = "per_minute"
+COPY_CHUNK_ROWS = 16_384
+"""Rows per encoded COPY chunk: the queued writer sends one chunk while the next is encoded."""
 DIMENSION_COLUMN = "event_type"
 QUARANTINE_TABLE = "_quarantine"
 
@@ -90,12 +95,12 @@ def land_batch(connection: psycopg.Connection, source: str, batch: MicroBatch, p
         _check_not_moved(connection, source, batch)
         added = _ensure_stream_table(connection, namespace, topic, parsed)
         column_types = {**_column_types(connection, namespace, topic, parsed.columns), **SYSTEM_COLUMN_TYPES}
-        rows, rejected = coerce_rows(parsed, column_types)
-        _copy_rows(connection, namespace, topic, list(column_types), rows)
+        rows, rejected = coerce_to_arrow(parsed, column_types)
+        _copy_rows(connection, source, namespace, topic, column_types, rows)
         quarantined = [*parsed.quarantined, *rejected]
         _quarantine(connection, namespace, topic, quarantined)
         _store_offsets(connection, source, topic, LANDING, batch.next_offsets)
-    return LandingResult(rows_written=len(rows), quarantined=quarantined, added_columns=added)
+    return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=added)
 
 
 def _lock_topic(connection: psycopg.Connection, source: str, topic: str) -> None:
@@ -146,15 +151,16 @@ def _column_types(connection: psycopg.Connection, namespace: str, topic: str, na
     return {name: existing[name] for name in names}
 
 
-def _copy_rows(connection: psycopg.Connection, namespace: str, topic: str, columns: list[str],
-               rows: list[tuple]) -> None:
-    if not rows:
+def _copy_rows(connection: psycopg.Connection, source: str, namespace: str, topic: str,
+               column_types: dict[str, str], rows: pa.RecordBatch) -> None:
+    """Binary COPY of the rows (pgpq, the warehouse destination's own encoder) on the caller's transaction."""
+    if not rows.num_rows:
         return
-    statement = sql.SQL("COPY {}.{} ({}) FROM STDIN").format(
-        sql.Identifier(namespace), sql.Identifier(topic), sql.SQL(", ").join(map(sql.Identifier, columns)))
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
+    schema = TableSchema(source=source, name=topic, namespace=namespace,
+                         columns=[Column(name, logical_type) for name, logical_type in column_types.items()])
+    fields = copy_target_fields(connection, namespace, topic, schema)
+    chunks = pa.Table.from_batches([rows]).to_batches(max_chunksize=COPY_CHUNK_ROWS)
+    copy_batches(connection, sql.Identifier(namespace, topic), fields, chunks)
 
 
 def _quarantine(connection: psycopg.Connection, namespace: str, topic: str,
@@ -223,14 +229,21 @@ def _ensure_per_minute_table(connection: psycopg.Connection, namespace: str, top
 
 def _collect_new_rows(connection: psycopg.Connection, source: str, namespace: str, topic: str,
                       time_column: str) -> int:
-    """Rows past the aggregate's stored offsets, into a temporary table dropped at commit."""
+    """Rows landed past the aggregate's stored offsets, into a temporary table dropped at commit.
+
+    Per partition, the rows between the aggregate's offset and the landing's offset are read as a range of the
+    primary key ``(_partition, _offset)``, so the cost follows the new rows, not the size of the table."""
     connection.execute(sql.SQL(
         "CREATE TEMPORARY TABLE _aietl_new_rows ON COMMIT DROP AS "
-        "SELECT t._partition, t._offset, date_trunc('minute', t.{time}) AS window_start FROM {ns}.{topic} t "
-        "LEFT JOIN aietl_meta.kafka_offsets o ON o.source = %s AND o.topic = %s AND o.consumer = %s "
-        "AND o.partition = t._partition WHERE t._offset >= coalesce(o.next_offset, 0)"
+        "SELECT t._partition, t._offset, date_trunc('minute', t.{time}) AS window_start "
+        "FROM aietl_meta.kafka_offsets landed "
+        "LEFT JOIN aietl_meta.kafka_offsets done ON done.source = landed.source AND done.topic = landed.topic "
+        "AND done.consumer = %s AND done.partition = landed.partition "
+        "CROSS JOIN LATERAL (SELECT _partition, _offset, {time} FROM {ns}.{topic} WHERE _partition = landed.partition "
+        "AND _offset >= coalesce(done.next_offset, 0) AND _offset < landed.next_offset) t "
+        "WHERE landed.source = %s AND landed.topic = %s AND landed.consumer = %s"
     ).format(time=sql.Identifier(time_column), ns=sql.Identifier(namespace), topic=sql.Identifier(topic)),
-        (source, topic, PER_MINUTE))
+        (PER_MINUTE, source, topic, LANDING))
     return connection.execute("SELECT count(*) FROM _aietl_new_rows").fetchone()[0]
 
 

@@ -11,7 +11,8 @@ from dagster import AssetKey, materialize
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
-from etl_assets.embeddings.assets import build_embedding_assets, embeddings_key, search
+from etl_assets.embeddings import assets as embedding_assets
+from etl_assets.embeddings.assets import build_embedding_assets, embeddings_key, read_row_batches, search
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from resources.embedder import EmbedderResource
 from resources.files import FilesResource, FileTable
@@ -129,3 +130,22 @@ def test_only_semantic_search_tables_get_an_embeddings_asset() -> None:
     tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
     keys = [asset.key for asset in build_embedding_assets(tables)]
     assert keys == [AssetKey(["embeddings", "shop_files", "products"])]
+
+
+def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    pages = [len(rows) for rows in read_row_batches(harness.warehouse, "raw_shop_files", "products", size=3)]
+    assert sum(pages) == products and max(pages) == 3 and len(pages) == -(-products // 3)
+
+    monkeypatch.setattr(embedding_assets, "READ_BATCH_ROWS", 3)
+    first = harness.materialize()
+    harness.sql("DELETE FROM raw_shop_files.products WHERE product_id = 1")
+    second = harness.materialize()
+
+    assert (first["rows_embedded"], first["points"]) == (products, products)
+    assert (second["rows_embedded"], second["rows_skipped"], second["rows_deleted"]) == (0, products - 1, 1)
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products - 1

@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, Definitions, build_sensor_context, materialize
 from dagster._core.definitions.sensor_definition import SensorExecutionData
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from etl_assets.stream.assets import build_stream_assets, per_minute_key, stream_key
 from resources.embedded.kafka import free_port
 from resources.kafka import KafkaResource
+from resources.postgres import PostgresResource
 from sensors.kafka import build_kafka_sensors, decode_cursor
 from tests.integration.test_stream_assets import SOURCE, datasources, metadata_resource, produce, warehouse_resource
 
@@ -106,3 +108,35 @@ def test_an_unreachable_broker_is_a_skip_not_a_crash(pg_dsn: str, instance: Dags
     result = harness.tick()
     assert not result.run_requests
     assert "Kafka source events: cannot read offsets" in result.skip_message
+
+
+def fail_run_for(harness: SensorHarness, request: Any) -> None:
+    """What the daemon does with a request whose run then fails: a real run carrying the request's run key."""
+    broken = {**harness.resources, "warehouse": PostgresResource(port=free_port(), connect_timeout_s=2)}
+    per_minute = [a for a in harness.assets if a.key == per_minute_key(SOURCE, harness.topic)]
+    result = materialize(per_minute, resources=broken, instance=harness.instance, raise_on_error=False,
+                         tags={RUN_KEY_TAG: request.run_key})
+    assert not result.success
+
+
+def test_a_failed_run_is_requested_again_with_backoff_until_the_messages_land(
+        kafka_bootstrap: str, pg_dsn: str, instance: DagsterInstance) -> None:
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    produce(kafka_bootstrap, topic, [event(n) for n in range(30)], partitions=1)
+    harness = SensorHarness(kafka_bootstrap, pg_dsn, topic, instance)
+    [first] = harness.tick().run_requests
+    assert "already requested" in harness.tick().skip_message
+
+    fail_run_for(harness, first)
+    [second] = harness.tick().run_requests
+    assert second.run_key != first.run_key and second.tags["aietl/attempt"] == "2"
+    assert "already requested" in harness.tick().skip_message
+
+    fail_run_for(harness, second)
+    waiting = harness.tick()
+    assert not waiting.run_requests and "trying again in 1 tick(s)" in waiting.skip_message
+    [third] = harness.tick().run_requests
+    assert third.tags["aietl/attempt"] == "3" and len({first.run_key, second.run_key, third.run_key}) == 3
+
+    harness.land()
+    assert "no new messages" in harness.tick().skip_message

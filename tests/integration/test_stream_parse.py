@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from etl_assets.stream.parse import coerce_rows, infer_logical_type, parse_messages, parse_timestamp
+import pyarrow as pa
+
+from etl_assets.stream.parse import coerce_to_arrow, infer_logical_type, parse_messages, parse_timestamp
 from resources.kafka import KafkaMessage
-from sensors.kafka import decode_cursor, encode_cursor, waiting_partitions
+from sensors.kafka import decode_cursor, encode_cursor, idle_ticks_before, waiting_partitions
 
 
 def message(offset: int, value: bytes | None) -> KafkaMessage:
@@ -43,8 +45,8 @@ def test_naive_timestamps_are_taken_as_utc() -> None:
 def test_rows_that_do_not_fit_their_columns_are_set_aside() -> None:
     batch = parse_messages([message(0, b'{"n": 1, "t": "2026-11-01T00:00:00Z"}'), message(1, b'{"n": "one"}'),
                             message(2, b'{"n": 9223372036854775808}'), message(3, b'{"s": "a\\u0000b"}')])
-    rows, rejected = coerce_rows(batch, {"n": "int64", "t": "timestamptz", "s": "string", "_offset": "int64"})
-    assert rows == [(1, datetime(2026, 11, 1, tzinfo=UTC), None, 0)]
+    rows, rejected = coerce_to_arrow(batch, {"n": "int64", "t": "timestamptz", "s": "string", "_offset": "int64"})
+    assert rows.to_pylist() == [{"n": 1, "t": datetime(2026, 11, 1, tzinfo=UTC), "s": None, "_offset": 0}]
     assert [(q.offset, q.reason) for q in rejected] == [
         (1, 'field \'n\': value "one" does not fit column type int64'),
         (2, "field 'n': value 9223372036854775808 does not fit column type int64"),
@@ -52,8 +54,24 @@ def test_rows_that_do_not_fit_their_columns_are_set_aside() -> None:
     assert rejected[0].raw == '{"n": "one"}'
 
 
+def test_whole_columns_convert_at_once_and_odd_values_still_get_their_own_reason() -> None:
+    values = [b'{"i": %d, "f": %d, "s": "x%d", "b": true}' % (n, n, n) for n in range(1000)]
+    values += [b'{"i": true, "f": 1e400, "s": 7}', b'{"i": 2.0, "f": 1.5, "s": "y"}', b'{"f": 1, "b": 1}']
+    batch = parse_messages([message(offset, value) for offset, value in enumerate(values)])
+    types = {"i": "int64", "f": "float64", "s": "string", "b": "bool"}
+    rows, rejected = coerce_to_arrow(batch, types)
+    assert rows.schema.types == [pa.int64(), pa.float64(), pa.string(), pa.bool_()]
+    assert rows.num_rows == 1001 and rows.column("i").to_pylist()[-1] == 2
+    assert rows.column("f").to_pylist()[-1] == 1.5 and rows.column("s").to_pylist()[:2] == ["x0", "x1"]
+    assert [(q.offset, q.reason) for q in rejected] == [
+        (1000, "field 'i': value true does not fit column type int64"),
+        (1002, "field 'b': value 1 does not fit column type bool")]
+
+
 def test_sensor_cursor_round_trips_and_waiting_counts_only_partitions_behind() -> None:
-    seen = {"clicks": {"ends": {0: 10, 1: 4}, "landed": {0: 10}}}
+    seen = {"clicks": {"ends": {0: 10, 1: 4}, "landed": {0: 10}, "attempt": 2, "idle": 1}}
     assert decode_cursor(encode_cursor(seen)) == seen
+    assert decode_cursor('{"clicks": {"ends": {"0": 3}, "landed": {}}}')["clicks"]["attempt"] == 1
+    assert [idle_ticks_before(attempt) for attempt in range(1, 8)] == [0, 1, 3, 7, 15, 15, 15]
     assert decode_cursor(None) == {}
     assert waiting_partitions({0: 10, 1: 4, 2: 0}, {0: 10, 1: 1}) == {1: 3}
