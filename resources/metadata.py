@@ -4,22 +4,34 @@ watermarks, and views summarising them.
 The schema is created by the versioned SQL files of ``resources/migrations`` (``NNNN_name.sql``), applied in lexical
 order, each in its own transaction, and recorded in ``aietl_meta.schema_migrations``. ``migrate()`` runs once per
 process and database before the first use, under an advisory lock so that parallel runs do not race.
+
+Connections: every call inside :meth:`MetadataResource.session` shares one connection (``load_table`` opens a session
+per load), and within a Dagster run or sensor tick the resource keeps one connection from its first use until the run
+or tick ends (``setup_for_execution`` / ``teardown_after_execution``). Outside both, each call connects on its own.
+Statements run in autocommit mode, so each is its own transaction, as before the connection is shared.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+from pydantic import PrivateAttr
 
 from resources.postgres import PostgresResource
+from resources.protocol import SourceUnavailableError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SCHEMA = "aietl_meta"
@@ -36,6 +48,8 @@ CREATE TABLE IF NOT EXISTS aietl_meta.schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 );
 """
+IDLE_CHECK_S = 2.0
+"""A shared connection idle for longer is checked with a round trip before reuse (the server may have dropped it)."""
 _HISTORY_COLUMNS = ("started_at", "finished_at", "mode", "rows_read", "rows_written", "rows_quarantined",
                     "watermark_from", "watermark_to", "status", "error")
 
@@ -44,17 +58,120 @@ def migration_files() -> list[Path]:
     return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
 
 
+class _SharedConnection:
+    """One autocommit connection, opened on first use and closed by :meth:`close`.
+
+    It is held through :meth:`PostgresResource.connect`, so its timeouts apply, and an error that breaks it goes
+    through that context manager too: the caller sees the same ``SourceUnavailableError`` (password redacted) as with
+    a connection of its own, and the next use opens a new connection.
+    """
+
+    def __init__(self, postgres: PostgresResource):
+        self.postgres = postgres
+        self.lock = threading.RLock()
+        self._scope: ExitStack | None = None
+        self._connection: psycopg.Connection | None = None
+        self._last_used = 0.0
+
+    @contextmanager
+    def use(self) -> Iterator[psycopg.Connection]:
+        with self.lock:
+            connection = self._open()
+            try:
+                yield connection
+            except BaseException:
+                if not _reusable(connection):
+                    self._discard(sys.exc_info())
+                raise
+            finally:
+                self._last_used = time.monotonic()
+
+    def close(self) -> None:
+        """Close the connection; one the server already dropped is simply forgotten."""
+        with self.lock:
+            if self._scope is not None:
+                scope, self._scope, self._connection = self._scope, None, None
+                with suppress(psycopg.Error, SourceUnavailableError):
+                    scope.close()
+
+    def _open(self) -> psycopg.Connection:
+        if self._connection is not None and not self._alive(self._connection):
+            self.close()
+        if self._connection is None:
+            scope = ExitStack()
+            self._connection = scope.enter_context(self.postgres.connect(autocommit=True))
+            self._scope = scope
+        return self._connection
+
+    def _alive(self, connection: psycopg.Connection) -> bool:
+        if not _reusable(connection):
+            return False
+        if time.monotonic() - self._last_used < IDLE_CHECK_S:
+            return True
+        try:
+            connection.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def _discard(self, exc_info: Any) -> None:
+        """Close the broken connection, handing the error to ``PostgresResource.connect`` (which re-raises it)."""
+        scope, self._scope, self._connection = self._scope, None, None
+        if scope is not None:
+            scope.__exit__(*exc_info)
+
+
+def _reusable(connection: psycopg.Connection) -> bool:
+    """Open, and not inside a statement that an interrupt left unfinished."""
+    return (not connection.closed and not connection.broken
+            and connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE)
+
+
 class MetadataResource(dg.ConfigurableResource):
     """Ingestion log, schema history, sync conflicts and watermarks, in schema ``aietl_meta`` of ``postgres``."""
 
     postgres: PostgresResource
+    _shared: _SharedConnection | None = PrivateAttr(default=None)
+
+    # ---- connections -------------------------------------------------------------------------------------------
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Share one connection for the run or sensor tick; it opens on first use, so an unused store costs nothing."""
+        self._shared = _SharedConnection(self.postgres)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
+
+    @contextmanager
+    def session(self) -> Iterator[MetadataResource]:
+        """Calls inside share one connection (closed at the end of the outermost session); sessions nest."""
+        opened_here = self._shared is None
+        if opened_here:
+            self._shared = _SharedConnection(self.postgres)
+        try:
+            yield self
+        finally:
+            if opened_here:
+                shared, self._shared = self._shared, None
+                shared.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        if self._shared is not None:
+            with self._shared.use() as connection:
+                yield connection
+        else:
+            with self.postgres.connect(autocommit=True) as connection:
+                yield connection
 
     # ---- migrations --------------------------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet; returns their versions (``0001`` ...)."""
         applied_now = []
-        with self.postgres.connect(autocommit=True) as connection:
+        with self._connection() as connection:
             connection.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
             try:
                 connection.execute(_BOOTSTRAP)
@@ -84,7 +201,8 @@ class MetadataResource(dg.ConfigurableResource):
         return self.postgres
 
     def _rows(self, statement: str, params: Any = None) -> list[dict[str, Any]]:
-        with self._ready().connect() as connection, connection.cursor(row_factory=dict_row) as cursor:
+        self._ready()
+        with self._connection() as connection, connection.cursor(row_factory=dict_row) as cursor:
             cursor.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
 

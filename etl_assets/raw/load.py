@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -155,8 +156,20 @@ def load_table(table: SourceTable, source: SourceConnector, destination: Destina
                run_id: str | None = None) -> LoadOutcome:
     """Land one table; returns what happened. Raises LoadError (do not retry) or the source's own errors.
 
-    Every attempt is logged in the ingestion log, failures included (a source that is down, too).
+    Every attempt is logged in the ingestion log, failures included (a source that is down, too). The metadata
+    calls of one load share one connection when the store offers a ``session()``.
     """
+    with _session(metadata):
+        return _logged_load(table, source, destination, metadata, run_id)
+
+
+def _session(metadata: MetadataStore) -> AbstractContextManager[Any]:
+    session = getattr(metadata, "session", None)
+    return session() if callable(session) else nullcontext()
+
+
+def _logged_load(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
+                 run_id: str | None) -> LoadOutcome:
     started = time.monotonic()
     stored = metadata.watermark(table.source, table.name) or {}
     full_reload = bool(stored.get("full_reload_requested"))

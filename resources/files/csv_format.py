@@ -161,9 +161,12 @@ def _parse_sample(text: str, spec: CsvSpec) -> pa.Table:
 
 
 def read_chunks(path: Path, display: str, options: FileOptions, quarantine: Quarantine, batch_rows: int,
-                columns: list[str] | None = None) -> Iterator[Chunk]:
-    """The file's rows as text chunks of about ``batch_rows`` rows; bad lines go to ``quarantine``."""
-    sample = sniff(path, display, options)
+                columns: list[str] | None = None, sample: CsvSample | None = None) -> Iterator[Chunk]:
+    """The file's rows as text chunks of about ``batch_rows`` rows; bad lines go to ``quarantine``.
+
+    ``sample`` is the file's :func:`sniff` when the caller has it already (sniffing costs a parse of the prefix).
+    """
+    sample = sample or sniff(path, display, options)
     spec = sample.spec
     block_bytes = int(min(max(batch_rows * sample.bytes_per_row, MIN_BLOCK_BYTES), MAX_BLOCK_BYTES))
     wanted = [name for name in spec.column_names if columns is None or name in columns]

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import Config, ConfigurableResource
+from pydantic import PrivateAttr
 
 from resources.files import csv_format, json_format, xml_format
 from resources.files.cast import Conformer
 from resources.files.common import Chunk, FileFormatError, MissingFileError, Quarantine, display_name, log
+from resources.files.csv_format import CsvSample
 from resources.files.options import EXTENSIONS, FORMATS, FileOptions
 from resources.files.records import chunked, infer_columns
 from resources.protocol import Column, OnBadRecord, TableSchema
 
 SAMPLE_RECORDS = 1_000
+SAMPLE_CACHE_ENTRIES = 16
 CURSOR_TYPES = ("timestamptz", "timestamp", "date")
 _GLOB = re.compile(r"[*?\[]")
+_Sampled = TypeVar("_Sampled")
 
 
 class FileTable(Config):
@@ -45,6 +49,9 @@ class FilesResource(ConfigurableResource):
     source_name: str = ""
     batch_rows: int = 50_000
     """Rows per record batch (CSV batches are sized in bytes from the sampled row width, so roughly)."""
+    _samples: dict[tuple, Any] = PrivateAttr(default_factory=dict)
+    """What sampling a file found (a CSV's dialect and sample rows, a JSON/XML file's columns), by file version:
+    a load discovers the live schema, then reads, so without it every load would sample each file twice."""
 
     @property
     def dialect(self) -> str:
@@ -151,14 +158,33 @@ class FilesResource(ConfigurableResource):
         display = display_name(path, self.directory())
         if options.format == "csv":
             names = [column.name for column in columns]
-            return csv_format.read_chunks(path, display, options, quarantine, self.batch_rows, names)
+            sample = self._csv_sample(path, display, options)
+            return csv_format.read_chunks(path, display, options, quarantine, self.batch_rows, names, sample)
         return chunked(_records(path, display, options, quarantine), columns, self.batch_rows)
 
     def _sample(self, path: Path, options: FileOptions) -> tuple[list[Column], int]:
         display = display_name(path, self.directory())
         if options.format == "csv":
-            sample = csv_format.sniff(path, display, options)
+            sample = self._csv_sample(path, display, options)
             return csv_format.discover_columns(sample), sample.row_estimate
+        columns, estimate = self._cached(("records", options), path,
+                                         lambda: self._sample_records(path, display, options))
+        return list(columns), estimate
+
+    def _csv_sample(self, path: Path, display: str, options: FileOptions) -> CsvSample:
+        return self._cached(("csv", options), path, lambda: csv_format.sniff(path, display, options))
+
+    def _cached(self, kind: tuple, path: Path, compute: Callable[[], _Sampled]) -> _Sampled:
+        """``compute()`` once per version of the file (path, size, mtime, inode); a changed file is sampled again."""
+        stat = path.stat()
+        key = (*kind, str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key not in self._samples:
+            while len(self._samples) >= SAMPLE_CACHE_ENTRIES:
+                self._samples.pop(next(iter(self._samples)))
+            self._samples[key] = compute()
+        return self._samples[key]
+
+    def _sample_records(self, path: Path, display: str, options: FileOptions) -> tuple[tuple[Column, ...], int]:
         records, sampled_chars, complete = [], 0, True
         for _, record in _records(path, display, options, Quarantine(self.source_name, path.name, lambda r: None)):
             if len(records) == SAMPLE_RECORDS:
@@ -169,7 +195,7 @@ class FilesResource(ConfigurableResource):
         if not records:
             raise FileFormatError(f"{display}: no records found to discover columns from")
         estimate = len(records) if complete else int(path.stat().st_size * len(records) / max(sampled_chars, 1))
-        return infer_columns(records, options.format), estimate
+        return tuple(infer_columns(records, options.format)), estimate
 
     def _settings(self, table: str) -> FileTable:
         settings = self.table_settings()
