@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from peer_env import peer_python
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -34,7 +35,6 @@ WORK = HERE / ".work"
 DLT_VENV = WORK / "dlt-venv"
 DLT_REQUIREMENTS = ["dlt[postgres,parquet]==1.31.0", "adbc-driver-postgresql", "pyarrow>=17,<27"]
 RUN_TIMEOUT_S = 1800
-INSTALL_TIMEOUT_S = 900
 COPY_TABLE = "bench_copy"
 
 OURS = """
@@ -163,16 +163,12 @@ def dlt_python() -> tuple[Path | None, str]:
         return Path(sys.executable), "project environment"
     except ImportError:
         pass
-    python = DLT_VENV / "bin" / "python"
-    if python.exists():
-        return python, "bench/.work/dlt-venv"
-    uv = shutil.which("uv")
-    if not uv:
-        return None, "uv is not installed, so dlt's ADBC environment cannot be made"
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(DLT_VENV)], check=True, timeout=120)
-    subprocess.run([uv, "pip", "install", "-q", "--compile-bytecode", "--python", str(python), *DLT_REQUIREMENTS],
-                   check=True, timeout=INSTALL_TIMEOUT_S)
-    return python, "bench/.work/dlt-venv (made now)"
+    existed = DLT_VENV.exists()
+    try:
+        python = peer_python(DLT_VENV, DLT_REQUIREMENTS, sys.executable)
+    except RuntimeError as error:
+        return None, f"dlt's ADBC environment cannot be made: {error}"
+    return python, "bench/.work/dlt-venv" + ("" if existed else " (made now)")
 
 
 def measure(name: str, repeat: int, run) -> dict:

@@ -15,18 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+from peer_env import peer_python
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 WORK = HERE / ".work"
 YDATA_VENV = WORK / "ydata-venv"
 YDATA_REQUIREMENTS = ["ydata-profiling==4.18.4", "pyarrow>=17", "setuptools<81"]
-INSTALL_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 1800
 
 OURS = """
@@ -147,24 +147,13 @@ def write_bad_inputs(folder: Path) -> list[Path]:
 
 
 def ensure_ydata_venv() -> Path | None:
-    python = YDATA_VENV / "bin" / "python"
-    if python.exists():
-        return python
-    uv = shutil.which("uv")
-    if not uv:
-        print("ydata-profiling: skipped (uv is not installed; it builds the separate environment ydata needs)")
-        return None
-    print(f"ydata-profiling: creating {YDATA_VENV} (first run only)", flush=True)
+    if not YDATA_VENV.exists():
+        print(f"ydata-profiling: creating {YDATA_VENV} (first run only)", flush=True)
     try:
-        subprocess.run([uv, "venv", "-q", "--python", f"{sys.version_info.major}.{sys.version_info.minor}",
-                        str(YDATA_VENV)], check=True, timeout=INSTALL_TIMEOUT_S)
-        subprocess.run([uv, "pip", "install", "-q", "--compile-bytecode", "--python", str(python),
-                        *YDATA_REQUIREMENTS], check=True, timeout=INSTALL_TIMEOUT_S)
-    except (subprocess.SubprocessError, OSError) as error:
-        print(f"ydata-profiling: skipped (installing it failed: {error})")
-        shutil.rmtree(YDATA_VENV, ignore_errors=True)
+        return peer_python(YDATA_VENV, YDATA_REQUIREMENTS, f"{sys.version_info.major}.{sys.version_info.minor}")
+    except RuntimeError as error:
+        print(f"ydata-profiling: skipped ({error})")
         return None
-    return python
 
 
 def run_engine(name: str, python: Path | str, script: str, files: list[Path]) -> dict:

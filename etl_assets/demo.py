@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from unittest.mock import patch
 
 from etl_assets.paths import SAMPLE_DIR, state_dir
 from resources.embedded.stack import EmbeddedStack, run_clickhouse_file, run_sql_file
@@ -18,17 +19,19 @@ SAMPLE_TOPIC = "clicks"
 def embedded_stack() -> Iterator[EmbeddedStack]:
     """Start the services and export their addresses for config/datasources.yaml; stop them on the way out."""
     stack = EmbeddedStack(state_dir()).start()
-    saved = {name: os.environ.get(name) for name in stack.environment()}
-    os.environ.update(stack.environment())
     try:
-        yield stack
+        with patch.dict(os.environ, stack.environment()):
+            yield stack
     finally:
         stack.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+
+
+@contextmanager
+def sample_stack() -> Iterator[EmbeddedStack]:
+    """The embedded services with the sample data loaded into them."""
+    with embedded_stack() as stack:
+        load_sample(stack)
+        yield stack
 
 
 def load_sample(stack: EmbeddedStack) -> None:
@@ -39,8 +42,10 @@ def load_sample(stack: EmbeddedStack) -> None:
 
     run_sql_file(stack.postgres.dsn("shop"), SAMPLE_DIR / "shop.sql")
     clickhouse = ClickHouseResource(chdb_path=str(stack.home / "chdb"))
-    run_clickhouse_file(clickhouse.client(), SAMPLE_DIR / "clickhouse.sql")
-    clickhouse.close()
+    try:
+        run_clickhouse_file(clickhouse.client(), SAMPLE_DIR / "clickhouse.sql")
+    finally:
+        clickhouse.close()
     produce_sample_events(KafkaResource(bootstrap_servers=stack.kafka.bootstrap), SAMPLE_TOPIC,
                           SAMPLE_DIR / "clicks.ndjson")
 
