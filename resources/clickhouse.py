@@ -2,9 +2,10 @@
 
 One resource talks either to a ClickHouse server over HTTP(S) (``url``) or to the embedded chdb engine
 (``chdb_path``). chdb hosts one engine per process and holds its data path while any client is open, so with chdb
-every operation opens its own client and closes it when done: the path is free again for the next test, the next
-path, or another process (a Dagster step, the CLI) as soon as an operation ends (~0.1 s to reopen). A server's
-HTTP client is kept for the resource's lifetime.
+every operation opens its own client and closes it when done (or, inside ``session()``, the first operation opens
+one that the session's later operations share until it ends, as a load does): the path is free again for the next
+test, the next path, or another process (a Dagster step, the CLI) as soon as an operation or session ends. A
+server's HTTP client is kept for the resource's lifetime.
 
 Reading: tables of the collapsing MergeTree engines (Replacing, Collapsing, ...) are read ``FINAL``, so the rows are
 deduplicated; results stream as Arrow batches and are cast to ``TableSchema.arrow_schema()``. Every column is
@@ -23,7 +24,7 @@ import json
 import re
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -472,6 +473,8 @@ class ClickHouseResource(ConfigurableResource):
     dialect: ClassVar[str] = "clickhouse"
     _http_client: Client | None = PrivateAttr(default=None)
     _handed_out: weakref.WeakSet = PrivateAttr(default_factory=weakref.WeakSet)
+    _in_session: bool = PrivateAttr(default=False)
+    _held_chdb_client: Client | None = PrivateAttr(default=None)
 
     # ---- connections -------------------------------------------------------------------------------------------
 
@@ -527,7 +530,7 @@ class ClickHouseResource(ConfigurableResource):
         for client in list(self._handed_out):
             client.close()
         self._handed_out.clear()
-        self._http_client = None
+        self._http_client = self._held_chdb_client = None
 
     @contextmanager
     def _session(self, action: str) -> Iterator[Client]:
@@ -535,12 +538,17 @@ class ClickHouseResource(ConfigurableResource):
         ClickHouseQueryError, both naming the endpoint and the action (never the password).
 
         A server's HTTP client is kept and shared (it is thread-safe without a session id and pools its
-        connections); a chdb client is closed after the operation so that the engine releases its data path."""
-        try:
-            client = self._shared_http_client() if self.url else self.client()
-        except ClickHouseError as error:
-            raise SourceUnavailableError(f"{self._who()}: cannot connect to {self.endpoint} to {action}: "
-                                         f"{self._scrub(error)}") from None
+        connections); a chdb client is closed after the operation (after the ``session()`` when inside one) so that
+        the engine releases its data path."""
+        if self.url:
+            client = self._connect(action, self._shared_http_client)
+        elif self._held_chdb_client is not None:
+            client = self._held_chdb_client
+        else:
+            client = self._connect(action, self.client)
+            if self._in_session:
+                self._held_chdb_client = client
+        keep_open = bool(self.url) or self._in_session
         try:
             yield client
         except OperationalError as error:
@@ -551,8 +559,34 @@ class ClickHouseResource(ConfigurableResource):
             raise ClickHouseQueryError(f"{self._who()}: could not {action} on {self.endpoint}: "
                                        f"{self._scrub(error)}") from None
         finally:
-            if not self.url:
+            if not keep_open:
                 client.close()
+
+    @contextmanager
+    def session(self) -> Iterator[ClickHouseResource]:
+        """Operations inside share one chdb client, opened by the first of them and closed at the end of the
+        outermost session (sessions nest), so a sequence of operations (a load's discover, read and writes) opens
+        the engine once instead of per call, and the data path is free again when the session ends. A server's
+        HTTP client is shared anyway."""
+        if self.url or self._in_session:
+            yield self
+            return
+        self._in_session = True
+        try:
+            yield self
+        finally:
+            self._in_session = False
+            held, self._held_chdb_client = self._held_chdb_client, None
+            if held is not None:  # None when close() ran inside the session
+                held.close()
+                self._handed_out.discard(held)
+
+    def _connect(self, action: str, opener: Callable[[], Client]) -> Client:
+        try:
+            return opener()
+        except ClickHouseError as error:
+            raise SourceUnavailableError(f"{self._who()}: cannot connect to {self.endpoint} to {action}: "
+                                         f"{self._scrub(error)}") from None
 
     def _shared_http_client(self) -> Client:
         if self._http_client is None:

@@ -18,7 +18,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -56,6 +56,53 @@ _HISTORY_COLUMNS = ("started_at", "finished_at", "mode", "rows_read", "rows_writ
 
 def migration_files() -> list[Path]:
     return sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql"))
+
+
+def apply_migrations(connection: psycopg.Connection, files: Iterable[Path] | None = None) -> list[str]:
+    """Apply those of ``files`` (default: every migration, in order) not yet recorded in the connection's
+    ``aietl_meta.schema_migrations``; returns their versions. Each migration runs in its own transaction, under an
+    advisory lock so that parallel callers do not race; with nothing pending, no lock is taken.
+
+    Every statement runs inside ``connection.transaction()``, so the connection may be in autocommit mode or not
+    (the advisory lock is a session lock: it outlives the transaction that takes it)."""
+    done = _applied_versions(connection)
+    pending = sorted(file for file in (migration_files() if files is None else files) if _version(file) not in done)
+    if not pending:
+        return []
+    applied_now = []
+    with connection.transaction():
+        connection.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
+    try:
+        with connection.transaction():
+            connection.execute(_BOOTSTRAP)
+        done = _applied_versions(connection)
+        for file in pending:
+            version, name = file.stem.split("_", 1)
+            if version in done:
+                continue  # applied by a parallel caller while this one waited for the lock
+            text = file.read_text(encoding="utf-8")
+            with connection.transaction():
+                connection.execute(text)
+                connection.execute(
+                    "INSERT INTO aietl_meta.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (version, name, hashlib.sha256(text.encode()).hexdigest()))
+            applied_now.append(version)
+    finally:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
+    return applied_now
+
+
+def _version(file: Path) -> str:
+    return file.stem.split("_", 1)[0]
+
+
+def _applied_versions(connection: psycopg.Connection) -> set[str]:
+    """The versions recorded in the connection's database (none before the first migration)."""
+    with connection.transaction():
+        if not connection.execute("SELECT to_regclass('aietl_meta.schema_migrations') IS NOT NULL").fetchone()[0]:
+            return set()
+        return {row[0] for row in connection.execute("SELECT version FROM aietl_meta.schema_migrations")}
 
 
 class _SharedConnection:
@@ -170,26 +217,8 @@ class MetadataResource(dg.ConfigurableResource):
 
     def migrate(self) -> list[str]:
         """Apply the migrations not applied yet; returns their versions (``0001`` ...)."""
-        applied_now = []
         with self._connection() as connection:
-            connection.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_KEY,))
-            try:
-                connection.execute(_BOOTSTRAP)
-                done = {row[0] for row in connection.execute("SELECT version FROM aietl_meta.schema_migrations")}
-                for file in migration_files():
-                    version, name = file.stem.split("_", 1)
-                    if version in done:
-                        continue
-                    text = file.read_text(encoding="utf-8")
-                    with connection.transaction():
-                        connection.execute(text)
-                        connection.execute(
-                            "INSERT INTO aietl_meta.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                            (version, name, hashlib.sha256(text.encode()).hexdigest()))
-                    applied_now.append(version)
-            finally:
-                connection.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_KEY,))
-        return applied_now
+            return apply_migrations(connection)
 
     def _ready(self) -> PostgresResource:
         key = (self.postgres.host, self.postgres.port, self.postgres.database)

@@ -18,6 +18,8 @@ from psycopg import sql
 
 from resources.embedded import EmbeddedKafka, EmbeddedPostgres
 from resources.embedded.kafka import free_port
+from tests.support.llm_stub import ChatStub
+from tests.support.llm_stub import chat_stub as serve_chat_stub
 
 
 class PostgresServer:
@@ -70,6 +72,13 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@pytest.fixture
+def chat_stub() -> Iterator[tuple[str, ChatStub]]:
+    """A running OpenAI-compatible chat-completions stub: its base URL and the stub (set ``reply``, read ``requests``)."""
+    with serve_chat_stub() as stub:
+        yield stub.url, stub
 
 
 @pytest.fixture

@@ -158,10 +158,8 @@ def sync_collection(qdrant: QdrantResource, metadata: Any, embedder: EmbedderRes
 
 
 def _ensure_index_table(metadata: Any) -> None:
-    with metadata.postgres.connect() as connection:
-        present = connection.execute("SELECT to_regclass('aietl_meta.embedding_index') IS NOT NULL").fetchone()[0]
-    if not present:
-        metadata.migrate()
+    """Apply the migrations (0100 holds the embedding index) unless every one is applied: one query then."""
+    metadata.migrate()
 
 
 @dataclass(frozen=True)

@@ -156,15 +156,16 @@ def load_table(table: SourceTable, source: SourceConnector, destination: Destina
                run_id: str | None = None) -> LoadOutcome:
     """Land one table; returns what happened. Raises LoadError (do not retry) or the source's own errors.
 
-    Every attempt is logged in the ingestion log, failures included (a source that is down, too). The metadata
-    calls of one load share one connection when the store offers a ``session()``.
+    Every attempt is logged in the ingestion log, failures included (a source that is down, too). The calls of
+    one load to the metadata store, the source and the destination share one connection each when they offer a
+    ``session()`` (the metadata store; ClickHouse on chdb, whose client costs a fraction of a second to open).
     """
-    with _session(metadata):
+    with _session(metadata), _session(source), _session(destination):
         return _logged_load(table, source, destination, metadata, run_id)
 
 
-def _session(metadata: MetadataStore) -> AbstractContextManager[Any]:
-    session = getattr(metadata, "session", None)
+def _session(resource: Any) -> AbstractContextManager[Any]:
+    session = getattr(resource, "session", None)
     return session() if callable(session) else nullcontext()
 
 

@@ -9,7 +9,6 @@ so that they commit together with the rows they cover (exactly-once landing with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import psycopg
 import pyarrow as pa
@@ -17,10 +16,12 @@ from psycopg import sql
 
 from etl_assets.stream.parse import ParsedBatch, QuarantinedMessage, coerce_to_arrow, infer_logical_type
 from resources.kafka import MicroBatch
-from resources.postgres import copy_batches, copy_target_fields
+from resources.metadata import MIGRATIONS_DIR, apply_migrations
+from resources.postgres import copy_batches, copy_target_fields, ddl_type
 from resources.protocol import Column, TableSchema
 
-MIGRATION = Path(__file__).resolve().parents[2] / "resources" / "migrations" / "0100_embeddings_streams.sql"
+OFFSETS_MIGRATION = MIGRATIONS_DIR / "0100_embeddings_streams.sql"
+"""Creates ``aietl_meta.kafka_offsets``; applied on the warehouse too, as offsets commit with the rows they cover."""
 LANDING = "stream"
 PER_MINUTE = "per_minute"
 COPY_CHUNK_ROWS = 16_384
@@ -28,10 +29,6 @@ COPY_CHUNK_ROWS = 16_384
 DIMENSION_COLUMN = "event_type"
 QUARANTINE_TABLE = "_quarantine"
 
-POSTGRES_TYPES = {
-    "bool": "boolean", "int64": "bigint", "float64": "double precision", "timestamptz": "timestamptz",
-    "string": "text", "json": "jsonb",
-}
 LOGICAL_TYPES = {
     "boolean": "bool", "smallint": "int64", "integer": "int64", "bigint": "int64", "double precision": "float64",
     "real": "float64", "numeric": "float64", "timestamp with time zone": "timestamptz",
@@ -69,11 +66,8 @@ class WindowResult:
 
 
 def ensure_offsets_table(connection: psycopg.Connection) -> None:
-    """Apply the (idempotent) 0100 migration here unless the offsets table already exists."""
-    with connection.transaction():
-        exists = connection.execute("SELECT to_regclass('aietl_meta.kafka_offsets') IS NOT NULL").fetchone()[0]
-        if not exists:
-            connection.execute(MIGRATION.read_text(encoding="utf-8"))
+    """Apply the (idempotent) 0100 migration on the warehouse unless it was applied there already."""
+    apply_migrations(connection, [OFFSETS_MIGRATION])
 
 
 def read_offsets(connection: psycopg.Connection, source: str, topic: str, consumer: str = LANDING) -> dict[int, int]:
@@ -93,8 +87,8 @@ def land_batch(connection: psycopg.Connection, source: str, batch: MicroBatch, p
     with connection.transaction():
         _lock_topic(connection, source, topic)
         _check_not_moved(connection, source, batch)
-        added = _ensure_stream_table(connection, namespace, topic, parsed)
-        column_types = {**_column_types(connection, namespace, topic, parsed.columns), **SYSTEM_COLUMN_TYPES}
+        added, existing = _ensure_stream_table(connection, namespace, topic, parsed)
+        column_types = {**{name: existing[name] for name in parsed.columns}, **SYSTEM_COLUMN_TYPES}
         rows, rejected = coerce_to_arrow(parsed, column_types)
         _copy_rows(connection, source, namespace, topic, column_types, rows)
         quarantined = [*parsed.quarantined, *rejected]
@@ -116,8 +110,10 @@ def _check_not_moved(connection: psycopg.Connection, source: str, batch: MicroBa
             f"this batch was read (another run landed it); nothing was written, run again to continue")
 
 
-def _ensure_stream_table(connection: psycopg.Connection, namespace: str, topic: str, parsed: ParsedBatch) -> list[str]:
-    """Create the schema, the topic's table and its quarantine table; add columns for new JSON keys."""
+def _ensure_stream_table(connection: psycopg.Connection, namespace: str, topic: str,
+                         parsed: ParsedBatch) -> tuple[list[str], dict[str, str]]:
+    """Create the schema, the topic's table and its quarantine table; add columns for new JSON keys. Returns the
+    columns added and every column's logical type (as ``_existing_columns`` would read them now)."""
     connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace)))
     connection.execute(sql.SQL(
         "CREATE TABLE IF NOT EXISTS {}.{} (_partition integer NOT NULL, _offset bigint NOT NULL, "
@@ -134,8 +130,9 @@ def _ensure_stream_table(connection: psycopg.Connection, namespace: str, topic: 
         logical = infer_logical_type(row.get(name) for row in parsed.rows)
         connection.execute(sql.SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS {} {}").format(
             sql.Identifier(namespace), sql.Identifier(topic), sql.Identifier(name),
-            sql.SQL(POSTGRES_TYPES[logical])))
-    return added
+            sql.SQL(ddl_type(logical))))
+        existing[name] = logical
+    return added, existing
 
 
 def _existing_columns(connection: psycopg.Connection, namespace: str, table: str) -> dict[str, str]:
@@ -144,11 +141,6 @@ def _existing_columns(connection: psycopg.Connection, namespace: str, table: str
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position", (namespace, table)).fetchall()
     return {name: LOGICAL_TYPES.get(data_type, "string") for name, data_type in rows}
-
-
-def _column_types(connection: psycopg.Connection, namespace: str, topic: str, names: list[str]) -> dict[str, str]:
-    existing = _existing_columns(connection, namespace, topic)
-    return {name: existing[name] for name in names}
 
 
 def _copy_rows(connection: psycopg.Connection, source: str, namespace: str, topic: str,

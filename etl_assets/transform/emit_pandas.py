@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from etl_assets.transform.emit_module import ModelEmitter, emit_module, function_header
 from etl_assets.transform.spec import (
-    Condition, Pipelines, ResolvedModel, Window, function_arguments, function_name, parse_expression,
+    Condition, Pipelines, Window, function_arguments, function_name,
 )
 
 RUNTIME = '''
@@ -211,22 +212,15 @@ def _fn_upper(values):
 '''
 
 
-class PandasModel:
+class PandasModel(ModelEmitter):
     """The body of one model's function."""
-
-    def __init__(self, model: ResolvedModel):
-        self.model, self.spec, self.lines = model, model.spec, []
 
     def emit(self) -> str:
         self._base()
         self._windows()
         self._derive()
         self.lines.append(f"    return frame[{list(self.model.output)!r}].reset_index(drop=True)")
-        doc = self.spec.description or f"pipelines.yaml models.{self.model.name}"
-        return (f"def {self.model.name}(tables):\n    {doc!r}\n" + "\n".join(self.lines) + "\n")
-
-    def _line(self, text: str) -> None:
-        self.lines.append(f"    {text}")
+        return function_header(self.model) + "\n".join(self.lines) + "\n"
 
     def _base(self) -> None:
         first = self.model.relations[0]
@@ -283,10 +277,7 @@ class PandasModel:
         frame = window.effective_frame
         bounds = ""
         if frame:
-            preceding = None if frame.preceding == "unbounded" else (0 if frame.preceding == "current"
-                                                                      else frame.preceding)
-            following = None if frame.following == "unbounded" else (0 if frame.following == "current"
-                                                                      else frame.following)
+            preceding, following = frame.row_offsets
             bounds = f", preceding={preceding!r}, following={following!r}"
         return (f"_window(frame, {window.function!r}, {window.column!r}, {window.partition_by!r}, {order!r}"
                 f"{bounds}, offset={window.offset})")
@@ -296,21 +287,12 @@ class PandasModel:
             self._line(f"frame[{derived.name!r}] = {self.expression(derived.expr, qualified=False)}")
 
     def _column(self, reference: str | None) -> str:
-        return f"frame[{self._qualify(reference or '')!r}]"
-
-    def _qualify(self, reference: str) -> str:
-        if "." in reference:
-            return reference
-        owner = next(r for r in self.model.relations if reference in r.columns)
-        return f"{owner.alias}.{reference}"
+        return f"frame[{self.model.qualify(reference or '')!r}]"
 
     def _condition(self, condition: Condition, qualified: bool) -> str:
         column = self._column(condition.column) if qualified else f"frame[{condition.column!r}]"
         value = "" if condition.value is None else f", {condition.value!r}"
         return f"_condition({column}, {condition.op!r}{value})"
-
-    def expression(self, text: str, qualified: bool) -> str:
-        return self._code(parse_expression(text), qualified)
 
     def _code(self, node: exp.Expression, qualified: bool) -> str:
         if isinstance(node, exp.Column):
@@ -322,16 +304,9 @@ class PandasModel:
             return repr(node.this)
         if isinstance(node, exp.Null):
             return "np.nan"
-        if isinstance(node, exp.Paren):
-            return self._code(node.this, qualified)
-        if isinstance(node, exp.Neg):
-            return f"(-{self._code(node.this, qualified)})"
-        if isinstance(node, exp.Div):
-            return f"_div({self._code(node.this, qualified)}, {self._code(node.expression, qualified)})"
-        operators = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
-        if type(node) in operators:
-            return (f"({self._code(node.this, qualified)} {operators[type(node)]} "
-                    f"{self._code(node.expression, qualified)})")
+        arithmetic = self._arithmetic(node, qualified)
+        if arithmetic is not None:
+            return arithmetic
         if isinstance(node, exp.Func):
             arguments = ", ".join(self._code(argument, qualified) for argument in function_arguments(node))
             return f"_fn_{function_name(node)}({arguments})"
@@ -340,16 +315,4 @@ class PandasModel:
 
 def emit_pandas(pipelines: Pipelines) -> str:
     """The whole module as source text."""
-    functions = [PandasModel(model).emit() for model in pipelines.ordered()]
-    order = [model.name for model in pipelines.ordered()]
-    run_all = (
-        "def run_all(tables):\n"
-        '    """Every model in dependency order; later models read earlier ones by name."""\n'
-        "    tables, results = dict(tables), {}\n"
-        f"    for name in {order!r}:\n"
-        "        results[name] = tables[name] = MODELS[name](tables)\n"
-        "    return results\n"
-    )
-    registry = "MODELS = {" + ", ".join(f"{name!r}: {name}" for name in order) + "}\n"
-    header = f'"""Generated by aietl from {pipelines.file}: the models as pandas code. Do not edit."""\n'
-    return "\n\n".join([header + RUNTIME.strip() + "\n", *functions, registry, run_all])
+    return emit_module(pipelines, "pandas", RUNTIME, lambda model: PandasModel(model).emit())

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from etl_assets.transform.emit_module import ModelEmitter, emit_module, function_header
 from etl_assets.transform.spec import (
-    Condition, Pipelines, ResolvedModel, Window, function_arguments, function_name, parse_expression,
+    Condition, Pipelines, Window, function_arguments, function_name,
 )
 
 RUNTIME = '''
@@ -81,10 +82,7 @@ def _fn_round(value, digits=0):
 FUNCTIONS = {"coalesce": "F.coalesce", "abs": "F.abs", "lower": "F.lower", "upper": "F.upper"}
 
 
-class PySparkModel:
-    def __init__(self, model: ResolvedModel):
-        self.model, self.spec, self.lines = model, model.spec, []
-
+class PySparkModel(ModelEmitter):
     def emit(self) -> str:
         self._base()
         for window in self.spec.windows:
@@ -92,11 +90,7 @@ class PySparkModel:
         for derived in self.spec.derive:
             self._line(f"frame = frame.withColumn({derived.name!r}, {self.expression(derived.expr, False)})")
         self._line(f"return frame.select({', '.join(repr(name) for name in self.model.output)})")
-        doc = self.spec.description or f"pipelines.yaml models.{self.model.name}"
-        return f"def {self.model.name}(tables):\n    {doc!r}\n" + "\n".join(self.lines) + "\n"
-
-    def _line(self, text: str) -> None:
-        self.lines.append(f"    {text}")
+        return function_header(self.model) + "\n".join(self.lines) + "\n"
 
     def _base(self) -> None:
         first = self.model.relations[0]
@@ -137,10 +131,7 @@ class PySparkModel:
         frame = window.effective_frame
         bounds = ""
         if frame:
-            preceding = None if frame.preceding == "unbounded" else (0 if frame.preceding == "current"
-                                                                      else frame.preceding)
-            following = None if frame.following == "unbounded" else (0 if frame.following == "current"
-                                                                      else frame.following)
+            preceding, following = frame.row_offsets
             bounds = f", {preceding!r}, {following!r}, framed=True"
         spec = f"_window_spec({window.partition_by!r}, {order!r}{bounds})"
         column = f"F.col({window.column!r})" if window.column else "F.lit(1)"
@@ -152,11 +143,7 @@ class PySparkModel:
         return f"{function}.over({spec})"
 
     def _qualify(self, reference: str | None) -> str:
-        reference = reference or ""
-        if "." in reference:
-            return reference
-        owner = next(r for r in self.model.relations if reference in r.columns)
-        return f"{owner.alias}.{reference}"
+        return self.model.qualify(reference or "")
 
     @staticmethod
     def _name(qualified: str) -> str:
@@ -167,25 +154,15 @@ class PySparkModel:
         value = "" if condition.value is None else f", {condition.value!r}"
         return f"_condition(F.col({name!r}), {condition.op!r}{value})"
 
-    def expression(self, text: str, qualified: bool) -> str:
-        return self._code(parse_expression(text), qualified)
-
     def _code(self, node: exp.Expression, qualified: bool) -> str:
         if isinstance(node, exp.Column):
             reference = ".".join(part for part in (node.table, node.name) if part)
             return f"F.col({(self._name(self._qualify(reference)) if qualified else reference)!r})"
         if isinstance(node, exp.Literal):
             return f"F.lit({node.this!r})" if node.is_string else f"F.lit({node.this})"
-        if isinstance(node, exp.Paren):
-            return self._code(node.this, qualified)
-        if isinstance(node, exp.Neg):
-            return f"(-{self._code(node.this, qualified)})"
-        if isinstance(node, exp.Div):
-            return f"_div({self._code(node.this, qualified)}, {self._code(node.expression, qualified)})"
-        operators = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
-        if type(node) in operators:
-            return (f"({self._code(node.this, qualified)} {operators[type(node)]} "
-                    f"{self._code(node.expression, qualified)})")
+        arithmetic = self._arithmetic(node, qualified)
+        if arithmetic is not None:
+            return arithmetic
         if isinstance(node, exp.Func):
             name = function_name(node)
             values = function_arguments(node)
@@ -198,16 +175,4 @@ class PySparkModel:
 
 
 def emit_pyspark(pipelines: Pipelines) -> str:
-    functions = [PySparkModel(model).emit() for model in pipelines.ordered()]
-    order = [model.name for model in pipelines.ordered()]
-    registry = "MODELS = {" + ", ".join(f"{name!r}: {name}" for name in order) + "}\n"
-    run_all = (
-        "def run_all(tables):\n"
-        '    """Every model in dependency order; later models read earlier ones by name."""\n'
-        "    tables, results = dict(tables), {}\n"
-        f"    for name in {order!r}:\n"
-        "        results[name] = tables[name] = MODELS[name](tables)\n"
-        "    return results\n"
-    )
-    header = f'"""Generated by aietl from {pipelines.file}: the models as PySpark code. Do not edit."""\n'
-    return "\n\n".join([header + RUNTIME.strip() + "\n", *functions, registry, run_all])
+    return emit_module(pipelines, "PySpark", RUNTIME, lambda model: PySparkModel(model).emit())

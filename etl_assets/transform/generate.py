@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlglot import exp
 
 from etl_assets.catalog import SourceTable, raw_namespace
+from etl_assets.raw.assets import raw_asset_key
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.emit_pyspark import emit_pyspark
 from etl_assets.transform.spec import Pipelines, Relation, ResolvedModel
@@ -73,7 +75,7 @@ def sources_document(tables: list[SourceTable]) -> dict[str, Any]:
             "tables": [
                 {
                     "name": table.name,
-                    "meta": {"dagster": {"asset_key": ["raw", source, table.name]}},
+                    "meta": {"dagster": {"asset_key": list(raw_asset_key(source, table.name).path)}},
                     "columns": [{"name": c.name, "description": c.description or c.logical_type}
                                 for c in table.schema.columns],
                 }
@@ -85,7 +87,7 @@ def sources_document(tables: list[SourceTable]) -> dict[str, Any]:
 
 
 def staging_sql(table: SourceTable) -> str:
-    columns = ",\n".join(f'    "{c.name}"' for c in table.schema.columns)
+    columns = ",\n".join("    " + exp.to_identifier(c.name, quoted=True).sql("postgres") for c in table.schema.columns)
     return (HEADER.format(origin="config/catalog.json")
             + f"select\n{columns}\nfrom {{{{ source('{table.source}', '{table.name}') }}}}\n")
 

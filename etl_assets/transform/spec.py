@@ -161,6 +161,13 @@ class Frame(Strict):
     preceding: FrameBound = "unbounded"
     following: FrameBound = "current"
 
+    @property
+    def row_offsets(self) -> tuple[int | None, int | None]:
+        """(rows before, rows after) the current row; ``None`` is unbounded, 0 the current row."""
+        def offset(bound: int | str) -> int | None:
+            return None if bound == "unbounded" else 0 if bound == "current" else int(bound)
+        return offset(self.preceding), offset(self.following)
+
 
 WindowFunction = Literal[
     "row_number", "rank", "dense_rank", "lag", "lead", "first_value", "sum", "avg", "count", "min", "max",
@@ -311,6 +318,13 @@ class ResolvedModel:
     @property
     def upstream_tables(self) -> list[tuple[str, str]]:
         return [(relation.source, relation.table) for relation in self.relations if not relation.is_model]
+
+    def qualify(self, reference: str) -> str:
+        """``reference`` as ``alias.column`` (a bare column belongs to the first relation that has it)."""
+        if "." in reference:
+            return reference
+        owner = next(r for r in self.relations if reference in r.columns)
+        return f"{owner.alias}.{reference}"
 
 
 @dataclass

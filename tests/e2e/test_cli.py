@@ -1,14 +1,13 @@
 """The project's CLI: validation, and natural-language pipelines through an OpenAI-compatible endpoint."""
 
-import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.support.llm_stub import chat_stub
 
 PROJECT = Path(__file__).resolve().parents[2]
 PROPOSED_MODEL = """```yaml
@@ -29,32 +28,10 @@ def aietl(*args: str, **env: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-class ChatCompletions(BaseHTTPRequestHandler):
-    answer = PROPOSED_MODEL
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        body = json.dumps({
-            "id": "1", "object": "chat.completion", "created": 0, "model": "stub",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.answer}}],
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def llm_endpoint():
-    server = HTTPServer(("127.0.0.1", 0), ChatCompletions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1"
-    server.shutdown()
+    with chat_stub(PROPOSED_MODEL) as stub:
+        yield stub.url
 
 
 def test_validate_checks_the_config_and_catalog():

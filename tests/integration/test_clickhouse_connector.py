@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -23,49 +19,21 @@ import pytest
 
 from resources.clickhouse import ClickHouseQueryError, ClickHouseResource
 from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema, WriteMode
+from tests.support.sample_warehouse import ChdbHttpFront
 
 pytestmark = pytest.mark.integration
 
 UTC = dt.timezone.utc
 
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-
-
 @pytest.fixture(scope="module")
 def chdb_http_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The chdb HTTP front as a child process on a free port (one engine for the module; databases per test)."""
-    workdir = tmp_path_factory.mktemp("chdb_http")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with (workdir / "front.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.chdb_http", "--path", str(workdir / "data"), "--port", str(port)],
-            cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+    front = ChdbHttpFront(tmp_path_factory.mktemp("chdb_http") / "data").start()
     try:
-        _wait_for_port(process, port, workdir / "front.log")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{front.port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_for_port(process: subprocess.Popen, port: int, log: Path) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError(f"the chdb HTTP front exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the chdb HTTP front did not listen on port {port}")
+        front.stop()
 
 
 @pytest.fixture(params=["chdb", "chdb-http", "server"])

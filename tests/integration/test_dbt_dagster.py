@@ -15,7 +15,7 @@ from dagster_dbt import DbtProject
 
 from etl_assets.transform.assets import build_dbt_assets, prepare
 from etl_assets.transform.project import dbt_resource
-from tests.support.sample_warehouse import PROJECT_DIR, load_postgres, sample_tables
+from tests.support.sample_warehouse import PROJECT_DIR, load_postgres, pg_environment, sample_tables
 from tests.integration.test_dbt_marts import PIPELINES, TABLES
 
 pytestmark = pytest.mark.integration
@@ -35,10 +35,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> DbtProject:
 def warehouse(pg_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     needed = [t for t in TABLES if (t.source, t.name) in {("shop_db", "orders"), ("shop_files", "customers")}]
     load_postgres(pg_dsn, needed, sample_tables(needed, pg_dsn))
-    parts = psycopg.conninfo.conninfo_to_dict(pg_dsn)
-    for key, value in {"AIETL_PG_HOST": parts.get("host", "127.0.0.1"), "AIETL_PG_PORT": str(parts.get("port", 5432)),
-                       "AIETL_PG_USER": parts.get("user", "postgres"), "AIETL_PG_PASSWORD": parts.get("password", ""),
-                       "AIETL_WAREHOUSE_DB": parts["dbname"]}.items():
+    for key, value in pg_environment(pg_dsn).items():
         monkeypatch.setenv(key, value)
     yield pg_dsn
 

@@ -27,7 +27,7 @@ from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.project import dbt_resource
 from etl_assets.transform.spec import load_pipelines
 from tests.support.sample_warehouse import (
-    PROJECT_DIR, ChdbHttpFront, load_clickhouse, load_postgres, sample_tables,
+    PROJECT_DIR, ChdbHttpFront, load_clickhouse, load_postgres, pg_environment, sample_tables,
 )
 
 pytestmark = pytest.mark.integration
@@ -95,10 +95,7 @@ def warehouses(pg_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         project_dir = tmp / "dbt_project"
         shutil.copytree(PROJECT_DIR / "dbt_project", project_dir, ignore=shutil.ignore_patterns("target", "logs"))
         prepare(project_dir, PIPELINES, TABLES)
-        parts = psycopg.conninfo.conninfo_to_dict(pg_dsn)
-        env = {"AIETL_PG_HOST": parts.get("host", "127.0.0.1"), "AIETL_PG_PORT": str(parts.get("port", 5432)),
-               "AIETL_PG_USER": parts.get("user", "postgres"), "AIETL_PG_PASSWORD": parts.get("password", ""),
-               "AIETL_WAREHOUSE_DB": database, **clickhouse_env}
+        env = {**pg_environment(pg_dsn), **clickhouse_env}
         built = Warehouses(pg_dsn, clickhouse, project_dir, env)
         built.postgres_results = built.dbt("postgres", "build")
         built.clickhouse_results = built.dbt("clickhouse", "build")

@@ -4,7 +4,6 @@ PostgreSQL (the platform's MetadataResource)."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
 from etl_assets.reports.assets import build_report_assets
+from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.protocol import Column, TableSchema
@@ -153,9 +153,7 @@ def test_rerun_replaces_the_files_and_reflects_new_loads(pg_dsn: str, tmp_path: 
 
 
 def test_an_unreachable_metadata_store_leaves_a_clear_note(tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = free_port()
     unreachable = MetadataResource(postgres=PostgresResource(host="127.0.0.1", port=closed_port, database="meta",
                                                              user="aietl", password="s3cret-pw", connect_timeout_s=2))
 

@@ -8,6 +8,7 @@ so both warehouses hold exactly the same rows.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from defusedxml import ElementTree
 from psycopg import sql
 
 from etl_assets.catalog import SourceTable, raw_namespace
+from resources.embedded.kafka import free_port
 from resources.protocol import Column
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
@@ -52,12 +54,13 @@ def ch_type(column: Column) -> str:
 
 def sample_tables(tables: list[SourceTable], pg_dsn: str) -> dict[str, pa.Table]:
     """``source.table`` -> rows of every sample table; shop.sql runs in PostgreSQL (it is PostgreSQL's dialect)."""
+    shop_db = functools.cache(_shop_db_rows)
     readers = {
         "shop_files.customers": lambda: _csv_rows(SAMPLE_DIR / "files" / "customers.csv"),
         "shop_files.products": lambda: _json_rows(SAMPLE_DIR / "files" / "products.json"),
         "shop_files.stores": lambda: _xml_rows(SAMPLE_DIR / "files" / "stores.xml"),
-        "shop_db.orders": lambda: _shop_db_rows(pg_dsn)["shop_db.orders"],
-        "shop_db.order_items": lambda: _shop_db_rows(pg_dsn)["shop_db.order_items"],
+        "shop_db.orders": lambda: shop_db(pg_dsn)["shop_db.orders"],
+        "shop_db.order_items": lambda: shop_db(pg_dsn)["shop_db.order_items"],
         "analytics.daily_sessions": _daily_sessions_rows,
     }
     return {f"{t.source}.{t.name}": _arrow(t, readers[f"{t.source}.{t.name}"]()) for t in tables}
@@ -119,18 +122,27 @@ def _shop_db_rows(pg_dsn: str) -> dict[str, list[dict]]:
 def _daily_sessions_rows() -> list[dict]:
     """Run clickhouse.sql in a throwaway chdb process (chdb allows one data path per process)."""
     script = (
-        "import chdb, json, sys\n"
+        "import json, sys, types\n"
+        "from pathlib import Path\n"
         "from chdb import session\n"
+        "from resources.embedded.stack import run_clickhouse_file\n"
         "s = session.Session()\n"
-        "for statement in open(sys.argv[1]).read().split(';'):\n"
-        "    if statement.strip(): s.query(statement)\n"
+        "run_clickhouse_file(types.SimpleNamespace(command=s.query), Path(sys.argv[1]))\n"
         "print(s.query('SELECT day, store_id, sessions, bounce_rate, "
         "formatDateTime(updated_at, \\'%Y-%m-%dT%H:%i:%S+00:00\\') AS updated_at "
         "FROM analytics.daily_sessions ORDER BY day, store_id', 'JSON').bytes().decode())\n"
     )
     output = subprocess.run([sys.executable, "-c", script, str(SAMPLE_DIR / "clickhouse.sql")], check=True,
-                            capture_output=True, text=True, timeout=120).stdout
+                            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120).stdout
     return json.loads(output)["data"]
+
+
+def pg_environment(pg_dsn: str) -> dict[str, str]:
+    """The ``AIETL_PG_*`` and ``AIETL_WAREHOUSE_DB`` variables the dbt profiles read, for ``pg_dsn``'s database."""
+    parts = psycopg.conninfo.conninfo_to_dict(pg_dsn)
+    return {"AIETL_PG_HOST": parts.get("host", "127.0.0.1"), "AIETL_PG_PORT": str(parts.get("port", 5432)),
+            "AIETL_PG_USER": parts.get("user", "postgres"), "AIETL_PG_PASSWORD": parts.get("password", ""),
+            "AIETL_WAREHOUSE_DB": parts["dbname"]}
 
 
 def load_postgres(pg_dsn: str, tables: list[SourceTable], data: dict[str, pa.Table]) -> None:
@@ -161,12 +173,6 @@ def load_clickhouse(client: clickhouse_connect.driver.Client, tables: list[Sourc
         client.insert_arrow(f"`{namespace}`.`{table.name}`", data[f"{table.source}.{table.name}"])
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass
 class ChdbHttpFront:
     """``python -m tests.support.chdb_http`` as a child process on a free port."""
@@ -177,14 +183,16 @@ class ChdbHttpFront:
 
     def start(self, timeout_s: float = 60) -> ChdbHttpFront:
         self.port = self.port or free_port()
-        log = (self.path.parent / f"chdb_http_{self.port}.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.chdb_http", "--path", str(self.path), "--port", str(self.port)],
-            cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
+        log = self.path.parent / f"chdb_http_{self.port}.log"
+        with log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tests.support.chdb_http", "--path", str(self.path), "--port", str(self.port)],
+                cwd=PROJECT_DIR, stdout=output, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(PROJECT_DIR)})
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"chdb HTTP front exited with {self.process.returncode}; see {log.name}")
+                raise RuntimeError(f"chdb HTTP front exited with {self.process.returncode}; see {log}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return self

@@ -4,7 +4,6 @@ cursor discovery rules, client settings for TLS, batch conformance and error mes
 from __future__ import annotations
 
 import json
-import socket
 from dataclasses import replace
 
 import pyarrow as pa
@@ -32,6 +31,7 @@ from resources.clickhouse import (
     unwrap_type,
     version_column,
 )
+from resources.embedded.kafka import free_port
 from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema
 
 
@@ -228,9 +228,7 @@ def test_bad_url_is_a_clear_error() -> None:
 
 
 def test_unreachable_server_is_source_unavailable_without_the_password() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     resource = ClickHouseResource(url=f"http://127.0.0.1:{port}", password="s3cret-pw", connect_timeout_s=2,
                                   source_name="analytics")
     with pytest.raises(SourceUnavailableError, match=f"ClickHouse source 'analytics'.*127.0.0.1:{port}") as raised:

@@ -2,67 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from etl_assets.recommend.narrative import SYSTEM_PROMPT, with_narrative
 from etl_assets.recommend.rules import recommend
+from resources.embedded.kafka import free_port
 from resources.llm import LlmResource, LlmUnavailable
 from tests.unit.test_recommend_rules import events_profile
-
-
-class ChatStub(BaseHTTPRequestHandler):
-    """Answers POST /v1/chat/completions with ``reply`` (a str, or an int HTTP status) and records requests."""
-
-    reply: str | int = "ok"
-    requests: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-        if isinstance(self.reply, int):
-            self._send(self.reply, {"error": {"message": "stub failure", "type": "server_error"}})
-            return
-        self._send(200, {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.reply}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        })
-
-    def _send(self, status: int, payload: dict) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def chat_stub() -> Iterator[tuple[str, type[ChatStub]]]:
-    handler = type("Stub", (ChatStub,), {"reply": "ok", "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1", handler
-    server.shutdown()
-    server.server_close()
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_complete_sends_system_and_user_messages_and_returns_the_reply(chat_stub):
@@ -93,7 +41,7 @@ def test_failures_become_llm_unavailable_without_the_key(chat_stub, reply, messa
 
 
 def test_unreachable_endpoint_fails_fast_and_clearly():
-    llm = LlmResource(base_url=f"http://127.0.0.1:{closed_port()}/v1", timeout_s=2)
+    llm = LlmResource(base_url=f"http://127.0.0.1:{free_port()}/v1", timeout_s=2)
     with pytest.raises(LlmUnavailable, match="APIConnectionError"):
         llm.complete("s", "u")
 
@@ -118,7 +66,7 @@ def test_narrative_is_added_but_never_changes_a_decision(chat_stub):
     assert all(reason.fact in prompt[1]["content"] for reason in decided.reasons)
 
 
-@pytest.mark.parametrize("llm", [LlmResource(), LlmResource(base_url=f"http://127.0.0.1:{closed_port()}/v1",
+@pytest.mark.parametrize("llm", [LlmResource(), LlmResource(base_url=f"http://127.0.0.1:{free_port()}/v1",
                                                            timeout_s=2)], ids=["unconfigured", "unreachable"])
 def test_without_a_working_llm_only_the_narrative_is_missing(llm):
     decided = recommend(events_profile(), None)

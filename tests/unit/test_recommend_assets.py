@@ -18,7 +18,6 @@ from etl_assets.recommend.model import Recommendation
 from resources.llm import LlmResource
 from resources.postgres import PostgresResource
 from tests.unit.test_ddl_build import sample_tables
-from tests.unit.test_llm_resource import chat_stub  # noqa: F401 - a fixture
 
 UNREACHABLE_WAREHOUSE = PostgresResource(host="127.0.0.1", port=9, database="never", connect_timeout_s=1)
 """Never contacted: with apply off the DDL asset only reads the warehouse's dialect and cluster."""

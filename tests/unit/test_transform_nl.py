@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from etl_assets.transform.nl import NaturalLanguageError, propose
 from resources.llm import LlmResource
+from tests.support.llm_stub import chat_stub
 from tests.unit.test_transform_spec import TABLES
 
 GOOD = """Here you go:
@@ -28,30 +26,9 @@ HALLUCINATED = GOOD.replace("c.city]", "c.town]")
 
 
 @pytest.fixture
-def endpoint() -> Iterator[tuple[str, list]]:
-    answers: list[str] = []
-    requests: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            requests.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            body = json.dumps({"id": "1", "object": "chat.completion", "created": 0, "model": "stub", "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answers.pop(0)}}]})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", answers, requests
-    finally:
-        server.shutdown()
+def endpoint() -> Iterator[tuple[str, list, list]]:
+    with chat_stub() as stub:
+        yield stub.url, stub.answers, stub.bodies
 
 
 def test_without_an_endpoint_a_clear_message_says_so() -> None:

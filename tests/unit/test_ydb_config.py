@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import ydb
 import ydb.iam
 
+from resources.embedded.kafka import free_port
 from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema
 from resources.ydb import (
     YdbConfigError,
@@ -276,9 +276,7 @@ def test_retries_are_the_sdks_and_idempotent() -> None:
 
 
 def test_unreachable_endpoint_is_source_unavailable_without_secrets() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     settings = YdbResource(endpoint=f"grpc://127.0.0.1:{port}", database="/local", auth="static", user="etl",
                            password="s3cret-pw", timeout_s=1, source_name="ydb_shop")
     expected = f"YDB source 'ydb_shop': cannot connect to grpc://127.0.0.1:{port}"
