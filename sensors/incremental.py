@@ -24,7 +24,7 @@ from dagster import (
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
-from etl_assets.raw.assets import raw_asset_key
+from etl_assets.keys import RAW, asset_key
 
 WATCHED_KINDS = {"postgres", "clickhouse", "ydb"}
 TICK_INTERVAL_S = 60
@@ -53,7 +53,7 @@ def new_cursor_values(seen: dict[str, str], current: dict[str, Any]) -> dict[str
 
 
 def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
-    raw_keys = {table.name: raw_asset_key(source, table.name) for table in tables}
+    raw_keys = {table.name: asset_key(RAW, source, table.name) for table in tables}
 
     @sensor(
         name=f"incremental_{source}",

@@ -10,12 +10,10 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import DDL, PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.ddl.build import Ddl, apply_ddl, build_all
 from etl_assets.paths import state_dir
-from etl_assets.profile.assets import profile_asset_key
 from etl_assets.profile.model import TableProfile
-from etl_assets.raw.assets import key_component
-from etl_assets.recommend.assets import recommendation_asset_key
 from etl_assets.recommend.model import Recommendation
 
 NAMESPACE_PREFIX = "optimized_"
@@ -39,12 +37,12 @@ def build_ddl_assets(tables: list[SourceTable]) -> list[dg.AssetsDefinition]:
 
 def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["ddl", table.source, table.name],
+        key=asset_key(DDL, table.source, table.name),
         ins={
-            "recommendation": dg.AssetIn(key=recommendation_asset_key(table.source, table.name)),
-            "profile": dg.AssetIn(key=profile_asset_key(table.source, table.name)),
+            "recommendation": dg.AssetIn(key=asset_key(RECOMMENDATION, table.source, table.name)),
+            "profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
         },
-        group_name=key_component(table.source),
+        group_name=group_name(table.source),
         required_resource_keys={"warehouse"},
         description=f"CREATE TABLE for {table.source}.{table.name} in postgres, clickhouse, mysql, redshift, "
                     "snowflake and bigquery, laid out as recommended.",

@@ -11,23 +11,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlglot.expressions as sge
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 from psycopg.rows import dict_row
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import EMBEDDINGS, RAW, asset_key, group_name
 from etl_assets.embeddings.index import SyncResult, apply_changes, clear_index, prepare_collection, read_index
 from etl_assets.embeddings.rows import Changes, IndexedRow, collection_name, indexed_row, plan_changes
 from resources.embedder import EmbedderResource
 from resources.qdrant import QdrantResource
 
-EMBEDDINGS_LAYER = "embeddings"
 RESOURCE_KEYS = {"warehouse", "metadata", "qdrant", "embedder"}
 READ_BATCH_ROWS = 2_000
 """Rows read, embedded and upserted at a time: memory stays bounded by this, not by the table."""
-
-
-def embeddings_key(source: str, table: str) -> AssetKey:
-    return AssetKey([EMBEDDINGS_LAYER, source, table])
 
 
 def build_embedding_assets(tables: list[SourceTable]) -> list[AssetsDefinition]:
@@ -51,10 +47,10 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
     collection = collection_name(table.source, table.name)
 
     @asset(
-        key=embeddings_key(table.source, table.name),
-        group_name=table.source,
+        key=asset_key(EMBEDDINGS, table.source, table.name),
+        group_name=group_name(table.source),
         kinds={"qdrant"},
-        deps=[AssetKey(["raw", table.source, table.name])],
+        deps=[asset_key(RAW, table.source, table.name)],
         description=f"Rows of {table.raw_namespace}.{table.name} embedded from {', '.join(columns)} into Qdrant "
                     f"collection {collection!r}; only new or changed rows are embedded.",
         required_resource_keys=RESOURCE_KEYS,

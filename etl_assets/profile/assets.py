@@ -20,22 +20,18 @@ from typing import Any
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import PROFILE, RAW, asset_key, group_name
 from etl_assets.paths import state_dir
 from etl_assets.profile import checks, history
 from etl_assets.profile.growth import growth_facts
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.pushdown import PushdownProfiler, TableNotFoundError
 from etl_assets.profile.render import profile_markdown
-from etl_assets.raw.assets import key_component, raw_asset_key
 
 DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL,
                                       jitter=dg.Jitter.PLUS_MINUS)
 WAREHOUSE_KEY = "warehouse"
 METADATA_KEY = "metadata"
-
-
-def profile_asset_key(source: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["profile", key_component(source), key_component(table)])
 
 
 def profile_json_path(source: str, table: str) -> Path:
@@ -53,12 +49,12 @@ def build_profile_assets(
 
 def _profile_asset(table: SourceTable, warehouse_kind: str, retry_policy: dg.RetryPolicy | None
                    ) -> dg.AssetsDefinition:
-    key = profile_asset_key(table.source, table.name)
+    key = asset_key(PROFILE, table.source, table.name)
 
     @dg.asset(
         key=key,
-        deps=[raw_asset_key(table.source, table.name)],
-        group_name=key_component(table.source),
+        deps=[asset_key(RAW, table.source, table.name)],
+        group_name=group_name(table.source),
         kinds={warehouse_kind},
         required_resource_keys={WAREHOUSE_KEY, METADATA_KEY},
         check_specs=checks.check_specs(table, key),
@@ -98,7 +94,7 @@ def _profile(profiler: PushdownProfiler, table: SourceTable, metadata: Any) -> T
                                 growth=growth)
     except TableNotFoundError as error:
         raise dg.Failure(description=f"profile of {table.source}.{table.name}: {error}; materialize "
-                                     f"{raw_asset_key(table.source, table.name).to_user_string()} first") from None
+                                     f"{asset_key(RAW, table.source, table.name).to_user_string()} first") from None
 
 
 def evaluate_checks(

@@ -5,38 +5,19 @@ retries transient failures with exponential backoff and jitter, and fails on its
 """
 
 
-import hashlib
-import re
 from typing import Any
 
 import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import RAW, asset_key, group_name
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
 from resources.protocol import TableSchema
 
 DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL,
                                       jitter=dg.Jitter.PLUS_MINUS)
 CHECK_NAME = "schema_compatible"
-_DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")
-
-
-def key_component(name: str) -> str:
-    """``name`` as an asset-key part: Dagster names admit only [A-Za-z0-9_], so other names get a stable suffix.
-
-    The table itself keeps its real name in the warehouse (shown as ``dagster/table_name``).
-    """
-    if _DAGSTER_NAME.fullmatch(name):
-        return name
-    readable = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "table"
-    return f"{readable}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
-
-
-def raw_asset_key(source: str, table: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", key_component(source), key_component(table)])
-
-
 def build_raw_assets(tables: list[SourceTable], warehouse_kind: str = "postgres", warehouse_name: str | None = None,
                      retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY_POLICY,
                      ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
@@ -64,8 +45,8 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
     source_key = f"source_{table.source}"
 
     @dg.asset(
-        key=raw_asset_key(table.source, table.name),
-        group_name=key_component(table.source),
+        key=asset_key(RAW, table.source, table.name),
+        group_name=group_name(table.source),
         kinds={table.kind, warehouse_kind},
         description=_description(table),
         required_resource_keys={source_key, destination_key, "metadata"},
@@ -90,7 +71,7 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
 
 def _schema_check(table: SourceTable) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=raw_asset_key(table.source, table.name),
+        asset=asset_key(RAW, table.source, table.name),
         name=CHECK_NAME,
         blocking=True,
         required_resource_keys={"metadata"},

@@ -11,10 +11,9 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.paths import resolve
-from etl_assets.profile.assets import profile_asset_key
 from etl_assets.profile.model import TableProfile
-from etl_assets.raw.assets import key_component
 from etl_assets.recommend.model import Recommendation
 from etl_assets.recommend.narrative import with_narrative
 from etl_assets.recommend.querylog import (
@@ -30,11 +29,6 @@ from etl_assets.recommend.querylog import (
 from etl_assets.recommend.rules import recommend
 
 SOURCE_LOG_READERS = {"postgres": read_pg_stat_statements, "clickhouse": read_clickhouse_query_log}
-
-
-def recommendation_asset_key(source: str, table: str) -> dg.AssetKey:
-    """``recommendation/<source>/<table>`` under the real names (the reports layer reads it under these)."""
-    return dg.AssetKey(["recommendation", source, table])
 
 
 class RecommendationConfig(dg.Config):
@@ -60,9 +54,9 @@ def _recommendation_asset(
     reads_source_log = table.kind in SOURCE_LOG_READERS
 
     @dg.asset(
-        key=recommendation_asset_key(table.source, table.name),
-        ins={"profile": dg.AssetIn(key=profile_asset_key(table.source, table.name))},
-        group_name=key_component(table.source),
+        key=asset_key(RECOMMENDATION, table.source, table.name),
+        ins={"profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name))},
+        group_name=group_name(table.source),
         required_resource_keys={"llm", *([source_key] if reads_source_log else [])},
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",

@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import Field as ConfigField
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import RAW, asset_key, key_component, report_key
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.model import Recommendation
@@ -59,7 +60,7 @@ def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True
 
 def _analysis_asset(tables: list[SourceTable]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["reports", "analysis"], group_name=GROUP, kinds=KINDS,
+        key=report_key("analysis"), group_name=GROUP, kinds=KINDS,
         ins={**_ins("profile", tables), **_ins("recommendation", tables)},
         automation_condition=dg.AutomationCondition.eager(),
         description="Per table: profile highlights, semantic types, the storage recommendation with its reasons "
@@ -76,7 +77,7 @@ def _analysis_asset(tables: list[SourceTable]) -> dg.AssetsDefinition:
 
 def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["reports", "quality"], group_name=GROUP, kinds=KINDS, ins=_ins("profile", tables),
+        key=report_key("quality"), group_name=GROUP, kinds=KINDS, ins=_ins("profile", tables),
         required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
         description="Per table: NULL shares against the configured limits, key uniqueness, asset check outcomes "
                     "and quarantined rows. HTML, Markdown, JSON and PDF.",
@@ -93,8 +94,8 @@ def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.Ass
 
 def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=["reports", "pipeline"], group_name=GROUP, kinds=KINDS,
-        deps=[dg.AssetKey(["raw", t.source, t.name]) for t in tables],
+        key=report_key("pipeline"), group_name=GROUP, kinds=KINDS,
+        deps=[asset_key(RAW, t.source, t.name) for t in tables],
         required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
         description="Per table: the ingestion log: loads, rows, durations, throughput and failures. HTML, Markdown, "
                     "JSON and PDF.",
@@ -109,7 +110,7 @@ def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.As
 
 def _ins(layer: str, tables: Sequence[SourceTable]) -> dict[str, dg.AssetIn]:
     """Inputs named ``<layer>_<i>`` (source and table names need not be Python identifiers)."""
-    return {f"{layer}_{i}": dg.AssetIn(key=[layer, t.source, t.name]) for i, t in enumerate(tables)}
+    return {f"{layer}_{i}": dg.AssetIn(key=asset_key(layer, t.source, t.name)) for i, t in enumerate(tables)}
 
 
 def _inputs(inputs: dict[str, Any], layer: str, tables: Sequence[SourceTable], kind: type) -> tuple[list, list[Issue]]:
@@ -166,7 +167,7 @@ def _read_ingestion_log(
 
 def _latest_check_outcomes(context: dg.AssetExecutionContext, tables: Sequence[SourceTable]) -> list[CheckOutcome]:
     """The last completed result of every asset check on a ``<layer>/S/T`` asset of one of ``tables``."""
-    wanted = {(t.source, t.name) for t in tables}
+    wanted = {(key_component(t.source), key_component(t.name)) for t in tables}
     check_keys = [key for key in _asset_graph(context).asset_check_keys
                   if len(key.asset_key.path) == 3 and tuple(key.asset_key.path[1:]) in wanted]
     if not check_keys:

@@ -22,6 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from etl_assets.config.models import DataSources
+from etl_assets.keys import STREAM, asset_key, group_name
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
     LandingResult,
@@ -34,7 +35,6 @@ from etl_assets.stream.store import (
 )
 from resources.kafka import KafkaResource, MicroBatch
 
-STREAM_LAYER = "stream"
 QUARANTINE_LOG_LIMIT = 5
 
 
@@ -44,11 +44,11 @@ class StreamBatchConfig(Config):
 
 
 def stream_key(source: str, topic: str) -> AssetKey:
-    return AssetKey([STREAM_LAYER, source, topic])
+    return asset_key(STREAM, source, topic)
 
 
 def per_minute_key(source: str, topic: str) -> AssetKey:
-    return AssetKey([STREAM_LAYER, source, per_minute_table(topic)])
+    return asset_key(STREAM, source, per_minute_table(topic))
 
 
 def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
@@ -71,7 +71,7 @@ def warehouse_connection(context: AssetExecutionContext) -> Any:
 def _stream_asset(source: str, topic: str, batch_size: int) -> AssetsDefinition:
     @asset(
         key=stream_key(source, topic),
-        group_name=source,
+        group_name=group_name(source),
         kinds={"kafka", "postgres"},
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
                     f"in bounded micro-batches (exactly once: offsets commit with the rows).",
@@ -136,7 +136,7 @@ def _log_quarantine(context: AssetExecutionContext, source: str, topic: str, lan
 def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
     @asset(
         key=per_minute_key(source, topic),
-        group_name=source,
+        group_name=group_name(source),
         kinds={"postgres"},
         deps=[stream_key(source, topic)],
         description=f"Events of {source}/{topic} per event_type per 1-minute tumbling window "

@@ -15,6 +15,7 @@ from dagster import AssetExecutionContext, AssetKey, Backoff, RetryPolicy
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.keys import dbt_key
 from etl_assets.config.loader import load_datasources
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, DBT_PROJECT_DIR, PIPELINES_FILE
 from etl_assets.transform.generate import RAW_GROUP_META, GeneratedProject, generate
@@ -34,7 +35,7 @@ class AietlDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
             return super().get_asset_key(dbt_resource_props)
-        return AssetKey(["dbt", dbt_resource_props["name"]])
+        return dbt_key(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":

@@ -16,7 +16,7 @@ import yaml
 from sqlglot import exp
 
 from etl_assets.catalog import SourceTable, raw_namespace
-from etl_assets.raw.assets import raw_asset_key
+from etl_assets.keys import RAW, asset_key
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.emit_pyspark import emit_pyspark
 from etl_assets.transform.spec import Pipelines, Relation, ResolvedModel
@@ -75,7 +75,7 @@ def sources_document(tables: list[SourceTable]) -> dict[str, Any]:
             "tables": [
                 {
                     "name": table.name,
-                    "meta": {"dagster": {"asset_key": list(raw_asset_key(source, table.name).path)}},
+                    "meta": {"dagster": {"asset_key": list(asset_key(RAW, source, table.name).path)}},
                     "columns": [{"name": c.name, "description": c.description or c.logical_type}
                                 for c in table.schema.columns],
                 }

@@ -12,7 +12,8 @@ from dagster import AssetKey, materialize
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
 from etl_assets.embeddings import assets as embedding_assets
-from etl_assets.embeddings.assets import build_embedding_assets, embeddings_key, read_row_batches, search
+from etl_assets.embeddings.assets import build_embedding_assets, read_row_batches, search
+from etl_assets.keys import EMBEDDINGS, asset_key
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from resources.embedder import EmbedderResource
 from resources.files import FilesResource, FileTable
@@ -22,7 +23,7 @@ from resources.protocol import WriteMode
 from resources.qdrant import QdrantResource
 
 pytestmark = pytest.mark.integration
-PRODUCTS = embeddings_key("shop_files", "products")
+PRODUCTS = asset_key(EMBEDDINGS, "shop_files", "products")
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
-from etl_assets.profile.assets import build_profile_assets, profile_asset_key
+from etl_assets.keys import PROFILE, asset_key
+from etl_assets.profile.assets import build_profile_assets
 from etl_assets.profile.model import TableProfile
 from resources.clickhouse import ClickHouseResource
 from resources.metadata import MetadataResource
@@ -71,7 +72,7 @@ def checks_by_name(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
 def test_profile_asset_outputs_profile_metadata_json_and_passing_checks(warehouse: PostgresResource) -> None:
     fill_orders(warehouse, 500)
     table = orders_table(CheckSettings(max_null_share={"email": 0.0}, freshness_hours=24))
-    key = profile_asset_key("shop", "orders")
+    key = asset_key(PROFILE, "shop", "orders")
 
     result = materialize(table, warehouse)
 
@@ -103,7 +104,7 @@ def test_profile_asset_outputs_profile_metadata_json_and_passing_checks(warehous
 def test_blocking_checks_fail_with_reasons_and_stop_downstream(warehouse: PostgresResource) -> None:
     fill_orders(warehouse, 300, duplicate_ids=3, null_emails=30)
     table = orders_table(CheckSettings(max_null_share={"email": 0.05}, freshness_hours=24, blocking=True))
-    key = profile_asset_key("shop", "orders")
+    key = asset_key(PROFILE, "shop", "orders")
 
     @dg.asset(key=["recommendation", "shop", "orders"], deps=[key])
     def downstream() -> None:
@@ -128,7 +129,7 @@ def test_non_blocking_failures_let_downstream_run(warehouse: PostgresResource) -
     table = orders_table(CheckSettings(max_null_share={"email": 0.0}, blocking=False))
     ran = []
 
-    @dg.asset(key=["recommendation", "shop", "orders"], deps=[profile_asset_key("shop", "orders")])
+    @dg.asset(key=["recommendation", "shop", "orders"], deps=[asset_key(PROFILE, "shop", "orders")])
     def downstream() -> None:
         ran.append(True)
 
@@ -199,7 +200,7 @@ def test_profile_asset_on_a_clickhouse_warehouse(pg_dsn: str, tmp_path: Path, mo
                                        "metadata": MetadataResource(postgres=PostgresResource.from_dsn(pg_dsn))})
 
     assert result.success
-    profile = result.output_for_node(profile_asset_key("shop", "orders").to_python_identifier())
+    profile = result.output_for_node(asset_key(PROFILE, "shop", "orders").to_python_identifier())
     assert profile.row_count == 300 and profile.column("total").physical_type == "Nullable(Decimal(12, 2))"
     assert profile.column("email").semantic_type == "email" and profile.candidate_keys[0] == ["order_id"]
     assert all(evaluation.passed for evaluation in checks_by_name(result).values())

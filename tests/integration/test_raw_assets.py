@@ -15,7 +15,8 @@ import pytest
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
-from etl_assets.raw.assets import CHECK_NAME, build_raw_assets, raw_asset_key
+from etl_assets.keys import RAW, asset_key
+from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
@@ -61,14 +62,14 @@ def materialize(pg_dsn: str, tables: list[SourceTable], sources: dict[str, Any] 
 
 
 def landed(result: dg.ExecuteInProcessResult, name: str, source: str = "shop_db") -> dict[str, Any]:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key == raw_asset_key(source, name)]
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == asset_key(RAW, source, name)]
     assert events, f"raw/{source}/{name} was not materialized"
     return {key: value.value for key, value in events[-1].materialization.metadata.items()}
 
 
 def check_passed(result: dg.ExecuteInProcessResult, name: str) -> bool:
     evaluations = [e for e in result.get_asset_check_evaluations()
-                   if e.asset_key == raw_asset_key("shop_db", name) and e.check_name == CHECK_NAME]
+                   if e.asset_key == asset_key(RAW, "shop_db", name) and e.check_name == CHECK_NAME]
     assert len(evaluations) == 1
     return evaluations[0].passed
 

@@ -11,7 +11,8 @@ import pytest
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
-from etl_assets.raw.assets import CHECK_NAME, build_raw_assets, raw_asset_key
+from etl_assets.keys import RAW, asset_key
+from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from resources.files import FilesResource, FileTable, csv_format
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
@@ -47,7 +48,7 @@ def test_one_metadata_connection_serves_every_load_and_check_of_a_run(pg_dsn, fi
     monkeypatch.setattr(csv_format, "sniff", lambda path, *args: sniffed.append(path.name) or real_sniff(path, *args))
     seen: list[list[tuple]] = []
 
-    @dg.asset(deps=[raw_asset_key("shop_files", "stores"), raw_asset_key("shop_files", "customers")])
+    @dg.asset(deps=[asset_key(RAW, "shop_files", "stores"), asset_key(RAW, "shop_files", "customers")])
     def probe() -> None:
         seen.append(metadata_backends(pg_dsn, app_name))
 

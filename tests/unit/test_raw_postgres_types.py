@@ -2,7 +2,8 @@ import pytest
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
-from etl_assets.raw.assets import CHECK_NAME, build_raw_assets, key_component, raw_asset_key
+from etl_assets.keys import RAW, asset_key, key_component
+from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from etl_assets.raw.load import WriteMode, write_mode
 from resources.postgres import _cursor_candidates, ddl_type, logical_type
 from resources.protocol import Column, TableSchema, to_arrow
@@ -58,7 +59,7 @@ def test_write_modes_follow_the_sync_mode_and_the_key():
 def test_raw_assets_follow_the_conventions():
     definitions = build_raw_assets([source_table("merge", "updated_at"), source_table(name='we"ird;name')])
     assets = [d for d in definitions if type(d).__name__ == "AssetsDefinition"]
-    asset = next(d for d in assets if d.key == raw_asset_key("shop_db", "orders"))
+    asset = next(d for d in assets if d.key == asset_key(RAW, "shop_db", "orders"))
     spec = next(iter(asset.specs))
     assert spec.group_name == "shop_db"
     assert spec.kinds == {"postgres"}
@@ -68,7 +69,7 @@ def test_raw_assets_follow_the_conventions():
     assert spec.metadata["dagster/table_name"] == "raw_shop_db.orders"
     checks = [d for d in definitions if type(d).__name__ == "AssetChecksDefinition"]
     assert {(key.asset_key, key.name) for check in checks for key in check.check_keys} == {
-        (raw_asset_key("shop_db", "orders"), CHECK_NAME), (raw_asset_key("shop_db", 'we"ird;name'), CHECK_NAME)}
+        (asset_key(RAW, "shop_db", "orders"), CHECK_NAME), (asset_key(RAW, "shop_db", 'we"ird;name'), CHECK_NAME)}
     assert all(spec.blocking for check in checks for spec in check.check_specs)
 
 

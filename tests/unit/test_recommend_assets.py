@@ -11,6 +11,7 @@ import pytest
 from etl_assets.catalog import SourceTable
 from etl_assets.ddl.assets import build_ddl_assets
 from etl_assets.ddl.types import DIALECTS
+from etl_assets.keys import DDL, RECOMMENDATION, asset_key
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.profiler import profile_arrow
 from etl_assets.recommend.assets import build_recommendation_assets
@@ -54,8 +55,8 @@ def test_factories_build_one_asset_per_table_with_the_agreed_keys():
     tables = sample_tables()
     recommendations = build_recommendation_assets(tables)
     ddls = build_ddl_assets(tables)
-    assert {a.key for a in recommendations} == {dg.AssetKey(["recommendation", t.source, t.name]) for t in tables}
-    assert {a.key for a in ddls} == {dg.AssetKey(["ddl", t.source, t.name]) for t in tables}
+    assert {a.key for a in recommendations} == {asset_key(RECOMMENDATION, t.source, t.name) for t in tables}
+    assert {a.key for a in ddls} == {asset_key(DDL, t.source, t.name) for t in tables}
     orders = next(a for a in recommendations if a.key.path[-1] == "orders")
     assert orders.required_resource_keys - {"io_manager"} == {"llm", "source_shop_db"}
     customers_keys = next(a for a in recommendations if a.key.path[-1] == "customers").required_resource_keys

@@ -1,0 +1,50 @@
+"""Asset keys and groups: ``[layer, source, table]`` for every layer, built here and nowhere else.
+
+Dagster names admit only ``[A-Za-z0-9_]``; a source, table or topic named otherwise (``shop-db``, ``sales/orders``,
+``Order Items``, ``заказы``) becomes a readable part with a stable suffix, the same in every layer, so every edge of
+the graph lands on the asset it means. The real name stays in the warehouse and in ``dagster/table_name``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from dagster import AssetKey
+
+RAW = "raw"
+PROFILE = "profile"
+RECOMMENDATION = "recommendation"
+DDL = "ddl"
+EMBEDDINGS = "embeddings"
+STREAM = "stream"
+REPORTS = "reports"
+DBT = "dbt"
+TABLE_LAYERS = (RAW, PROFILE, RECOMMENDATION, DDL, EMBEDDINGS)
+
+_DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def key_component(name: str) -> str:
+    """``name`` as an asset-key part (and group name): itself when Dagster admits it, else readable + a hash."""
+    if _DAGSTER_NAME.fullmatch(name):
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_") or "table"
+    return f"{readable}_{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def asset_key(layer: str, source: str, table: str) -> AssetKey:
+    """The key of ``table`` of ``source`` in ``layer`` (one of the ``*_LAYER`` names above, or ``stream``)."""
+    return AssetKey([layer, key_component(source), key_component(table)])
+
+
+def group_name(source: str) -> str:
+    return key_component(source)
+
+
+def report_key(name: str) -> AssetKey:
+    return AssetKey([REPORTS, name])
+
+
+def dbt_key(model: str) -> AssetKey:
+    return AssetKey([DBT, model])
