@@ -11,8 +11,14 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from etl_assets.config.models import CheckSettings, DataSources, SourceDefaults, SyncSettings, TableSettings
-from resources.protocol import TableSchema
+from etl_assets.config.models import (
+    CheckSettings,
+    DataSources,
+    SourceDefaults,
+    SyncSettings,
+    TableSettings,
+)
+from resources.schema import TableSchema
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from etl_assets.catalog import load_catalog, save_catalog
 from etl_assets.config.loader import load_datasources
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.wiring import source_resource
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 
 
 def discover_sources(

@@ -36,21 +36,22 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.binding import bind_query
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+from clickhouse_connect.driver.exceptions import (
+    ClickHouseError,
+    DatabaseError,
+    OperationalError,
+)
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 from sqlglot import exp
 
 from resources.protocol import (
-    Column,
     OnBadRecord,
-    QuarantinedRecord,
     SourceUnavailableError,
-    TableSchema,
     WriteMode,
     WriteResult,
-    to_arrow,
 )
+from resources.schema import Column, QuarantinedRecord, TableSchema, to_arrow
 
 DEFAULT_BLOCK_ROWS = 65_536
 INSERT_BLOCK_ROWS = 200_000

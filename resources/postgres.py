@@ -30,15 +30,12 @@ from psycopg.copy import QueuedLibpqWriter
 from pydantic import Field
 
 from resources.protocol import (
-    Column,
     OnBadRecord,
     SourceUnavailableError,
-    TableSchema,
     WriteMode,
     WriteResult,
-    to_arrow,
-    widest_type,
 )
+from resources.schema import Column, TableSchema, to_arrow, widest_type
 
 READ_BLOCK_BYTES = 4 << 20
 TCP_USER_TIMEOUT_MS = 120_000

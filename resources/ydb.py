@@ -27,14 +27,8 @@ import ydb
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from resources.protocol import (
-    Column,
-    OnBadRecord,
-    QuarantinedRecord,
-    SourceUnavailableError,
-    TableSchema,
-    to_arrow,
-)
+from resources.protocol import OnBadRecord, SourceUnavailableError
+from resources.schema import Column, QuarantinedRecord, TableSchema, to_arrow
 
 AuthMethod = Literal["anonymous", "static", "token", "service_account_key", "metadata", "env"]
 PAGE_ROWS = 10_000

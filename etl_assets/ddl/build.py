@@ -31,7 +31,7 @@ from etl_assets.profile.model import ColumnProfile, TableProfile
 from etl_assets.recommend.model import Index, Recommendation
 from etl_assets.recommend.querylog import split_statements
 from etl_assets.recommend.rules import parse_instant
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 POSTGRES_METHODS = ("btree", "brin", "gin", "gin_trgm")
 CLICKHOUSE_SKIP_INDEXES: dict[str, tuple[int, ...]] = {

@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetKey, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+)
 
 from etl_assets.catalog import SourceTable
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.pushdown import KeyFacts
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 
 NULL_SHARE = "null_share"
 PRIMARY_KEY = "primary_key_unique"

@@ -21,8 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from etl_assets.profile.model import ColumnProfile, GrowthFacts, TableProfile
-from etl_assets.profile.semantic import ColumnShape, base_logical, infer_semantic_type, value_patterns
-from resources.protocol import from_arrow
+from etl_assets.profile.semantic import (
+    ColumnShape,
+    base_logical,
+    infer_semantic_type,
+    value_patterns,
+)
+from resources.schema import from_arrow
 
 SAMPLE_ROWS = 10_000
 TOP_VALUES = 10

@@ -13,7 +13,7 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 from etl_assets.catalog import SourceTable
 from etl_assets.keys import RAW, asset_key, group_name
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 
 DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL,
                                       jitter=dg.Jitter.PLUS_MINUS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from resources.protocol import Column, TableSchema, widest_type
+from resources.schema import Column, TableSchema, widest_type
 
 
 @dataclass(frozen=True)

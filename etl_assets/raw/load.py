@@ -21,14 +21,12 @@ from etl_assets.catalog import SourceTable
 from etl_assets.raw import watermark as wm
 from etl_assets.raw.evolution import SchemaPlan, plan_schema
 from resources.protocol import (
-    Column,
     Destination,
-    QuarantinedRecord,
     SourceConnector,
     SourceUnavailableError,
-    TableSchema,
     WriteMode,
 )
+from resources.schema import Column, QuarantinedRecord, TableSchema
 
 QUARANTINE_TABLE = "_quarantine"
 QUARANTINE_FLUSH_ROWS = 10_000

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resources.kafka import KafkaMessage
-from resources.protocol import to_arrow
+from resources.schema import to_arrow
 
 SYSTEM_COLUMNS = ("_partition", "_offset", "_timestamp", "_ingested_at")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -14,11 +14,16 @@ import psycopg
 import pyarrow as pa
 from psycopg import sql
 
-from etl_assets.stream.parse import ParsedBatch, QuarantinedMessage, coerce_to_arrow, infer_logical_type
+from etl_assets.stream.parse import (
+    ParsedBatch,
+    QuarantinedMessage,
+    coerce_to_arrow,
+    infer_logical_type,
+)
 from resources.kafka import MicroBatch
 from resources.metadata import MIGRATIONS_DIR, apply_migrations
 from resources.postgres import copy_batches, copy_target_fields, ddl_type
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 OFFSETS_MIGRATION = MIGRATIONS_DIR / "0100_embeddings_streams.sql"
 """Creates ``aietl_meta.kafka_offsets``; applied on the warehouse too, as offsets commit with the rows they cover."""

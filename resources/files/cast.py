@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from resources.files.common import Chunk, Quarantine
-from resources.protocol import to_arrow
+from resources.schema import to_arrow
 
 CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError)
 TEXT_TYPES = ("string", "json", "uuid")

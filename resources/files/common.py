@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 from dagster import get_dagster_logger
 
-from resources.protocol import OnBadRecord, QuarantinedRecord, SourceUnavailableError
+from resources.protocol import OnBadRecord, SourceUnavailableError
+from resources.schema import QuarantinedRecord
 
 RAW_LIMIT = 4096
 """Characters of a bad record's raw text kept in quarantine."""

@@ -22,10 +22,17 @@ import pyarrow.csv as pcsv
 
 from resources.files.cast import infer_text_type
 from resources.files.common import Chunk, FileFormatError, Quarantine, log
-from resources.files.encoding import PREFIX_BYTES, Encoding, Utf8LineStream, decode_text, detect_encoding, read_prefix
+from resources.files.encoding import (
+    PREFIX_BYTES,
+    Encoding,
+    Utf8LineStream,
+    decode_text,
+    detect_encoding,
+    read_prefix,
+)
 from resources.files.lines import LineMap
 from resources.files.options import FileOptions
-from resources.protocol import Column
+from resources.schema import Column
 
 SNIFF_CHARS = 64 << 10
 SAMPLE_ROWS = 10_000

@@ -8,7 +8,7 @@ from typing import Any
 
 from resources.files.cast import infer_value_type, values_to_array
 from resources.files.common import Chunk
-from resources.protocol import Column
+from resources.schema import Column
 
 Located = tuple[str, dict[str, Any]]
 """A record and where it is ("products.json:record 5")."""

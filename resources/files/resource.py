@@ -15,11 +15,19 @@ from pydantic import PrivateAttr
 
 from resources.files import csv_format, json_format, xml_format
 from resources.files.cast import Conformer
-from resources.files.common import Chunk, FileFormatError, MissingFileError, Quarantine, display_name, log
+from resources.files.common import (
+    Chunk,
+    FileFormatError,
+    MissingFileError,
+    Quarantine,
+    display_name,
+    log,
+)
 from resources.files.csv_format import CsvSample
 from resources.files.options import EXTENSIONS, FORMATS, FileOptions
 from resources.files.records import chunked, infer_columns
-from resources.protocol import Column, OnBadRecord, TableSchema
+from resources.protocol import OnBadRecord
+from resources.schema import Column, TableSchema
 
 SAMPLE_RECORDS = 1_000
 SAMPLE_CACHE_ENTRIES = 16

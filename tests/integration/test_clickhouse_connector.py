@@ -18,7 +18,8 @@ import pyarrow as pa
 import pytest
 
 from resources.clickhouse import ClickHouseQueryError, ClickHouseResource
-from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema, WriteMode
+from resources.protocol import SourceUnavailableError, WriteMode
+from resources.schema import Column, QuarantinedRecord, TableSchema
 from tests.support.sample_warehouse import ChdbHttpFront
 
 pytestmark = pytest.mark.integration

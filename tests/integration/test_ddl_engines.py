@@ -17,7 +17,7 @@ import pytest
 from etl_assets.ddl.build import apply_ddl, build_ddl
 from resources.clickhouse import ClickHouseResource
 from resources.postgres import PostgresResource
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 from tests.unit.test_ddl_build import CASES, NAMESPACE, sample_tables, value
 
 pytestmark = pytest.mark.integration

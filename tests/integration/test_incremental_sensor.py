@@ -8,7 +8,7 @@ from etl_assets.config.models import CheckSettings, DataSources, SyncSettings
 from etl_assets.raw.assets import build_raw_assets
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 from sensors.incremental import build_incremental_sensors
 
 ORDERS = TableSchema("shop", "orders", [Column("id", "int64", False), Column("updated_at", "timestamptz", False)],

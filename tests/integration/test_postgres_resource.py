@@ -8,7 +8,13 @@ import pytest
 
 from resources.embedded.kafka import free_port
 from resources.postgres import PostgresResource
-from resources.protocol import Column, Destination, SourceConnector, SourceUnavailableError, TableSchema, WriteMode
+from resources.protocol import (
+    Destination,
+    SourceConnector,
+    SourceUnavailableError,
+    WriteMode,
+)
+from resources.schema import Column, TableSchema
 
 pytestmark = pytest.mark.integration
 

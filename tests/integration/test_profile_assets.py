@@ -18,7 +18,7 @@ from etl_assets.profile.model import TableProfile
 from resources.clickhouse import ClickHouseResource
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,8 @@ from etl_assets.profile.profiler import profile_arrow
 from etl_assets.profile.pushdown import PushdownProfiler, TableNotFoundError
 from resources.clickhouse import ClickHouseResource
 from resources.postgres import PostgresResource
-from resources.protocol import Column, TableSchema, WriteMode
+from resources.protocol import WriteMode
+from resources.schema import Column, TableSchema
 
 pytestmark = pytest.mark.integration
 

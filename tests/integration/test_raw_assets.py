@@ -20,7 +20,7 @@ from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 
 pytestmark = pytest.mark.integration
 SHOP_SQL = Path(__file__).resolve().parents[2] / "data" / "sample" / "shop.sql"

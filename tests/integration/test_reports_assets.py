@@ -16,8 +16,13 @@ from etl_assets.reports.assets import build_report_assets
 from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
-from resources.protocol import Column, TableSchema
-from tests.unit.test_reports_build import EVIL, sample_customers, sample_empty, sample_recommendation
+from resources.schema import Column, TableSchema
+from tests.unit.test_reports_build import (
+    EVIL,
+    sample_customers,
+    sample_empty,
+    sample_recommendation,
+)
 
 pytestmark = pytest.mark.integration
 REPORT_OPS = ("reports__analysis", "reports__quality", "reports__pipeline")

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 import resources.ydb as ydb_module
-from resources.protocol import TableSchema
+from resources.schema import TableSchema
 from resources.ydb import YdbResource
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from etl_assets.catalog import SourceTable, raw_namespace
 from resources.embedded.kafka import free_port
-from resources.protocol import Column
+from resources.schema import Column
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 SAMPLE_DIR = PROJECT_DIR / "data" / "sample"

@@ -6,7 +6,7 @@ from etl_assets.catalog import load_catalog, save_catalog, selected, source_tabl
 from etl_assets.config.loader import load_datasources
 from etl_assets.config.models import SourceDefaults
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
-from resources.protocol import Column, TableSchema, to_arrow, from_arrow
+from resources.schema import Column, TableSchema, from_arrow, to_arrow
 
 
 def sample_tables():

@@ -32,7 +32,8 @@ from resources.clickhouse import (
     version_column,
 )
 from resources.embedded.kafka import free_port
-from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema
+from resources.protocol import SourceUnavailableError
+from resources.schema import Column, QuarantinedRecord, TableSchema
 
 
 @pytest.mark.parametrize(("native", "logical", "nullable"), [

@@ -17,14 +17,19 @@ import sqlglot
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
-from etl_assets.ddl.build import CLICKHOUSE_SKIP_INDEXES, build_all, build_ddl, index_name
+from etl_assets.ddl.build import (
+    CLICKHOUSE_SKIP_INDEXES,
+    build_all,
+    build_ddl,
+    index_name,
+)
 from etl_assets.ddl.types import DIALECTS, TypeHints, column_type
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.profiler import profile_arrow
 from etl_assets.recommend.model import Index, Recommendation
 from etl_assets.recommend.rules import recommend
-from resources.protocol import LOGICAL_TYPES, Column, TableSchema, to_arrow
+from resources.schema import LOGICAL_TYPES, Column, TableSchema, to_arrow
 
 NAMESPACE = "optimized test"
 AWKWARD_NAMES = ["select", "Order", "group by", 'we"ird', "back`tick", "Ümlaut name", "user", "123start"]

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from resources.files import FileFormatError, FilesResource, FileTable
-from resources.protocol import Column, QuarantinedRecord, TableSchema
+from resources.schema import Column, QuarantinedRecord, TableSchema
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "files"
 

@@ -11,7 +11,8 @@ import dagster as dg
 import pytest
 
 from resources.files import FileFormatError, FilesResource, FileTable, MissingFileError
-from resources.protocol import QuarantinedRecord, SourceConnector, SourceUnavailableError
+from resources.protocol import SourceConnector, SourceUnavailableError
+from resources.schema import QuarantinedRecord
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "files"
 

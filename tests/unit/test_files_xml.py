@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from resources.files import FileFormatError, FilesResource, FileTable
-from resources.protocol import Column, QuarantinedRecord, TableSchema
+from resources.schema import Column, QuarantinedRecord, TableSchema
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "files"
 

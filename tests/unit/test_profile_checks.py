@@ -15,7 +15,7 @@ from etl_assets.profile.growth import growth_facts
 from etl_assets.profile.profiler import profile_arrow
 from etl_assets.profile.pushdown import KeyFacts
 from etl_assets.profile.render import profile_markdown
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

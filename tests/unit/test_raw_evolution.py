@@ -1,7 +1,7 @@
 import pytest
 
 from etl_assets.raw.evolution import plan_schema
-from resources.protocol import Column, TableSchema, widest_type
+from resources.schema import Column, TableSchema, widest_type
 
 
 @pytest.mark.parametrize("current, incoming, expected", [

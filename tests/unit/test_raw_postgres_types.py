@@ -6,7 +6,7 @@ from etl_assets.keys import RAW, asset_key, key_component
 from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from etl_assets.raw.load import WriteMode, write_mode
 from resources.postgres import _cursor_candidates, ddl_type, logical_type
-from resources.protocol import Column, TableSchema, to_arrow
+from resources.schema import Column, TableSchema, to_arrow
 
 
 @pytest.mark.parametrize("pg_type, expected", [

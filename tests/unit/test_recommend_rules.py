@@ -12,7 +12,7 @@ from etl_assets.profile.model import ColumnProfile, GrowthFacts, TableProfile
 from etl_assets.recommend.model import Index, Recommendation
 from etl_assets.recommend.querylog import LoggedQuery, analyze
 from etl_assets.recommend.rules import recommend
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 
 def col(name: str, logical: str, distinct: int, rows: int, nulls: int = 0, semantic: str = "", **extra) -> ColumnProfile:

@@ -9,7 +9,7 @@ from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
 from etl_assets.keys import asset_key, key_component
 from etl_assets.reports.assets import ReportConfig, build_report_assets
-from resources.protocol import Column, TableSchema
+from resources.schema import Column, TableSchema
 
 
 def table(source: str, name: str) -> SourceTable:

@@ -15,7 +15,8 @@ import ydb
 import ydb.iam
 
 from resources.embedded.kafka import free_port
-from resources.protocol import Column, QuarantinedRecord, SourceUnavailableError, TableSchema
+from resources.protocol import SourceUnavailableError
+from resources.schema import Column, QuarantinedRecord, TableSchema
 from resources.ydb import (
     YdbConfigError,
     YdbResource,
