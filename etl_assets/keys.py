@@ -48,3 +48,26 @@ def report_key(name: str) -> AssetKey:
 
 def dbt_key(model: str) -> AssetKey:
     return AssetKey([DBT, model])
+
+
+def source_resource_key(source: str) -> str:
+    """The resource key of a source's connector (``source_<name>``; resource keys are Dagster names too)."""
+    return f"source_{key_component(source)}"
+
+
+def target_resource_key(target: str) -> str:
+    return f"target_{key_component(target)}"
+
+
+def source_pool(source: str) -> str:
+    """The pool a source's loads share, so that one large source cannot starve the others."""
+    return f"source_{key_component(source)}"
+
+
+def stream_pool(source: str) -> str:
+    return f"stream_{key_component(source)}"
+
+
+def definition_name(prefix: str, source: str) -> str:
+    """A sensor, schedule or job name for a source (``incremental_shop_db``)."""
+    return f"{prefix}_{key_component(source)}"

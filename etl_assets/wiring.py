@@ -19,6 +19,7 @@ from etl_assets.config.models import (
     TableSettings,
     YdbSource,
 )
+from etl_assets.keys import source_resource_key, target_resource_key
 from etl_assets.paths import resolve
 from etl_assets.transform.project import dbt_resource
 from resources.clickhouse import ClickHouseResource
@@ -109,13 +110,13 @@ def llm_resource(datasources: DataSources) -> LlmResource:
 def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for name, target in datasources.targets.postgres.items():
-        resources[f"target_{name}"] = postgres_resource(target)
+        resources[target_resource_key(name)] = postgres_resource(target)
     for name, target in datasources.targets.clickhouse.items():
-        resources[f"target_{name}"] = clickhouse_resource(target)
-    resources["warehouse"] = resources[f"target_{datasources.warehouse}"]
-    resources["metadata"] = MetadataResource(postgres=resources[f"target_{datasources.metadata}"])
+        resources[target_resource_key(name)] = clickhouse_resource(target)
+    resources["warehouse"] = resources[target_resource_key(datasources.warehouse)]
+    resources["metadata"] = MetadataResource(postgres=resources[target_resource_key(datasources.metadata)])
     for name, (kind, settings) in datasources.all_sources().items():
-        resources[f"source_{name}"] = source_resource(kind, settings, name)
+        resources[source_resource_key(name)] = source_resource(kind, settings, name)
     resources["embedder"] = EmbedderResource(model=datasources.embedder.model,
                                              dimensions=datasources.embedder.dimensions)
     resources["llm"] = llm_resource(datasources)

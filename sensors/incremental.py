@@ -24,7 +24,7 @@ from dagster import (
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
-from etl_assets.keys import RAW, asset_key
+from etl_assets.keys import RAW, asset_key, definition_name, source_resource_key
 
 WATCHED_KINDS = {"postgres", "clickhouse", "ydb"}
 TICK_INTERVAL_S = 60
@@ -56,15 +56,15 @@ def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
     raw_keys = {table.name: asset_key(RAW, source, table.name) for table in tables}
 
     @sensor(
-        name=f"incremental_{source}",
+        name=definition_name("incremental", source),
         description=f"Loads new rows of {source} when a table's cursor column moves.",
         minimum_interval_seconds=TICK_INTERVAL_S,
-        required_resource_keys={f"source_{source}"},
+        required_resource_keys={source_resource_key(source)},
         asset_selection=AssetSelection.assets(*raw_keys.values()).downstream(),
         default_status=DefaultSensorStatus.RUNNING,
     )
     def incremental(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        connector = getattr(context.resources, f"source_{source}")
+        connector = getattr(context.resources, source_resource_key(source))
         try:
             current = {table.name: connector.max_cursor(table.schema) for table in tables}
         except Exception as error:  # a source that is down must not stop the daemon

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 
 from etl_assets.catalog import SourceTable
+from etl_assets.keys import definition_name, group_name
 from etl_assets.config.models import DataSources
 
 
@@ -14,11 +15,11 @@ def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list
         if not settings.schedule:
             continue
         job = define_asset_job(
-            f"refresh_{source}", selection=AssetSelection.groups(source).downstream(),
+            definition_name("refresh", source), selection=AssetSelection.groups(group_name(source)).downstream(),
             description=f"Reload {source} and everything built from it.",
         )
         schedules.append(ScheduleDefinition(
-            name=f"refresh_{source}_schedule", job=job, cron_schedule=settings.schedule,
+            name=f"{definition_name('refresh', source)}_schedule", job=job, cron_schedule=settings.schedule,
             default_status=DefaultScheduleStatus.STOPPED,
         ))
     return schedules

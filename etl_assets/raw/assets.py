@@ -11,7 +11,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import RAW, asset_key, group_name
+from etl_assets.keys import RAW, asset_key, group_name, source_pool, source_resource_key, target_resource_key
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
 from resources.schema import TableSchema
 
@@ -37,12 +37,12 @@ def build_raw_assets(tables: list[SourceTable], warehouse_kind: str = "postgres"
 def _destination_key(table: SourceTable, warehouse_name: str | None) -> str:
     if warehouse_name is None or table.target == warehouse_name:
         return "warehouse"
-    return f"target_{table.target}"
+    return target_resource_key(table.target)
 
 
 def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
                retry_policy: dg.RetryPolicy | None) -> dg.AssetsDefinition:
-    source_key = f"source_{table.source}"
+    source_key = source_resource_key(table.source)
 
     @dg.asset(
         key=asset_key(RAW, table.source, table.name),
@@ -50,7 +50,7 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         kinds={table.kind, warehouse_kind},
         description=_description(table),
         required_resource_keys={source_key, destination_key, "metadata"},
-        pool=f"source_{table.source}",
+        pool=source_pool(table.source),
         retry_policy=retry_policy,
         metadata={"dagster/column_schema": column_schema(table.schema),
                   "dagster/table_name": f"{table.raw_namespace}.{table.name}", "sync_mode": table.sync.mode},

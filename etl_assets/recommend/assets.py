@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name
+from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, source_resource_key
 from etl_assets.paths import resolve
 from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.model import Recommendation
@@ -50,7 +50,7 @@ def build_recommendation_assets(
 def _recommendation_asset(
     table: SourceTable, known_columns: dict[str, set[str]], default_log: str
 ) -> dg.AssetsDefinition:
-    source_key = f"source_{table.source}"
+    source_key = source_resource_key(table.source)
     reads_source_log = table.kind in SOURCE_LOG_READERS
 
     @dg.asset(
