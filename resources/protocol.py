@@ -55,3 +55,21 @@ class Destination(Protocol):
         self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode
     ) -> WriteResult:
         """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
+
+
+def redact(message: str, *secrets: str) -> str:
+    """The first line of ``message`` with every non-empty secret replaced by ``***`` (safe to log or raise)."""
+    lines = message.strip().splitlines()
+    text = lines[0] if lines else ""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def error_text(error: BaseException, *secrets: str, whole: bool = False, limit: int | None = None) -> str:
+    """What to say about ``error`` in another error's message: its first line (with ``whole``, all its lines joined
+    into one), secrets redacted, cut to ``limit`` characters; its type name when it has no message."""
+    message = " ".join(str(error).split()) if whole else str(error)
+    text = redact(message, *secrets) or type(error).__name__
+    return text[:limit] if limit is not None else text

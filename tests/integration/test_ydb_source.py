@@ -15,9 +15,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-import resources.ydb as ydb_module
+import resources.ydb.resource as ydb_resource
 from resources.schema import TableSchema
 from resources.ydb import YdbResource
+from resources.ydb.sql import quote
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +30,8 @@ ROWS = 24
 def ydb_source() -> Iterator[tuple[YdbResource, str]]:
     endpoint, database = os.environ.get("YDB_ENDPOINT"), os.environ.get("YDB_DATABASE")
     if not endpoint or not database:
-        pytest.skip("YDB_ENDPOINT/YDB_DATABASE not set: no YDB server is configured")
+        pytest.skip("no YDB server is configured: set YDB_ENDPOINT (grpc://host:2136) and YDB_DATABASE (/local) "
+                    "to run the YDB integration tests")
     resource = YdbResource(
         endpoint=endpoint, database=database, auth=os.environ.get("YDB_AUTH", "anonymous"),
         user=os.environ.get("YDB_USER", ""), password=os.environ.get("YDB_PASSWORD", ""),
@@ -39,15 +41,15 @@ def ydb_source() -> Iterator[tuple[YdbResource, str]]:
     )
     folder = f"aietl_test_{uuid.uuid4().hex[:8]}"
     table = f"{folder}/orders"
-    resource.execute(f"""CREATE TABLE `{table}` (
+    resource.execute(f"""CREATE TABLE {quote(table)} (
         shop Utf8, id Uint64, amount Decimal(22, 9), payload JsonDocument, ref Uuid, day Date,
         updated_at Timestamp, PRIMARY KEY (shop, id))""")
-    resource.execute(f"UPSERT INTO `{table}` (shop, id, amount, payload, ref, day, updated_at) VALUES "
+    resource.execute(f"UPSERT INTO {quote(table)} (shop, id, amount, payload, ref, day, updated_at) VALUES "
                      + ",\n".join(seed_row(i) for i in range(ROWS)) + ";")
     try:
         yield resource, table
     finally:
-        resource.execute(f"DROP TABLE `{table}`")
+        resource.execute(f"DROP TABLE {quote(table)}")
 
 
 def seed_row(i: int) -> str:
@@ -76,7 +78,7 @@ def test_discover_lists_and_describes_tables(ydb_source: tuple[YdbResource, str]
 def test_paged_read_returns_every_row_once_in_key_order(ydb_source: tuple[YdbResource, str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     resource, name = ydb_source
-    monkeypatch.setattr(ydb_module, "PAGE_ROWS", 10)
+    monkeypatch.setattr(ydb_resource, "PAGE_ROWS", 10)
     table = orders(resource, name)
 
     batches = list(resource.read(table))
@@ -94,7 +96,7 @@ def test_paged_read_returns_every_row_once_in_key_order(ydb_source: tuple[YdbRes
 def test_incremental_read_and_max_cursor(ydb_source: tuple[YdbResource, str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     resource, name = ydb_source
-    monkeypatch.setattr(ydb_module, "PAGE_ROWS", 4)
+    monkeypatch.setattr(ydb_resource, "PAGE_ROWS", 4)
     table = orders(resource, name, cursor="updated_at")
 
     newest = resource.max_cursor(table)

@@ -17,22 +17,11 @@ import ydb.iam
 from resources.embedded.kafka import free_port
 from resources.protocol import SourceUnavailableError
 from resources.schema import Column, QuarantinedRecord, TableSchema
-from resources.ydb import (
-    YdbConfigError,
-    YdbResource,
-    cursor_candidates,
-    declarations,
-    keyset_condition,
-    logical_type,
-    max_cursor_query,
-    page_query,
-    parameter_type,
-    python_value,
-    quote,
-    rows_to_batch,
-    table_schema_from_description,
-    unwrap_optional,
-)
+from resources.ydb import YdbConfigError, YdbResource
+from resources.ydb.batches import rows_to_batch
+from resources.ydb.resource import cursor_candidates, table_schema_from_description
+from resources.ydb.sql import declarations, keyset_condition, max_cursor_query, page_query, quote
+from resources.ydb.types import logical_type, parameter_type, python_value, unwrap_optional
 
 UTC = dt.timezone.utc
 

@@ -1,4 +1,4 @@
-"""Kafka (plaintext, SSL, SASL) through kafka-python 3, with a bounded micro-batch reader.
+"""The KafkaResource: one cluster, topics, and bounded micro-batch reads.
 
 Consumption never joins a consumer group: partitions are ``assign()``-ed and sought to offsets the caller keeps
 (in the warehouse, in the same transaction as the rows), which is fast and gives exactly-once landing. The end of a
@@ -12,19 +12,20 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from resources.kafka import client
+from resources.kafka.messages import KafkaMessage, MicroBatch
 from resources.protocol import SourceUnavailableError
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 EMPTY_POLL_MS = 1000
@@ -32,34 +33,6 @@ EMPTY_POLL_MS = 1000
 FETCH_MAX_BYTES = 64 << 20
 PARTITION_FETCH_MAX_BYTES = 16 << 20
 """Large fetches: a micro-batch arrives in a few broker round trips instead of one per MiB per partition."""
-
-
-@dataclass(frozen=True)
-class KafkaMessage:
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass
-class MicroBatch:
-    """Messages read from one topic, and where to resume: the next offset of every assigned partition."""
-
-    topic: str
-    messages: list[KafkaMessage] = field(default_factory=list)
-    start_offsets: dict[int, int] = field(default_factory=dict)
-    next_offsets: dict[int, int] = field(default_factory=dict)
-    end_offsets: dict[int, int] = field(default_factory=dict)
-    """As reported by the broker after the read; may under-report (Tansu), so lag from it is a lower bound."""
-    drained: bool = False
-    """True when the read ended on an empty poll rather than on the message or time limit."""
-
-    @property
-    def lag(self) -> int:
-        """Messages known to wait after this batch, by the broker's end offsets (a lower bound)."""
-        return sum(max(0, end - self.next_offsets.get(partition, 0)) for partition, end in self.end_offsets.items())
 
 
 class KafkaResource(ConfigurableResource):
@@ -86,50 +59,17 @@ class KafkaResource(ConfigurableResource):
 
     def connection_config(self) -> dict[str, Any]:
         """Settings shared by consumers, producers and admin clients (security and timeouts)."""
-        self._check_security()
-        config: dict[str, Any] = {
-            "bootstrap_servers": [server.strip() for server in self.bootstrap_servers.split(",") if server.strip()],
-            "security_protocol": self.security_protocol,
-            "request_timeout_ms": self.request_timeout_ms,
-            "bootstrap_timeout_ms": min(self.request_timeout_ms, 10_000),
-            "connections_max_idle_ms": max(self.request_timeout_ms + 10_000, 60_000),
-        }
-        if self.security_protocol in ("SSL", "SASL_SSL"):
-            config.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile, ssl_keyfile=self.ssl_keyfile)
-        if self.security_protocol.startswith("SASL"):
-            config.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                          sasl_plain_password=self.sasl_password)
-        return config
-
-    def _check_security(self) -> None:
-        if self.security_protocol.startswith("SASL"):
-            missing = [name for name in ("sasl_mechanism", "sasl_username", "sasl_password") if not getattr(self, name)]
-            if missing:
-                raise ValueError(f"{self.label}: security_protocol {self.security_protocol} needs {', '.join(missing)}")
-        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
-            raise ValueError(f"{self.label}: give both ssl_certfile and ssl_keyfile for client certificates, "
-                             f"or neither")
+        return client.connection_config(self)
 
     def consumer(self, **overrides: Any) -> KafkaConsumer:
         """A consumer outside any group, auto-commit off; ``overrides`` are kafka-python consumer settings."""
-        settings = {"group_id": None, "enable_auto_commit": False, "auto_offset_reset": "earliest",
-                    **self.connection_config(), **overrides}
-        return self._connect(KafkaConsumer, settings)
+        return client.consumer(self, **overrides)
 
     def producer(self, **overrides: Any) -> KafkaProducer:
-        settings = {"acks": "all", "max_block_ms": self.request_timeout_ms, **self.connection_config(), **overrides}
-        return self._connect(KafkaProducer, settings)
+        return client.producer(self, **overrides)
 
     def admin(self) -> KafkaAdminClient:
-        return self._connect(KafkaAdminClient, self.connection_config())
-
-    def _connect(self, client_class: type, settings: dict[str, Any]) -> Any:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return client_class(**settings)
-        except KafkaError as error:
-            raise SourceUnavailableError(f"{self.label}: cannot connect: {type(error).__name__}: {error}") from None
+        return client.admin(self)
 
     @contextmanager
     def open_consumer(self, **overrides: Any) -> Iterator[KafkaConsumer]:
@@ -182,31 +122,31 @@ class KafkaResource(ConfigurableResource):
         with self.open_consumer(**fetch) as consumer:
             partitions = self.partitions(consumer, topic)
             consumer.assign(partitions)
-            starts = self._seek(consumer, partitions, start_offsets)
+            starts = _seek(consumer, partitions, start_offsets)
             batch = MicroBatch(topic=topic, start_offsets=starts)
-            self._poll_into(consumer, batch, max_messages, time.monotonic() + max_seconds)
+            _poll_into(consumer, batch, max_messages, time.monotonic() + max_seconds)
             batch.next_offsets = {tp.partition: consumer.position(tp) for tp in partitions}
             batch.end_offsets = {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
             return batch
 
-    @staticmethod
-    def _seek(consumer: KafkaConsumer, partitions: list[TopicPartition], offsets: dict[int, int]) -> dict[int, int]:
-        unknown = [tp for tp in partitions if tp.partition not in offsets]
-        beginnings = consumer.beginning_offsets(unknown) if unknown else {}
-        starts = {}
-        for tp in partitions:
-            starts[tp.partition] = max(offsets.get(tp.partition, 0), beginnings.get(tp, 0))
-            consumer.seek(tp, starts[tp.partition])
-        return starts
 
-    @staticmethod
-    def _poll_into(consumer: KafkaConsumer, batch: MicroBatch, max_messages: int, deadline: float) -> None:
-        while len(batch.messages) < max_messages and time.monotonic() < deadline:
-            wanted = max_messages - len(batch.messages)
-            records = consumer.poll(timeout_ms=EMPTY_POLL_MS, max_records=wanted, update_offsets=True)
-            if not any(records.values()):
-                batch.drained = True
-                return
-            for partition_records in records.values():
-                batch.messages.extend(
-                    KafkaMessage(r.partition, r.offset, r.timestamp, r.key, r.value) for r in partition_records)
+def _seek(consumer: KafkaConsumer, partitions: list[TopicPartition], offsets: dict[int, int]) -> dict[int, int]:
+    unknown = [tp for tp in partitions if tp.partition not in offsets]
+    beginnings = consumer.beginning_offsets(unknown) if unknown else {}
+    starts = {}
+    for tp in partitions:
+        starts[tp.partition] = max(offsets.get(tp.partition, 0), beginnings.get(tp, 0))
+        consumer.seek(tp, starts[tp.partition])
+    return starts
+
+
+def _poll_into(consumer: KafkaConsumer, batch: MicroBatch, max_messages: int, deadline: float) -> None:
+    while len(batch.messages) < max_messages and time.monotonic() < deadline:
+        wanted = max_messages - len(batch.messages)
+        records = consumer.poll(timeout_ms=EMPTY_POLL_MS, max_records=wanted, update_offsets=True)
+        if not any(records.values()):
+            batch.drained = True
+            return
+        for partition_records in records.values():
+            batch.messages.extend(
+                KafkaMessage(r.partition, r.offset, r.timestamp, r.key, r.value) for r in partition_records)

@@ -1,0 +1,33 @@
+"""What a micro-batch read returns: the messages and the offsets to resume from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class KafkaMessage:
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class MicroBatch:
+    """Messages read from one topic, and where to resume: the next offset of every assigned partition."""
+
+    topic: str
+    messages: list[KafkaMessage] = field(default_factory=list)
+    start_offsets: dict[int, int] = field(default_factory=dict)
+    next_offsets: dict[int, int] = field(default_factory=dict)
+    end_offsets: dict[int, int] = field(default_factory=dict)
+    """As reported by the broker after the read; may under-report (Tansu), so lag from it is a lower bound."""
+    drained: bool = False
+    """True when the read ended on an empty poll rather than on the message or time limit."""
+
+    @property
+    def lag(self) -> int:
+        """Messages known to wait after this batch, by the broker's end offsets (a lower bound)."""
+        return sum(max(0, end - self.next_offsets.get(partition, 0)) for partition, end in self.end_offsets.items())
