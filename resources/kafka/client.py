@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Protocol
 
-from resources.protocol import SourceUnavailableError
+from resources.protocol import SourceUnavailableError, redact
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -89,4 +89,5 @@ def _connect(settings: KafkaSettings, client_class: type, config: dict[str, Any]
             warnings.simplefilter("ignore", DeprecationWarning)
             return client_class(**config)
     except KafkaError as error:
-        raise SourceUnavailableError(f"{settings.label}: cannot connect: {type(error).__name__}: {error}") from None
+        reason = redact(f"{type(error).__name__}: {error}", settings.sasl_password or "")
+        raise SourceUnavailableError(f"{settings.label}: cannot connect: {reason}") from None
