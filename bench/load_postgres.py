@@ -65,7 +65,8 @@ OURS_DESTINATION_ONLY = """
 import json, resource, sys, time
 import pyarrow.csv as pacsv
 from resources.postgres import PostgresResource
-from resources.protocol import Column, TableSchema, WriteMode, from_arrow
+from resources.protocol import WriteMode
+from resources.schema import Column, TableSchema, from_arrow
 
 dsn, file = sys.argv[1], sys.argv[2]
 warehouse = PostgresResource.from_dsn(dsn)

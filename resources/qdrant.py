@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field, model_validator
 from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+Point = tuple[str, Sequence[float], dict[str, Any]]
+"""A point to upsert: its id, its vector, its payload."""
 
 
 class QdrantResource(ConfigurableResource):
@@ -39,3 +44,46 @@ class QdrantResource(ConfigurableResource):
             yield client
         finally:
             client.close()
+
+    @contextmanager
+    def collection(self, name: str) -> Iterator[QdrantCollection]:
+        """One collection through one client, closed at the end."""
+        with self.open() as client:
+            yield QdrantCollection(client, name)
+
+
+class QdrantCollection:
+    """A collection of cosine-distance vectors, addressed through an open client."""
+
+    def __init__(self, client: QdrantClient, name: str):
+        self.client = client
+        self.name = name
+
+    def exists(self) -> bool:
+        return self.client.collection_exists(self.name)
+
+    def prepare(self, dimensions: int, expected_points: int) -> bool:
+        """Create the collection when missing, recreate it when its vector size or point count disagrees with
+        ``expected_points``; True when it was (re)created, i.e. everything must be upserted again."""
+        if self.exists():
+            vectors = self.client.get_collection(self.name).config.params.vectors
+            size = vectors.size if isinstance(vectors, qm.VectorParams) else None
+            if size == dimensions and self.client.count(self.name, exact=True).count == expected_points:
+                return False
+            self.client.delete_collection(self.name)
+        self.client.create_collection(self.name, vectors_config=qm.VectorParams(size=dimensions,
+                                                                                distance=qm.Distance.COSINE))
+        return True
+
+    def upsert(self, points: Sequence[Point]) -> None:
+        """Write the points (replacing those of the same id) and wait until they are stored."""
+        self.client.upsert(self.name, points=[qm.PointStruct(id=point_id, vector=list(vector), payload=payload)
+                                              for point_id, vector, payload in points], wait=True)
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        self.client.delete(self.name, points_selector=qm.PointIdsList(points=list(point_ids)), wait=True)
+
+    def nearest(self, vector: Sequence[float], limit: int) -> list[tuple[float, dict[str, Any]]]:
+        """The ``limit`` points nearest to ``vector``, best first, as (score, payload)."""
+        points = self.client.query_points(self.name, query=list(vector), limit=limit, with_payload=True).points
+        return [(point.score, dict(point.payload or {})) for point in points]

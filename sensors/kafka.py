@@ -34,8 +34,8 @@ from dagster import (
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from etl_assets.config.models import DataSources
-from etl_assets.stream.assets import per_minute_key, stream_key
-from etl_assets.stream.store import read_offsets
+from etl_assets.keys import STREAM, asset_key, definition_name, source_resource_key
+from resources.postgres.stream_store import open_stream_store, per_minute_table
 
 TICK_INTERVAL_S = 30
 MAX_IDLE_TICKS = 15
@@ -82,19 +82,19 @@ def idle_ticks_before(attempt: int) -> int:
 
 
 def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
-    keys = [key for topic in topics for key in (stream_key(source, topic), per_minute_key(source, topic))]
+    keys = [key for topic in topics for key in _stream_keys(source, topic)]
 
     @sensor(
-        name=f"kafka_{source}",
+        name=definition_name("kafka", source),
         description=f"Lands new messages of Kafka source {source} ({', '.join(topics)}) when they wait past the "
                     f"stored offsets; asks again when a run ended without landing them.",
         minimum_interval_seconds=TICK_INTERVAL_S,
-        required_resource_keys={f"source_{source}", "warehouse"},
+        required_resource_keys={source_resource_key(source), "warehouse"},
         asset_selection=AssetSelection.assets(*keys),
         default_status=DefaultSensorStatus.RUNNING,
     )
     def kafka_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
-        kafka = getattr(context.resources, f"source_{source}")
+        kafka = getattr(context.resources, source_resource_key(source))
         try:
             ends = {topic: kafka.end_offsets(topic) for topic in topics}
             stored = _stored_offsets(context.resources.warehouse, source, topics)
@@ -128,7 +128,7 @@ def _next_state(instance: DagsterInstance, source: str, topic: str, last: dict[s
     runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key(source, topic, last)}), limit=1)
     if not runs or not runs[0].is_finished:
         return last, f"a run was already requested for end offsets {ends} and has not landed anything yet"
-    if _stream_run_active(instance, stream_key(source, topic)):
+    if _stream_run_active(instance, asset_key(STREAM, source, topic)):
         return last, "a run of the stream asset is queued or in progress"
     wait = idle_ticks_before(last["attempt"])
     if last["idle"] < wait:
@@ -145,8 +145,13 @@ def _stream_run_active(instance: DagsterInstance, key: AssetKey) -> bool:
 
 
 def _stored_offsets(warehouse: Any, source: str, topics: list[str]) -> dict[str, Offsets]:
-    with warehouse.connect() as connection:
-        return {topic: read_offsets(connection, source, topic) for topic in topics}
+    with open_stream_store(warehouse, source) as store:
+        return {topic: store.read_offsets(topic) for topic in topics}
+
+
+def _stream_keys(source: str, topic: str) -> list[AssetKey]:
+    """The topic's landed stream and its per-minute aggregate."""
+    return [asset_key(STREAM, source, topic), asset_key(STREAM, source, per_minute_table(topic))]
 
 
 def run_key(source: str, topic: str, state: dict[str, Any]) -> str:
@@ -158,7 +163,7 @@ def run_key(source: str, topic: str, state: dict[str, Any]) -> str:
 def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int) -> RunRequest:
     return RunRequest(
         run_key=run_key(source, topic, state),
-        asset_selection=[stream_key(source, topic), per_minute_key(source, topic)],
+        asset_selection=_stream_keys(source, topic),
         tags={"aietl/trigger": "kafka", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(waiting),
               "aietl/attempt": str(state["attempt"])},
     )

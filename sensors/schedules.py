@@ -5,8 +5,8 @@ from __future__ import annotations
 from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, define_asset_job
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import definition_name, group_name
 from etl_assets.config.models import DataSources
+from etl_assets.keys import definition_name, group_name
 
 
 def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list[ScheduleDefinition]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import DDL, PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.ddl.build import Ddl, apply_ddl, build_all
+from etl_assets.keys import DDL, PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.paths import state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.model import Recommendation

@@ -5,19 +5,16 @@ The index of what is embedded (point id, primary key, content hash) lives in ``a
 metadata PostgreSQL, so a rerun embeds only rows that are new or changed and removes the points of deleted rows.
 """
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import sqlglot.expressions as sge
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
-from psycopg.rows import dict_row
 
 from etl_assets.catalog import SourceTable
+from etl_assets.embeddings.index import sync_collection
+from etl_assets.embeddings.rows import IndexedRow, collection_name, indexed_row
 from etl_assets.keys import EMBEDDINGS, RAW, asset_key, group_name
-from etl_assets.embeddings.index import SyncResult, apply_changes, clear_index, prepare_collection, read_index
-from etl_assets.embeddings.rows import Changes, IndexedRow, collection_name, indexed_row, plan_changes
 from resources.embedder import EmbedderResource
 from resources.qdrant import QdrantResource
 
@@ -90,72 +87,13 @@ def indexed_batches(warehouse: Any, table: SourceTable, columns: list[str], coll
 
 def read_row_batches(warehouse: Any, namespace: str, table: str, size: int | None = None
                      ) -> Iterator[list[dict[str, Any]]]:
-    """Every row of ``namespace.table`` in the warehouse, as dicts, ``size`` rows at a time: a server-side cursor
-    on PostgreSQL, an Arrow stream on ClickHouse."""
-    size = size or READ_BATCH_ROWS
-    dialect = getattr(warehouse, "dialect", "postgres")
-    statement = sge.select("*").from_(sge.table_(table, db=namespace, quoted=True)).sql(dialect=dialect)
-    if dialect == "postgres":
-        yield from _postgres_pages(warehouse, statement, size)
-        return
-    with warehouse.client() as client, client.query_arrow_stream(
-            statement, settings={"max_block_size": size}, use_strings=True) as stream:
-        for block in stream:
-            yield from (chunk.to_pylist() for chunk in _slices(block, size))
-
-
-def _postgres_pages(warehouse: Any, statement: str, size: int) -> Iterator[list[dict[str, Any]]]:
-    with warehouse.connect() as connection, connection.transaction(), connection.cursor(
-            name=f"aietl_embed_{uuid.uuid4().hex[:12]}", row_factory=dict_row) as cursor:
-        cursor.itersize = size
-        cursor.execute(statement)
-        while rows := cursor.fetchmany(size):
-            yield rows
-
-
-def _slices(block: Any, size: int) -> Iterator[Any]:
-    for start in range(0, block.num_rows, size):
-        yield block.slice(start, size)
+    """Every row of ``namespace.table`` in the warehouse, as dicts, ``size`` rows at a time."""
+    yield from warehouse.row_batches(namespace, table, size or READ_BATCH_ROWS)
 
 
 def read_rows(warehouse: Any, namespace: str, table: str) -> list[dict[str, Any]]:
     """Every row of ``namespace.table`` in the warehouse, as dicts (small tables; see :func:`read_row_batches`)."""
     return [row for rows in read_row_batches(warehouse, namespace, table) for row in rows]
-
-
-def sync_collection(qdrant: QdrantResource, metadata: Any, embedder: EmbedderResource, collection: str,
-                    batches: Iterator[list[IndexedRow]] | list[IndexedRow]) -> SyncResult:
-    """Bring the collection and its index in line with the rows, embedding only what changed, batch by batch.
-
-    Only the index's point ids and content hashes are held in memory for the whole table (to find deleted
-    rows); rows, texts and vectors are held one batch at a time."""
-    if isinstance(batches, list):
-        batches = iter([batches])
-    _ensure_index_table(metadata)
-    with metadata.postgres.connect() as connection, qdrant.open() as client:
-        indexed = read_index(connection, collection)
-        rebuilt = prepare_collection(client, collection, embedder.dimensions, len(indexed))
-        if rebuilt:
-            clear_index(connection, collection)
-            indexed = {}
-        seen: set[str] = set()
-        embedded = skipped = duplicates = 0
-        for batch in batches:
-            unique = list({row.point_id: row for row in batch}.values())
-            duplicates += len(batch) - len(unique) + sum(row.point_id in seen for row in unique)
-            seen.update(row.point_id for row in unique)
-            changes = plan_changes(unique, indexed, deletions=False)
-            apply_changes(client, connection, embedder, collection, changes)
-            embedded, skipped = embedded + len(changes.to_embed), skipped + changes.unchanged
-        deleted = sorted(set(indexed) - seen)
-        apply_changes(client, connection, embedder, collection, Changes(to_delete=deleted))
-    return SyncResult(embedded=embedded, skipped=skipped, deleted=len(deleted), collection_rebuilt=rebuilt,
-                      points=len(seen), duplicates=duplicates)
-
-
-def _ensure_index_table(metadata: Any) -> None:
-    """Apply the migrations (0100 holds the embedding index) unless every one is applied: one query then."""
-    metadata.migrate()
 
 
 @dataclass(frozen=True)
@@ -170,10 +108,10 @@ def search(query: str, source: str, table: str, limit: int = 5, *, qdrant: Qdran
     """The ``limit`` rows of ``source.table`` nearest in meaning to ``query``, best first."""
     collection = collection_name(source, table)
     vector = embedder.embed([query])[0]
-    with qdrant.open() as client:
-        if not client.collection_exists(collection):
+    with qdrant.collection(collection) as points:
+        if not points.exists():
             raise LookupError(f"no embeddings for {source}.{table} in Qdrant ({qdrant.location}): materialize "
                               f"asset embeddings/{source}/{table} first (needs semantic_search: true)")
-        points = client.query_points(collection, query=vector.tolist(), limit=limit, with_payload=True).points
-    return [SearchHit(score=point.score, pk=dict(point.payload.get("_pk", {})),
-                      payload={k: v for k, v in point.payload.items() if k != "_pk"}) for point in points]
+        nearest = points.nearest(vector.tolist(), limit)
+    return [SearchHit(score=score, pk=dict(payload.get("_pk", {})),
+                      payload={k: v for k, v in payload.items() if k != "_pk"}) for score, payload in nearest]

@@ -68,14 +68,13 @@ def _profile_asset(table: SourceTable, warehouse_kind: str, retry_policy: dg.Ret
     def profile_table(context: dg.AssetExecutionContext) -> Iterator[dg.Output | dg.AssetCheckResult]:
         warehouse = getattr(context.resources, WAREHOUSE_KEY)
         metadata = getattr(context.resources, METADATA_KEY)
-        profiler = PushdownProfiler(warehouse.query_arrow, warehouse.dialect, table.raw_namespace, table.name)
+        profiler = PushdownProfiler(warehouse, table.raw_namespace, table.name)
         profile = _profile(profiler, table, metadata)
-        outcomes = evaluate_checks(table, profile, profiler, history.previous_row_counts(
-            metadata, table.source, table.name))
+        outcomes = evaluate_checks(table, profile, profiler, metadata.previous_row_counts(table.source, table.name))
         json_path = write_profile_json(profile)
-        history.record_profile(metadata, profile, run_id=context.run.run_id)
-        history.record_check_results(metadata, table.source, table.name, outcomes, table.checks.blocking,
-                                     run_id=context.run.run_id)
+        metadata.record_profile(**history.profile_record(profile), run_id=context.run.run_id)
+        metadata.record_check_results(table.source, table.name, history.check_records(outcomes),
+                                      table.checks.blocking, run_id=context.run.run_id)
         for outcome in outcomes:
             log = context.log.info if outcome.passed else context.log.warning
             log(f"check {outcome.name}: {'passed' if outcome.passed else 'FAILED'}: {outcome.description}")

@@ -3,14 +3,16 @@ ClickHouse), so only one row of aggregates, a few top-value rows and a bounded s
 
 Exact in SQL: row count, size, per column NULLs, distincts, min/max, mean/std, quantiles, lengths, top values,
 duplicate rows and key uniqueness. From a bounded random sample (``sample_rows``): semantic types and patterns.
-Identifiers are always quoted, so reserved words and odd names (``select``, ``group by``) are safe.
+Identifiers are always quoted, so reserved words and odd names (``select``, ``group by``) are safe. What the
+warehouse's catalog says (columns, native types, size) comes from its resource, and native types are read by its
+connector's type mapper.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 from sqlglot import exp
@@ -32,9 +34,24 @@ from etl_assets.profile.profiler import (
     time_columns,
 )
 from etl_assets.profile.semantic import base_logical
+from resources.clickhouse.types import CLICKHOUSE as CLICKHOUSE_TYPES
+from resources.postgres.types import POSTGRES_TYPES_MAPPER as POSTGRES_TYPES
+from resources.schema import TypeMapper
 
-WarehouseQuery = Callable[[str], pa.Table]
-"""Runs one SQL statement in the warehouse and returns its result as Arrow (``resource.query_arrow``)."""
+
+class Warehouse(Protocol):
+    """What profiling uses of the warehouse resource (``PostgresResource`` / ``ClickHouseResource``)."""
+
+    dialect: str
+
+    def query_arrow(self, statement: str) -> pa.Table:
+        """One SQL statement's result as Arrow."""
+
+    def table_columns(self, namespace: str, table: str) -> list[tuple[str, str]]:
+        """(name, native type) of each column in order; empty when the table does not exist."""
+
+    def table_size_bytes(self, namespace: str, table: str) -> int | None: ...
+
 
 SHOWN_CHARS = 80
 SAMPLE_TEXT_CHARS = 4096
@@ -50,17 +67,14 @@ class TableNotFoundError(LookupError):
 
 @dataclass(frozen=True)
 class Dialect:
-    """What differs between the warehouses: function names, catalog tables, sampling."""
+    """What differs between the warehouses: function names, sampling, and the type mapper of native types."""
 
     name: str
+    types: TypeMapper
 
     def logical_type(self, native_type: str) -> str:
         """The logical type of a native column type, as the warehouse's connector maps it."""
-        if self.name == "clickhouse":
-            from resources.clickhouse import logical_type
-        else:
-            from resources.postgres import logical_type
-        return logical_type(native_type)
+        return str(self.types.from_native(native_type))
 
     def text(self, column: exp.Expression) -> exp.Expression:
         return exp.cast(column, "TEXT")
@@ -73,32 +87,11 @@ class Dialect:
 
     def quantile(self, column: exp.Expression, q: float) -> exp.Expression:
         if self.name == "clickhouse":
-            return exp.Anonymous(this=f"quantileExactInclusive({q})", expressions=[column])
+            return exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[_number(q)], params=[column])
         return exp.PercentileCont(this=column, expression=_number(q))
 
-    def columns_sql(self, namespace: str, table: str) -> str:
-        if self.name == "clickhouse":
-            return (exp.select("name", exp.column("type").as_("native_type")).from_(exp.table_("columns", "system"))
-                    .where(exp.and_(exp.column("database").eq(exp.Literal.string(namespace)),
-                                    exp.column("table").eq(exp.Literal.string(table))))
-                    .order_by("position").sql("clickhouse"))
-        regclass = exp.func("to_regclass", exp.Literal.string(_quoted_name(namespace, table)))
-        native = exp.func("format_type", exp.column("atttypid"), exp.column("atttypmod"))
-        return (exp.select(exp.column("attname").as_("name"), native.as_("native_type"))
-                .from_(exp.table_("pg_attribute", "pg_catalog"))
-                .where(exp.and_(exp.column("attrelid").eq(regclass), exp.column("attnum") > 0,
-                                exp.not_(exp.column("attisdropped"))))
-                .order_by("attnum").sql("postgres"))
-
-    def size_sql(self, namespace: str, table: str) -> str:
-        if self.name == "clickhouse":
-            return (exp.select(exp.column("total_bytes").as_("size_bytes")).from_(exp.table_("tables", "system"))
-                    .where(exp.and_(exp.column("database").eq(exp.Literal.string(namespace)),
-                                    exp.column("name").eq(exp.Literal.string(table)))).sql("clickhouse"))
-        regclass = exp.func("to_regclass", exp.Literal.string(_quoted_name(namespace, table)))
-        return exp.select(exp.func("pg_total_relation_size", regclass).as_("size_bytes")).sql("postgres")
-
-    def sample_source(self, table: exp.Table, row_count: int, rows: int) -> tuple[exp.Expression, exp.Expression | None]:
+    def sample_source(self, table: exp.Table, row_count: int, rows: int
+                      ) -> tuple[exp.Expression, exp.Expression | None]:
         """The FROM clause and ORDER BY of a random sample of about ``rows`` rows."""
         if row_count <= rows:
             return table, None
@@ -112,8 +105,8 @@ class Dialect:
         return sampled_table, None
 
 
-POSTGRES = Dialect("postgres")
-CLICKHOUSE = Dialect("clickhouse")
+POSTGRES = Dialect("postgres", POSTGRES_TYPES)
+CLICKHOUSE = Dialect("clickhouse", CLICKHOUSE_TYPES)
 DIALECTS = {"postgres": POSTGRES, "clickhouse": CLICKHOUSE}
 
 
@@ -146,10 +139,6 @@ def _number(value: float) -> exp.Literal:
     return exp.Literal.number(value)
 
 
-def _quoted_name(namespace: str, table: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in (namespace, table))
-
-
 def _col(name: str) -> exp.Column:
     return exp.column(name, quoted=True)
 
@@ -159,11 +148,12 @@ def _table(namespace: str, table: str) -> exp.Table:
 
 
 class PushdownProfiler:
-    """Profiles ``namespace.table`` through ``query``; every fact is one of a handful of SQL statements."""
+    """Profiles ``namespace.table`` of ``warehouse``; every fact is one of a handful of SQL statements."""
 
-    def __init__(self, query: WarehouseQuery, dialect: str, namespace: str, table: str):
-        self.query = query
-        self.dialect = dialect_of(dialect)
+    def __init__(self, warehouse: Warehouse, namespace: str, table: str):
+        self.warehouse = warehouse
+        self.query = warehouse.query_arrow
+        self.dialect = dialect_of(warehouse.dialect)
         self.namespace = namespace
         self.table_name = table
         self.table = _table(namespace, table)
@@ -173,18 +163,16 @@ class PushdownProfiler:
 
     def warehouse_columns(self, known_types: dict[str, str] | None = None) -> list[WarehouseColumn]:
         """The table's columns as the warehouse has them; logical types from ``known_types`` (the catalog) where
-        given, else mapped from the native type by the warehouse's resource module."""
+        given, else mapped from the native type by the warehouse's type mapper."""
         known_types = known_types or {}
-        listed = self.query(self.dialect.columns_sql(self.namespace, self.table_name)).to_pylist()
+        listed = self.warehouse.table_columns(self.namespace, self.table_name)
         if not listed:
             raise TableNotFoundError(
                 f"table {self.namespace}.{self.table_name} does not exist in the {self.dialect.name} warehouse"
             )
-        return [
-            WarehouseColumn(c["name"], known_types.get(c["name"]) or self.dialect.logical_type(str(c["native_type"])),
-                            str(c["native_type"]))
-            for c in listed
-        ]
+        return [WarehouseColumn(name, known_types.get(name) or self.dialect.logical_type(str(native)),
+                                str(native))
+                for name, native in listed]
 
     def stats_sql(self, columns: Sequence[WarehouseColumn]) -> str:
         selections: list[exp.Expression] = [exp.Count(this=exp.Star()).as_("row_count")]
@@ -321,8 +309,8 @@ class PushdownProfiler:
         return int(self.query(sql).column(0)[0].as_py() or 0)
 
     def _size_bytes(self) -> int | None:
-        rows = self.query(self.dialect.size_sql(self.namespace, self.table_name)).to_pylist()
-        return int(rows[0]["size_bytes"]) if rows and rows[0]["size_bytes"] is not None else None
+        size = self.warehouse.table_size_bytes(self.namespace, self.table_name)
+        return int(size) if size is not None else None
 
     def _duplicate_rows(self, columns: Sequence[WarehouseColumn], keys: list[list[str]], row_count: int) -> int:
         if row_count < 2 or any(len(key) == 1 for key in keys):

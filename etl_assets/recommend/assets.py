@@ -14,6 +14,7 @@ from etl_assets.catalog import SourceTable
 from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, source_resource_key
 from etl_assets.paths import resolve
 from etl_assets.profile.model import TableProfile
+from etl_assets.recommend.decisions import recommend
 from etl_assets.recommend.model import Recommendation
 from etl_assets.recommend.narrative import with_narrative
 from etl_assets.recommend.querylog import (
@@ -26,7 +27,6 @@ from etl_assets.recommend.querylog import (
     read_pg_stat_statements,
     read_sql_file,
 )
-from etl_assets.recommend.rules import recommend
 
 SOURCE_LOG_READERS = {"postgres": read_pg_stat_statements, "clickhouse": read_clickhouse_query_log}
 

@@ -24,15 +24,11 @@ from etl_assets.keys import RAW, asset_key, key_component, report_key
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.model import Recommendation
-from etl_assets.reports.build import (
-    CheckOutcome,
-    IngestionLog,
-    TableRules,
-    build_analysis_report,
-    build_pipeline_report,
-    build_quality_report,
-)
+from etl_assets.reports.analysis import build_analysis_report
+from etl_assets.reports.common import IngestionLog
 from etl_assets.reports.model import Issue, Report
+from etl_assets.reports.pipeline import build_pipeline_report
+from etl_assets.reports.quality import CheckOutcome, TableRules, build_quality_report
 from etl_assets.reports.render import FORMATS, render_markdown, write_report
 
 GROUP = "reports"

@@ -6,6 +6,7 @@ commits rows + quarantined messages + new offsets in one transaction, so retries
 a message. The Kafka sensor (sensors/kafka.py) asks for runs while messages are waiting.
 """
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 from dagster import (
@@ -22,18 +23,11 @@ from dagster import (
 from pydantic import Field
 
 from etl_assets.config.models import DataSources
-from etl_assets.keys import STREAM, asset_key, group_name
+from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.stream.parse import parse_messages
-from etl_assets.stream.store import (
-    LandingResult,
-    ensure_offsets_table,
-    land_batch,
-    per_minute_table,
-    read_offsets,
-    refresh_per_minute,
-    stream_namespace,
-)
+from etl_assets.stream.store import LandingResult, land_batch, refresh_per_minute
 from resources.kafka import KafkaResource, MicroBatch
+from resources.postgres.stream_store import StreamStore, open_stream_store, per_minute_table, stream_namespace
 
 QUARANTINE_LOG_LIMIT = 5
 
@@ -60,12 +54,13 @@ def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
     return assets
 
 
-def warehouse_connection(context: AssetExecutionContext) -> Any:
+def warehouse_stream_store(context: AssetExecutionContext, source: str) -> AbstractContextManager[StreamStore]:
+    """The stream store of ``source`` in the warehouse, which must be PostgreSQL."""
     warehouse = context.resources.warehouse
     if getattr(warehouse, "dialect", None) != "postgres":
         raise RuntimeError(f"Kafka streams land in a PostgreSQL warehouse; the configured warehouse is "
                            f"{getattr(warehouse, 'dialect', type(warehouse).__name__)}")
-    return warehouse.connect()
+    return open_stream_store(warehouse, source)
 
 
 def _stream_asset(source: str, topic: str, batch_size: int) -> AssetsDefinition:
@@ -75,22 +70,22 @@ def _stream_asset(source: str, topic: str, batch_size: int) -> AssetsDefinition:
         kinds={"kafka", "postgres"},
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
                     f"in bounded micro-batches (exactly once: offsets commit with the rows).",
-        required_resource_keys={f"source_{source}", "warehouse", "metadata"},
+        required_resource_keys={source_resource_key(source), "warehouse", "metadata"},
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
-        pool=f"stream_{source}",
+        pool=stream_pool(source),
     )
     def stream(context: AssetExecutionContext, config: StreamBatchConfig) -> MaterializeResult:
-        kafka: KafkaResource = getattr(context.resources, f"source_{source}")
+        kafka: KafkaResource = getattr(context.resources, source_resource_key(source))
         metadata = context.resources.metadata
-        with warehouse_connection(context) as connection:
-            ensure_offsets_table(connection)
-            start_offsets = read_offsets(connection, source, topic)
+        with warehouse_stream_store(context, source) as store:
+            store.ensure_offsets_table()
+            start_offsets = store.read_offsets(topic)
             entry = metadata.start_ingestion(source, topic, "stream", watermark_from=_offsets_text(start_offsets),
                                              run_id=context.run_id)
             try:
                 batch = kafka.read_batch(topic, start_offsets, max_messages=config.max_messages or batch_size,
                                          max_seconds=config.max_seconds)
-                landed = land_batch(connection, source, batch, parse_messages(batch.messages))
+                landed = land_batch(store, batch, parse_messages(batch.messages))
             except Exception as error:
                 metadata.finish_ingestion(entry, "failed", error=f"{type(error).__name__}: {error}"[:2000])
                 raise
@@ -143,12 +138,12 @@ def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
                     f"({stream_namespace(source)}.{per_minute_table(topic)}); only windows with new rows are "
                     f"recomputed.",
         required_resource_keys={"warehouse"},
-        pool=f"stream_{source}",
+        pool=stream_pool(source),
     )
     def per_minute(context: AssetExecutionContext) -> MaterializeResult:
-        with warehouse_connection(context) as connection:
-            ensure_offsets_table(connection)
-            result = refresh_per_minute(connection, source, topic)
+        with warehouse_stream_store(context, source) as store:
+            store.ensure_offsets_table()
+            result = refresh_per_minute(store, topic)
         return MaterializeResult(metadata={
             "table": MetadataValue.text(f"{stream_namespace(source)}.{per_minute_table(topic)}"),
             "windows_recomputed": MetadataValue.int(result.windows_recomputed),

@@ -15,12 +15,12 @@ from dagster import AssetExecutionContext, AssetKey, Backoff, RetryPolicy
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
-from etl_assets.keys import dbt_key
 from etl_assets.config.loader import load_datasources
+from etl_assets.keys import dbt_key
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, DBT_PROJECT_DIR, PIPELINES_FILE
 from etl_assets.transform.generate import RAW_GROUP_META, GeneratedProject, generate
 from etl_assets.transform.project import DBT_PROJECT, dbt_resource
-from etl_assets.transform.spec import load_pipelines
+from etl_assets.transform.spec.resolver import load_pipelines
 
 log = logging.getLogger(__name__)
 MARTS_GROUP = "marts"

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from sqlglot import exp
 
-from etl_assets.transform.spec import Pipelines, ResolvedModel, parse_expression
+from etl_assets.transform.spec.expressions import parse_expression
+from etl_assets.transform.spec.resolved import Pipelines, ResolvedModel
 
 _OPERATORS = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*"}
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from sqlglot import exp
 
 from etl_assets.transform.emit_module import ModelEmitter, emit_module, function_header
-from etl_assets.transform.spec import (
-    Condition, Pipelines, Window, function_arguments, function_name,
-)
+from etl_assets.transform.spec.expressions import function_arguments, function_name
+from etl_assets.transform.spec.models import Condition, Window
+from etl_assets.transform.spec.resolved import Pipelines
 
 RUNTIME = '''
 from pyspark.sql import DataFrame, Window as W

@@ -19,7 +19,7 @@ from etl_assets.catalog import SourceTable, raw_namespace
 from etl_assets.keys import RAW, asset_key
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.emit_pyspark import emit_pyspark
-from etl_assets.transform.spec import Pipelines, Relation, ResolvedModel
+from etl_assets.transform.spec.resolved import Pipelines, Relation, ResolvedModel
 from etl_assets.transform.sqlgen import DIALECTS, render
 
 GENERATED_DIR = Path("models") / "generated"

@@ -14,7 +14,8 @@ import yaml
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.loader import ConfigError
-from etl_assets.transform.spec import Model, PipelinesFile, parse_document, resolve
+from etl_assets.transform.spec.models import Model, PipelinesFile, parse_document
+from etl_assets.transform.spec.resolver import resolve
 from resources.llm import LlmResource, LlmUnavailable
 
 NOT_CONFIGURED = ("natural-language pipelines need an LLM endpoint, and none is configured: set llm.base_url in "

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from etl_assets.transform.spec import (
-    Aggregation, Condition, Frame, Item, Relation, ResolvedModel, Window, _Scope, function_arguments,
-    function_name, parse_expression,
-)
+from etl_assets.transform.spec.expressions import function_arguments, function_name, parse_expression
+from etl_assets.transform.spec.models import Aggregation, Condition, Frame, Item, Window
+from etl_assets.transform.spec.resolved import Relation, ResolvedModel, Scope
 
 DIALECTS = ("postgres", "clickhouse")
 INCREMENTAL_MARK = "__aietl_incremental__"
@@ -38,7 +37,7 @@ def relation_mark(index: int) -> str:
 class Typed:
     """Resolves references of an expression and knows their logical types (some functions depend on them)."""
 
-    scope: _Scope
+    scope: Scope
     qualified: bool
 
     def column(self, reference: str) -> tuple[exp.Expression, str]:
@@ -56,7 +55,7 @@ class SqlBuilder:
         if dialect not in DIALECTS:
             raise ValueError(f"unsupported dialect {dialect!r}; expected one of {DIALECTS}")
         self.model, self.spec, self.dialect = model, model.spec, dialect
-        self.base_scope = Typed(_Scope(model.relations), qualified=True)
+        self.base_scope = Typed(Scope(model.relations), qualified=True)
 
     def select(self) -> exp.Select:
         base = self._base()
@@ -65,13 +64,13 @@ class SqlBuilder:
         query = exp.select(*self._names(self._base_names())).from_("base").with_("base", as_=base)
         names = self._base_names()
         if self.spec.windows:
-            scope = Typed(_Scope(names=self._typed(names)), qualified=False)
+            scope = Typed(Scope(names=self._typed(names)), qualified=False)
             windowed = exp.select(*self._names(names), *(self._window(w, scope) for w in self.spec.windows))
             query = query.with_("windowed", as_=windowed.from_("base"))
             names = names + [w.name for w in self.spec.windows]
         last = "windowed" if self.spec.windows else "base"
         if self.spec.derive:
-            scope = Typed(_Scope(names=self._typed(names)), qualified=False)
+            scope = Typed(Scope(names=self._typed(names)), qualified=False)
             derived = exp.select(*self._names(names), *(
                 self.expression(d.expr, scope).as_(d.name, quoted=True) for d in self.spec.derive))
             query = query.with_("derived", as_=derived.from_(last))
@@ -149,7 +148,7 @@ class SqlBuilder:
 
     def _having(self, condition: Condition, outputs: dict[str, exp.Expression]) -> exp.Expression:
         """HAVING repeats the aggregate itself: PostgreSQL does not see output aliases there."""
-        tree = self._condition(condition, Typed(_Scope(names={name: "" for name in outputs}), qualified=False))
+        tree = self._condition(condition, Typed(Scope(names={name: "" for name in outputs}), qualified=False))
         for column in list(tree.find_all(exp.Column)):
             column.replace(outputs[column.name].copy())
         return tree

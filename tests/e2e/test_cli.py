@@ -8,18 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.llm_stub import chat_stub
+from tests.support.pipelines import PROPOSED_MODEL
 
 PROJECT = Path(__file__).resolve().parents[2]
-PROPOSED_MODEL = """```yaml
-models:
-  revenue_per_city:
-    from: {table: shop_db.orders, alias: o}
-    joins:
-      - {table: shop_files.customers, alias: c, type: inner, on: ["o.customer_id = c.customer_id"]}
-    group_by: [c.city]
-    aggregations:
-      - {name: revenue, function: sum, column: o.total}
-```"""
 
 
 def aietl(*args: str, **env: str) -> subprocess.CompletedProcess:

@@ -120,6 +120,20 @@ def test_discover_maps_types_keys_cursors_and_skips_views(clickhouse: ClickHouse
     assert tables["log"].row_estimate == 2
 
 
+def test_table_columns_and_size_read_the_catalog(clickhouse: ClickHouseResource) -> None:
+    sql(clickhouse, "CREATE TABLE DB.`odd name` (id UInt64, label LowCardinality(Nullable(String)), "
+                    "at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse, "INSERT INTO DB.`odd name` SELECT number, toString(number), now() FROM numbers(100)")
+
+    assert clickhouse.table_columns(clickhouse.database, "odd name") == [
+        ("id", "UInt64"), ("label", "LowCardinality(Nullable(String))"), ("at", "DateTime64(3, 'UTC')")]
+    size = clickhouse.table_size_bytes(clickhouse.database, "odd name")
+    assert isinstance(size, int) and size > 0
+    assert clickhouse.table_columns(clickhouse.database, "missing") == []
+    assert clickhouse.table_size_bytes(clickhouse.database, "missing") is None
+    assert clickhouse.table_size_bytes("no_such_database", "odd name") is None
+
+
 def test_read_replacing_table_is_deduplicated_with_final(clickhouse: ClickHouseResource) -> None:
     seed_versions(clickhouse)
     assert rows(clickhouse, "SELECT count() AS n FROM DB.sessions")[0]["n"] == 15

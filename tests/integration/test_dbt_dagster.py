@@ -15,8 +15,8 @@ from dagster_dbt import DbtProject
 
 from etl_assets.transform.assets import build_dbt_assets, prepare
 from etl_assets.transform.project import dbt_resource
+from tests.support.pipelines import PIPELINES, TABLES
 from tests.support.sample_warehouse import PROJECT_DIR, load_postgres, pg_environment, sample_tables
-from tests.integration.test_dbt_marts import PIPELINES, TABLES
 
 pytestmark = pytest.mark.integration
 LTV = AssetKey(["dbt", "customer_lifetime_value"])

@@ -22,17 +22,21 @@ import pandas as pd
 import psycopg
 import pytest
 
-from etl_assets.transform.assets import load_tables, prepare
+from etl_assets.transform.assets import prepare
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.project import dbt_resource
-from etl_assets.transform.spec import load_pipelines
+from etl_assets.transform.spec.resolver import load_pipelines
+from tests.support.pipelines import PIPELINES, TABLES
 from tests.support.sample_warehouse import (
-    PROJECT_DIR, ChdbHttpFront, load_clickhouse, load_postgres, pg_environment, sample_tables,
+    PROJECT_DIR,
+    ChdbHttpFront,
+    load_clickhouse,
+    load_postgres,
+    pg_environment,
+    sample_tables,
 )
 
 pytestmark = pytest.mark.integration
-PIPELINES = PROJECT_DIR / "config" / "pipelines.yaml"
-TABLES = load_tables(PROJECT_DIR / "config" / "datasources.yaml", PROJECT_DIR / "config" / "catalog.json")
 MARTS = list(load_pipelines(PIPELINES, TABLES).models)
 
 

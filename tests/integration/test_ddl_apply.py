@@ -14,7 +14,7 @@ from etl_assets.recommend.assets import build_recommendation_assets
 from resources.clickhouse import ClickHouseResource
 from resources.llm import LlmResource
 from resources.postgres import PostgresResource
-from tests.unit.test_ddl_build import sample_tables, synthetic_profile
+from tests.support.ddl import sample_tables, synthetic_profile
 
 pytestmark = pytest.mark.integration
 

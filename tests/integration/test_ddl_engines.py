@@ -13,12 +13,14 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg import sql
+from sqlglot import exp
 
 from etl_assets.ddl.build import apply_ddl, build_ddl
 from resources.clickhouse import ClickHouseResource
 from resources.postgres import PostgresResource
-from resources.schema import TableSchema
-from tests.unit.test_ddl_build import CASES, NAMESPACE, sample_tables, value
+from resources.schema import TableSchema, parse_logical
+from tests.support.ddl import CASES, NAMESPACE, sample_tables, value
 
 pytestmark = pytest.mark.integration
 
@@ -56,29 +58,25 @@ def test_postgres_ddl_runs_twice_and_takes_rows(warehouse: PostgresResource, cas
     ddl = build_ddl(schema, layout, "postgres", namespace=namespace, profile=profile)
     assert apply_ddl(warehouse, ddl.sql()) == len(ddl.statements)
     apply_ddl(warehouse, ddl.sql())
-    target = _pg_name(namespace, schema)
+    target = sql.Identifier(namespace, schema.name)
     with warehouse.connect() as connection:
         columns = [row[0] for row in connection.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 ORDER BY attnum",
-            (target,)).fetchall()]
+            (target.as_string(connection),)).fetchall()]
         assert columns == [c.name for c in schema.columns]
         _insert_one_postgres(connection, target, schema)
-        assert connection.execute(f"SELECT count(*) FROM {target}").fetchone()[0] == 1
+        assert connection.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0] == 1
 
 
-def _pg_name(namespace: str, schema: TableSchema) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in (namespace, schema.name))
-
-
-def _insert_one_postgres(connection: psycopg.Connection, target: str, schema: TableSchema) -> None:
-    names = ", ".join('"' + c.name.replace('"', '""') + '"' for c in schema.columns)
+def _insert_one_postgres(connection: psycopg.Connection, target: sql.Identifier, schema: TableSchema) -> None:
+    names = sql.SQL(", ").join(sql.Identifier(c.name) for c in schema.columns)
     values = [_pg_value(c.logical_type, 7) for c in schema.columns]
-    placeholders = ", ".join(["%s"] * len(values))
-    connection.execute(f"INSERT INTO {target} ({names}) VALUES ({placeholders})", values)
+    placeholders = sql.SQL(", ").join(sql.Placeholder() * len(values))
+    connection.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(target, names, placeholders), values)
 
 
 def _pg_value(logical: str, row: int) -> object:
-    raw = value(logical.split("(")[0], row)
+    raw = value(parse_logical(logical).name, row)
     return psycopg.types.json.Jsonb(json.loads(raw)) if logical == "json" else raw
 
 
@@ -90,10 +88,11 @@ def test_clickhouse_ddl_runs_twice_on_chdb_and_takes_rows(clickhouse: ClickHouse
     engine = clickhouse
     assert apply_ddl(engine, ddl.sql()) == len(ddl.statements)
     apply_ddl(engine, ddl.sql())
-    target = ".".join("`" + part.replace("`", "\\`") + "`" for part in (namespace, schema.name))
-    described = engine.query_arrow(f"DESCRIBE TABLE {target}").column("name").to_pylist()
+    target = exp.table_(schema.name, db=namespace, quoted=True)
+    described = engine.query_arrow(exp.Describe(this=target.copy()).sql("clickhouse")).column("name").to_pylist()
     assert described == [c.name for c in schema.columns]
-    row = {c.name: value(c.logical_type.split("(")[0], 7) for c in schema.columns}
+    row = {c.name: value(c.type.name, 7) for c in schema.columns}
     with engine.client() as client:
-        client.insert(f"{target}", [list(row.values())], column_names=list(row))
-    assert engine.query_arrow(f"SELECT count() AS n FROM {target}").column("n").to_pylist() == [1]
+        client.insert(target.sql("clickhouse"), [list(row.values())], column_names=list(row))
+    count = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(target.copy())
+    assert engine.query_arrow(count.sql("clickhouse")).column("n").to_pylist() == [1]

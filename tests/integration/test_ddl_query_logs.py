@@ -12,15 +12,20 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlglot import exp
 
 from etl_assets.ddl.build import apply_ddl, build_ddl
-from etl_assets.recommend.querylog import QueryLogUnavailable, analyze, read_clickhouse_query_log, \
-    read_pg_stat_statements
+from etl_assets.recommend.querylog import (
+    QueryLogUnavailable,
+    analyze,
+    read_clickhouse_query_log,
+    read_pg_stat_statements,
+)
 from resources.clickhouse import ClickHouseResource
 from resources.embedded import EmbeddedPostgres
 from resources.embedded.kafka import free_port
 from resources.postgres import PostgresResource
-from tests.unit.test_ddl_build import CASES
+from tests.support.ddl import CASES
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +95,18 @@ def test_clickhouse_server_takes_the_ddl_including_cluster_tables(clickhouse_ser
         assert apply_ddl(clickhouse_server, ddl.sql()) == len(ddl.statements)
         apply_ddl(clickhouse_server, ddl.sql())
         names = clickhouse_server.query_arrow(
-            f"SELECT name FROM system.tables WHERE database = '{namespace}' ORDER BY name").column(0).to_pylist()
+            "SELECT name FROM system.tables WHERE database = {database:String} ORDER BY name",
+            {"database": namespace}).column(0).to_pylist()
         expected = [schema.name, f"{schema.name}_local"] if clickhouse_server.cluster else [schema.name]
         assert names == sorted(expected)
     finally:
-        on_cluster = f" ON CLUSTER `{clickhouse_server.cluster}`" if clickhouse_server.cluster else ""
-        clickhouse_server.execute(f"DROP DATABASE IF EXISTS `{namespace}`{on_cluster} SYNC")
+        clickhouse_server.execute(_drop_database(namespace, clickhouse_server.cluster).sql("clickhouse"))
+
+
+def _drop_database(database: str, cluster: str | None) -> exp.Drop:
+    on_cluster = exp.OnCluster(this=exp.to_identifier(cluster, quoted=True)) if cluster else None
+    return exp.Drop(tables=[exp.Table(this=exp.to_identifier(database, quoted=True))], kind="DATABASE", exists=True,
+                    cluster=on_cluster, sync=True)
 
 
 def test_clickhouse_server_query_log_is_read(clickhouse_server: ClickHouseResource):

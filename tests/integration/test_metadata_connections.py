@@ -10,7 +10,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-import resources.metadata as metadata_module
+import resources.metadata.connection as metadata_connection
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.protocol import SourceUnavailableError
@@ -71,7 +71,7 @@ def test_outside_a_session_no_connection_is_held(store, pg_dsn, app_name):
 
 
 def test_a_dropped_idle_connection_is_replaced_before_use(store, pg_dsn, app_name, monkeypatch):
-    monkeypatch.setattr(metadata_module, "IDLE_CHECK_S", 0.0)
+    monkeypatch.setattr(metadata_connection, "IDLE_CHECK_S", 0.0)
     with store.session():
         store.save_watermark("s", "t", "id", "int64", "1")
         first = backends(pg_dsn, app_name)
@@ -84,7 +84,7 @@ def test_a_dropped_idle_connection_is_replaced_before_use(store, pg_dsn, app_nam
 
 def test_a_connection_lost_mid_use_fails_clearly_and_the_next_call_reconnects(store, pg_dsn, app_name,
                                                                              monkeypatch):
-    monkeypatch.setattr(metadata_module, "IDLE_CHECK_S", 3600.0)
+    monkeypatch.setattr(metadata_connection, "IDLE_CHECK_S", 3600.0)
     with store.session():
         store.save_watermark("s", "t", "id", "int64", "1")
         terminate(pg_dsn, backends(pg_dsn, app_name))

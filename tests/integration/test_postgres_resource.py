@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from resources.embedded.kafka import free_port
-from resources.postgres import PostgresResource
+from resources.postgres import PostgresResource, SchemaConflictError
 from resources.protocol import (
     Destination,
     SourceConnector,
@@ -223,3 +223,23 @@ def test_a_source_that_disappears_mid_read_is_a_clear_error(db):
     with pytest.raises(SourceUnavailableError, match="source shop_db .* lost while reading 'slow_big'"):
         for _ in batches:
             pass
+
+
+def test_table_columns_and_size_come_from_the_catalog(db):
+    db.execute(ALL_TYPES)
+    columns = db.table_columns("public", "everything")
+    assert columns[:3] == [("id", "bigint"), ("small", "smallint"), ("whole", "integer")]
+    assert ("price", "numeric(12,2)") in columns and ("tags", "text[]") in columns
+    assert [name for name, _ in db.table_columns("public", "happy_things")] == ["id", "note"]
+    assert db.table_columns("public", "missing") == [] and db.table_columns("nowhere", "everything") == []
+    assert db.table_size_bytes("public", "everything") > 0
+    assert db.table_size_bytes("public", "missing") is None
+
+
+def test_a_column_that_cannot_hold_the_incoming_type_is_a_conflict_naming_it(db):
+    first = TableSchema("s", "t", [Column("id", "int64", False), Column("v", "int64")], primary_key=["id"])
+    db.write("raw_s", first, [pa.record_batch({"id": [1], "v": [1]})], WriteMode.MERGE)
+    changed = TableSchema("s", "t", [Column("id", "int64", False), Column("v", "timestamptz")], primary_key=["id"])
+    with pytest.raises(SchemaConflictError, match=r"raw_s\.t\.v: the target column is bigint \(int64\) "
+                                                  r"and cannot hold timestamptz values"):
+        db.ensure_table("raw_s", changed)

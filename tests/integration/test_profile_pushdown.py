@@ -52,7 +52,7 @@ def land(warehouse: PostgresResource | ClickHouseResource, schema: TableSchema, 
 
 def profile_of(warehouse, schema: TableSchema, data: pa.Table, **options):
     namespace = land(warehouse, schema, data)
-    profiler = PushdownProfiler(warehouse.query_arrow, warehouse.dialect, namespace, schema.name)
+    profiler = PushdownProfiler(warehouse, namespace, schema.name)
     known = {c.name: c.logical_type for c in schema.columns}
     return profiler, profiler.profile(schema.source, primary_key=schema.primary_key, known_types=known, **options)
 
@@ -179,8 +179,19 @@ def test_bad_inputs_nulls_mixed_types_one_value_huge_text_reserved_words(warehou
     assert len(body.max) <= 80 and all(len(value) <= 80 for value, _ in body.top_values)
 
 
+def test_quotes_in_the_table_name_are_safe_in_catalog_reads(warehouse) -> None:
+    """The catalog reads (columns, size) name the table as a literal or a quoted identifier: quotes cannot break out."""
+    schema = TableSchema(source="shop", name='it\'s "odd"', columns=[Column("n", "int64"), Column("it's", "string")])
+
+    _, profile = profile_of(warehouse, schema, pa.table({"n": [1, 2, 3], "it's": ["a", "b", None]}))
+
+    assert profile.table == schema.name and profile.row_count == 3
+    assert [(c.name, c.logical_type) for c in profile.columns] == [("n", "int64"), ("it's", "string")]
+    assert profile.size_bytes is not None and profile.size_bytes > 0
+
+
 def test_missing_table_is_named(warehouse) -> None:
-    profiler = PushdownProfiler(warehouse.query_arrow, warehouse.dialect, "raw_nowhere", "ghost")
+    profiler = PushdownProfiler(warehouse, "raw_nowhere", "ghost")
 
     with pytest.raises(TableNotFoundError, match="raw_nowhere.ghost does not exist"):
         profiler.profile("nowhere")

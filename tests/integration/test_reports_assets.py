@@ -17,7 +17,7 @@ from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.schema import Column, TableSchema
-from tests.unit.test_reports_build import (
+from tests.support.reports import (
     EVIL,
     sample_customers,
     sample_empty,

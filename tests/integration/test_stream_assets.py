@@ -15,10 +15,12 @@ from dagster import AssetKey, materialize
 
 from etl_assets.config.models import DataSources
 from etl_assets.stream.assets import build_stream_assets, per_minute_key, stream_key
-from etl_assets.stream.sample import produce_sample_events
-from resources.kafka import KafkaResource
+from etl_assets.stream.parse import parse_messages
+from etl_assets.stream.store import land_batch
+from resources.kafka import KafkaMessage, KafkaResource, MicroBatch
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
+from resources.postgres.stream_store import ConcurrentLandingError, open_stream_store
 
 pytestmark = pytest.mark.integration
 SOURCE = "events"
@@ -156,3 +158,35 @@ def test_a_backlog_larger_than_a_batch_takes_several_runs_without_loss(kafka_boo
     per_minute = query(pg_dsn, f'SELECT events FROM stream_events."{topic}_per_minute"')
     assert per_minute == [(250,)]
     assert Counter(p for p, in query(pg_dsn, f'SELECT _partition FROM stream_events."{topic}"')).total() == 250
+
+
+def test_columns_retyped_in_the_warehouse_keep_landing(kafka_bootstrap: str, pg_dsn: str) -> None:
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(3)], partitions=1)
+    run_stream(kafka_bootstrap, pg_dsn, topic)
+    with psycopg.connect(pg_dsn, connect_timeout=10) as connection:
+        connection.execute(f'ALTER TABLE stream_events."{topic}" ALTER COLUMN customer_id TYPE smallint, '
+                           "ALTER COLUMN event_id TYPE real")
+    produce(kafka_bootstrap, topic, [click(i, "buy", "2026-11-01T10:01:00Z") for i in range(3, 6)], partitions=1)
+    second = run_stream(kafka_bootstrap, pg_dsn, topic)
+
+    assert (second[stream_key(SOURCE, topic)]["rows_written"], second[stream_key(SOURCE, topic)]["added_columns"]) \
+        == (3, [])
+    assert second[per_minute_key(SOURCE, topic)]["time_column"] == "ts"
+    assert query(pg_dsn, f'SELECT event_id, customer_id FROM stream_events."{topic}" ORDER BY 1') == [
+        (float(i), i % 5) for i in range(6)]
+
+
+def test_a_batch_whose_offsets_moved_meanwhile_writes_nothing(pg_dsn: str) -> None:
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    message = KafkaMessage(partition=0, offset=0, key=None,
+                           value=click(1, "view", "2026-11-01T10:00:00Z"), timestamp_ms=0)
+    batch = MicroBatch(topic=topic, messages=[message], start_offsets={0: 0}, next_offsets={0: 1})
+    with open_stream_store(warehouse_resource(pg_dsn), SOURCE) as store:
+        store.ensure_offsets_table()
+        with store.topic_transaction(topic):
+            store.store_offsets(topic, {0: 1})
+        with pytest.raises(ConcurrentLandingError, match=f"topic {topic} of source {SOURCE}: offsets moved"):
+            land_batch(store, batch, parse_messages(batch.messages))
+        assert store.read_offsets(topic) == {0: 1}
+        assert store.column_types(topic) == {}

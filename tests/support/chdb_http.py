@@ -1,5 +1,7 @@
-"""A small HTTP front over chdb that speaks enough of ClickHouse's HTTP interface for clickhouse-connect and
-unmodified dbt-clickhouse.
+"""An HTTP front over the chdb engine: an emulator of a ClickHouse server's HTTP interface, not a ClickHouse server.
+
+It speaks just enough of that interface for clickhouse-connect and unmodified dbt-clickhouse; nothing else of a
+server is there (no native protocol, users and grants, clusters or replication).
 
 No modern ClickHouse server can be installed on the test machines, but chdb is the same engine in-process. This
 front runs it in its own process (chdb allows one data path per process) and answers ClickHouse HTTP requests:

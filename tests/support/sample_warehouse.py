@@ -11,7 +11,6 @@ import csv
 import functools
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -27,29 +26,19 @@ from defusedxml import ElementTree
 from psycopg import sql
 
 from etl_assets.catalog import SourceTable, raw_namespace
+from resources.clickhouse import ddl as clickhouse_ddl
+from resources.clickhouse import sql as clickhouse_sql
+from resources.clickhouse import types as clickhouse_types
 from resources.embedded.kafka import free_port
+from resources.postgres.types import POSTGRES_TYPES_MAPPER
 from resources.schema import Column
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent.parent
 SAMPLE_DIR = PROJECT_DIR / "data" / "sample"
-DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
-PG_TYPES = {"bool": "boolean", "int16": "smallint", "int32": "integer", "int64": "bigint", "float32": "real",
-            "float64": "double precision", "string": "text", "date": "date", "timestamp": "timestamp",
-            "timestamptz": "timestamptz", "json": "jsonb"}
-CH_TYPES = {"bool": "Bool", "int16": "Int16", "int32": "Int32", "int64": "Int64", "float32": "Float32",
-            "float64": "Float64", "string": "String", "date": "Date", "timestamp": "DateTime64(6)",
-            "timestamptz": "DateTime64(6, 'UTC')", "json": "String"}
 
 
 def pg_type(column: Column) -> str:
-    decimal = DECIMAL.match(column.logical_type)
-    return f"numeric({decimal.group(1)},{decimal.group(2)})" if decimal else PG_TYPES[column.logical_type]
-
-
-def ch_type(column: Column) -> str:
-    decimal = DECIMAL.match(column.logical_type)
-    native = f"Decimal({decimal.group(1)},{decimal.group(2)})" if decimal else CH_TYPES[column.logical_type]
-    return f"Nullable({native})" if column.nullable else native
+    return POSTGRES_TYPES_MAPPER.to_native(column.type)
 
 
 def sample_tables(tables: list[SourceTable], pg_dsn: str) -> dict[str, pa.Table]:
@@ -114,7 +103,8 @@ def _shop_db_rows(pg_dsn: str) -> dict[str, list[dict]]:
         cursor = connection.cursor(row_factory=psycopg.rows.dict_row)
         result = {}
         for table in ("orders", "order_items"):
-            result[f"shop_db.{table}"] = cursor.execute(f"SELECT * FROM shop_source.{table}").fetchall()
+            select = sql.SQL("SELECT * FROM {}").format(sql.Identifier("shop_source", table))
+            result[f"shop_db.{table}"] = cursor.execute(select).fetchall()
         connection.execute("DROP SCHEMA shop_source CASCADE")
     return result
 
@@ -166,11 +156,13 @@ def load_clickhouse(client: clickhouse_connect.driver.Client, tables: list[Sourc
                     data: dict[str, pa.Table]) -> None:
     for table in tables:
         namespace = raw_namespace(table.source)
-        client.command(f"CREATE DATABASE IF NOT EXISTS `{namespace}`")
-        definition = ", ".join(f"`{c.name}` {ch_type(c)}" for c in table.schema.columns)
-        client.command(f"DROP TABLE IF EXISTS `{namespace}`.`{table.name}`")
-        client.command(f"CREATE TABLE `{namespace}`.`{table.name}` ({definition}) ENGINE = MergeTree ORDER BY tuple()")
-        client.insert_arrow(f"`{namespace}`.`{table.name}`", data[f"{table.source}.{table.name}"])
+        client.command(clickhouse_ddl.create_database(namespace).sql("clickhouse"))
+        columns = [clickhouse_ddl.column_def(c.name, clickhouse_types.LANDING.data_type(c.type, c.nullable))
+                   for c in table.schema.columns]
+        client.command(clickhouse_sql.drop_table_sql(namespace, table.name))
+        client.command(clickhouse_ddl.create_table(namespace, table.name, columns, [
+            clickhouse_ddl.engine("MergeTree"), clickhouse_ddl.order_by([])]).sql("clickhouse"))
+        client.insert_arrow(table.name, data[f"{table.source}.{table.name}"], database=namespace)
 
 
 @dataclass

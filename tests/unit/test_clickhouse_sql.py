@@ -8,32 +8,43 @@ from dataclasses import replace
 
 import pyarrow as pa
 import pytest
+import sqlglot
+from sqlglot import exp
 
-from resources.clickhouse import (
-    ClickHouseResource,
+from resources.clickhouse import ClickHouseResource
+from resources.clickhouse.batches import conform_batch
+from resources.clickhouse.ddl import create_database, create_table, engine, order_by, partition_by
+from resources.clickhouse.discovery import (
+    cursor_candidates,
+    is_collapsing,
+    sorting_key_columns,
+    table_schema_from_system,
+    version_column,
+)
+from resources.clickhouse.sql import (
     add_column_sql,
     attach_partition_sql,
-    clickhouse_type,
-    conform_batch,
     create_database_sql,
     create_stage_sql,
     create_table_sql,
-    cursor_candidates,
     drop_table_sql,
     exchange_tables_sql,
-    is_collapsing,
-    logical_type,
     max_cursor_sql,
+    rename_table_sql,
+    rename_tables_sql,
     select_expression,
     select_sql,
-    sorting_key_columns,
-    table_schema_from_system,
-    unwrap_type,
-    version_column,
+    since_parameter_type,
 )
+from resources.clickhouse.types import clickhouse_type, data_type, is_nullable, logical_type
 from resources.embedded.kafka import free_port
 from resources.protocol import SourceUnavailableError
 from resources.schema import Column, QuarantinedRecord, TableSchema
+from tests.support.sql import assert_same_sql
+
+
+def same(actual: str, expected: str) -> None:
+    assert_same_sql(actual, expected, "clickhouse")
 
 
 @pytest.mark.parametrize(("native", "logical", "nullable"), [
@@ -51,10 +62,15 @@ from resources.schema import Column, QuarantinedRecord, TableSchema
     ("LowCardinality(String)", "string", False), ("LowCardinality(Nullable(String))", "string", True),
     ("Nullable(DateTime64(3, 'UTC'))", "timestamptz", True), ("SimpleAggregateFunction(max, UInt64)", "int64", False),
     ("Int128", "string", False),
+    # types sqlglot cannot parse are mapped by name
+    ("Time64(6)", "string", False), ("Nullable(Time64(3))", "string", True), ("BFloat16", "float32", False),
+    ("DateTime32", "timestamp", False), ("Nullable(DateTime32('UTC'))", "timestamptz", True),
+    ("IntervalDay", "int64", False), ("Object('json')", "json", False), ("Array(Time64(3))", "json", False),
+    ("LowCardinality(Nullable(BFloat16))", "float32", True),
 ])
 def test_logical_types(native: str, logical: str, nullable: bool) -> None:
     assert logical_type(native) == logical
-    assert unwrap_type(native)[1] is nullable
+    assert is_nullable(native) is nullable
 
 
 @pytest.mark.parametrize(("source_type", "logical", "expression"), [
@@ -67,9 +83,13 @@ def test_logical_types(native: str, logical: str, nullable: bool) -> None:
     ("Enum8('a' = 1)", "string", 'toString("c")'),
     ("Map(String, Int32)", "json", 'toJSONString("c")'),
     ("LowCardinality(Nullable(String))", "string", '"c"'),
+    ("AggregateFunction(uniq, String)", "string", 'toString(finalizeAggregation("c"))'),
+    ("DateTime32", "timestamp", "toDateTime64(toString(\"c\"), 0, 'UTC')"),
 ])
 def test_select_expressions(source_type: str, logical: str, expression: str) -> None:
-    assert select_expression(Column("c", logical, source_type=source_type)) == expression
+    actual = select_expression(Column("c", logical, source_type=source_type)).sql("clickhouse")
+    assert actual == expression
+    same(f"SELECT {actual}", f"SELECT {expression}")
 
 
 @pytest.mark.parametrize(("logical", "nullable", "native"), [
@@ -81,6 +101,7 @@ def test_select_expressions(source_type: str, logical: str, expression: str) -> 
 ])
 def test_destination_types(logical: str, nullable: bool, native: str) -> None:
     assert clickhouse_type(logical, nullable) == native
+    assert data_type(logical, nullable, landing=True).sql("clickhouse") == native
 
 
 def test_destination_type_rejects_unknown_logical_types() -> None:
@@ -93,63 +114,95 @@ ORDERS = TableSchema(source="shop", name="orders", primary_key=["id"],
 
 
 def test_create_table_with_a_key_is_replacing_merge_tree_ordered_by_it() -> None:
-    assert create_table_sql("raw_shop", ORDERS) == (
-        'CREATE TABLE IF NOT EXISTS "raw_shop"."orders"\n(\n    "id" Int64,\n    "odd name`" Nullable(String)\n)\n'
-        'ENGINE = ReplacingMergeTree ORDER BY ("id")'
-    )
+    same(create_table_sql("raw_shop", ORDERS),
+         'CREATE TABLE IF NOT EXISTS "raw_shop"."orders"\n(\n    "id" Int64,\n    "odd name`" Nullable(String)\n)\n'
+         'ENGINE = ReplacingMergeTree ORDER BY ("id")')
 
 
 def test_create_table_without_a_key_is_merge_tree() -> None:
-    sql = create_table_sql("raw_shop", replace(ORDERS, primary_key=[]), name="orders__new")
-    assert sql.startswith('CREATE TABLE IF NOT EXISTS "raw_shop"."orders__new"')
-    assert '"id" Nullable(Int64)' in sql and sql.endswith("ENGINE = MergeTree ORDER BY tuple()")
+    same(create_table_sql("raw_shop", replace(ORDERS, primary_key=[]), name="orders__new"),
+         'CREATE TABLE IF NOT EXISTS "raw_shop"."orders__new" ("id" Nullable(Int64), "odd name`" Nullable(String)) '
+         "ENGINE = MergeTree ORDER BY tuple()")
 
 
 def test_cluster_ddl_uses_on_cluster_and_replicated_engines() -> None:
     cluster = "main"
-    assert create_database_sql("raw_shop", cluster) == 'CREATE DATABASE IF NOT EXISTS "raw_shop" ON CLUSTER "main"'
-    assert create_table_sql("raw_shop", ORDERS, cluster=cluster).splitlines()[0] == (
-        'CREATE TABLE IF NOT EXISTS "raw_shop"."orders" ON CLUSTER "main"')
-    assert create_table_sql("raw_shop", ORDERS, cluster=cluster).endswith(
-        'ENGINE = ReplicatedReplacingMergeTree ORDER BY ("id")')
-    assert add_column_sql("raw_shop", "orders", Column("x", "float64"), cluster) == (
-        'ALTER TABLE "raw_shop"."orders" ON CLUSTER "main" ADD COLUMN IF NOT EXISTS "x" Nullable(Float64)')
+    same(create_database_sql("raw_shop", cluster), 'CREATE DATABASE IF NOT EXISTS "raw_shop" ON CLUSTER "main"')
+    same(create_table_sql("raw_shop", ORDERS, cluster=cluster),
+         'CREATE TABLE IF NOT EXISTS "raw_shop"."orders" ON CLUSTER "main" ("id" Int64, "odd name`" Nullable(String)) '
+         'ENGINE = ReplicatedReplacingMergeTree ORDER BY ("id")')
+    same(add_column_sql("raw_shop", "orders", Column("x", "float64"), cluster),
+         'ALTER TABLE "raw_shop"."orders" ON CLUSTER "main" ADD COLUMN IF NOT EXISTS "x" Nullable(Float64)')
     assert exchange_tables_sql("raw_shop", "orders__new", "orders", cluster) == (
         'EXCHANGE TABLES "raw_shop"."orders__new" AND "raw_shop"."orders" ON CLUSTER "main"')
-    assert drop_table_sql("raw_shop", "orders__new", cluster) == (
-        'DROP TABLE IF EXISTS "raw_shop"."orders__new" ON CLUSTER "main" SYNC')
-    assert create_stage_sql("raw_shop", "orders__stage", "orders", "id", "ReplicatedReplacingMergeTree", cluster) == (
-        'CREATE TABLE "raw_shop"."orders__stage" AS "raw_shop"."orders" ENGINE = ReplacingMergeTree ORDER BY (id)')
+    assert rename_table_sql("raw_shop", "orders__new", "orders", cluster) == (
+        'RENAME TABLE "raw_shop"."orders__new" TO "raw_shop"."orders" ON CLUSTER "main"')
+    same(drop_table_sql("raw_shop", "orders__new", cluster),
+         'DROP TABLE IF EXISTS "raw_shop"."orders__new" ON CLUSTER "main" SYNC')
+    same(create_stage_sql("raw_shop", "orders__stage", "orders", "id", "ReplicatedReplacingMergeTree", cluster),
+         'CREATE TABLE "raw_shop"."orders__stage" AS "raw_shop"."orders" ENGINE = ReplacingMergeTree ORDER BY (id)')
+    same(create_stage_sql("raw_shop", "s", "orders", "toDate(at), id", "SharedMergeTree", cluster),
+         'CREATE TABLE "raw_shop"."s" AS "raw_shop"."orders" ENGINE = MergeTree ORDER BY (toDate(at), id)')
 
 
 def test_single_node_ddl_has_no_on_cluster() -> None:
-    assert drop_table_sql("raw_shop", "orders") == 'DROP TABLE IF EXISTS "raw_shop"."orders"'
-    assert create_stage_sql("raw_shop", "s", "orders", "id", "ReplacingMergeTree", None) == (
-        'CREATE TABLE "raw_shop"."s" AS "raw_shop"."orders"')
+    same(drop_table_sql("raw_shop", "orders"), 'DROP TABLE IF EXISTS "raw_shop"."orders"')
+    same(create_stage_sql("raw_shop", "s", "orders", "id", "ReplacingMergeTree", None),
+         'CREATE TABLE "raw_shop"."s" AS "raw_shop"."orders"')
     assert attach_partition_sql("raw_shop", "orders", "s", "all") == (
         'ALTER TABLE "raw_shop"."orders" ATTACH PARTITION ID \'all\' FROM "raw_shop"."s"')
+    assert rename_tables_sql("db", [("t", "t__old"), ("t__new", "t")]) == (
+        'RENAME TABLE "db"."t" TO "db"."t__old", "db"."t__new" TO "db"."t"')
+
+
+def test_names_and_partition_ids_are_quoted() -> None:
+    assert attach_partition_sql("d", 'o"x', "s", "it's") == (
+        'ALTER TABLE "d"."o""x" ATTACH PARTITION ID \'it\'\'s\' FROM "d"."s"')
+    assert exchange_tables_sql("d", "a b", "c") == 'EXCHANGE TABLES "d"."a b" AND "d"."c"'
+
+
+def test_ddl_builder_puts_clauses_in_clickhouse_order() -> None:
+    index = exp.IndexColumnConstraint(this=exp.to_identifier("idx", quoted=True), expression=exp.column("name"),
+                                      index_type=exp.var("bloom_filter"), granularity=exp.Literal.number(4))
+    statement = create_table(
+        "ns", "t", [sqlglot.parse_one("CREATE TABLE x (a Int64)", read="clickhouse").this.expressions[0], index],
+        [order_by(["a", exp.func("toDate", exp.column("at"))]), partition_by(exp.func("toYYYYMM", exp.column("at"))),
+         engine("ReplacingMergeTree", [exp.column("v")])],
+        cluster="c", if_not_exists=True)
+    same(statement.sql("clickhouse"),
+         'CREATE TABLE IF NOT EXISTS "ns"."t" ON CLUSTER "c" (a Int64, INDEX "idx" name TYPE bloom_filter '
+         'GRANULARITY 4) ENGINE = ReplacingMergeTree(v) PARTITION BY toYYYYMM(at) ORDER BY ("a", toDate(at))')
+    same(create_database("ns").sql("clickhouse"), 'CREATE DATABASE IF NOT EXISTS "ns"')
+    assert order_by([]).sql("clickhouse") == "ORDER BY tuple()"
 
 
 def test_select_filters_raw_columns_in_a_subquery() -> None:
     table = TableSchema(source="a", name="t", columns=[
         Column("id", "int64", source_type="UInt32"), Column("at", "timestamp", source_type="DateTime")],
         cursor_column="at")
-    assert select_sql("db", table, final=True, since=True) == (
-        "SELECT \"id\" AS \"id\", toDateTime64(toString(\"at\"), 0, 'UTC') AS \"at\" FROM "
-        '(SELECT "id", "at" FROM "db"."t" FINAL WHERE "at" >= {since:DateTime64(6)})'
-    )
-    assert select_sql("db", table, final=False, since=False).endswith('FROM (SELECT "id", "at" FROM "db"."t")')
-    assert 'maxOrNull("at") AS "at"' in max_cursor_sql("db", table)
+    same(select_sql("db", table, final=True, since=True),
+         "SELECT \"id\" AS \"id\", toDateTime64(toString(\"at\"), 0, 'UTC') AS \"at\" FROM "
+         '(SELECT "id", "at" FROM "db"."t" FINAL WHERE "at" >= {since:DateTime64(6)})')
+    same(select_sql("db", table, final=False, since=False),
+         "SELECT \"id\" AS \"id\", toDateTime64(toString(\"at\"), 0, 'UTC') AS \"at\" FROM "
+         '(SELECT "id", "at" FROM "db"."t")')
+    same(max_cursor_sql("db", table),
+         "SELECT toDateTime64(toString(\"at\"), 0, 'UTC') AS \"at\" FROM "
+         '(SELECT maxOrNull("at") AS "at" FROM "db"."t")')
 
 
 @pytest.mark.parametrize(("source_type", "parameter"), [
     ("DateTime('Asia/Tokyo')", "DateTime64(6, 'Asia/Tokyo')"), ("DateTime64(3, 'UTC')", "DateTime64(6, 'UTC')"),
-    ("Date", "Date32"), ("UInt64", "UInt64"), ("Nullable(Int32)", "Int32"),
+    ("Date", "Date32"), ("UInt64", "UInt64"), ("Nullable(Int32)", "Int32"), ("Enum8('a' = 1)", "String"),
 ])
 def test_cursor_parameter_types(source_type: str, parameter: str) -> None:
-    table = TableSchema(source="a", name="t", columns=[Column("c", logical_type(source_type), source_type=source_type)],
-                        cursor_column="c")
-    assert "{since:" + parameter + "}" in select_sql("db", table, final=False, since=True)
+    column = Column("c", logical_type(source_type), source_type=source_type)
+    assert since_parameter_type(column).sql("clickhouse") == parameter
+    table = TableSchema(source="a", name="t", columns=[column], cursor_column="c")
+    placeholder = sqlglot.parse_one(select_sql("db", table, final=False, since=True), read="clickhouse").find(
+        exp.Placeholder)
+    assert placeholder is not None and placeholder.name == "since"
+    assert placeholder.args["kind"] == exp.DataType.build(parameter, dialect="clickhouse")
 
 
 def test_reading_from_a_cursor_needs_a_cursor_column() -> None:
@@ -159,17 +212,18 @@ def test_reading_from_a_cursor_needs_a_cursor_column() -> None:
 
 @pytest.mark.parametrize(("key", "columns"), [
     ("(id)", ["id"]), ("day, store_id", ["day", "store_id"]), ("(day, store_id)", ["day", "store_id"]),
-    ("toDate(at), id", []), ("", []), ("unknown", []),
+    ("toDate(at), id", []), ("", []), ("unknown", []), ("`odd name`, id", ["odd name", "id"]),
 ])
 def test_sorting_key_columns(key: str, columns: list[str]) -> None:
-    assert sorting_key_columns(key, {"id", "day", "store_id", "at"}) == columns
+    assert sorting_key_columns(key, {"id", "day", "store_id", "at", "odd name"}) == columns
 
 
 @pytest.mark.parametrize(("engine_full", "version"), [
     ("ReplacingMergeTree(updated_at) ORDER BY id", "updated_at"),
     ("ReplicatedReplacingMergeTree('/clickhouse/{shard}', '{replica}', ver) ORDER BY id", "ver"),
     ("ReplacingMergeTree ORDER BY id", None), ("VersionedCollapsingMergeTree(sign, v) ORDER BY id", "v"),
-    ("MergeTree ORDER BY id", None),
+    ("MergeTree ORDER BY id", None), ("SharedReplacingMergeTree('/p', '{replica}', `my ver`) ORDER BY id", "my ver"),
+    ("CollapsingMergeTree(sign) ORDER BY id", None),
 ])
 def test_version_column(engine_full: str, version: str | None) -> None:
     assert version_column(engine_full) == version

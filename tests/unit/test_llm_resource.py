@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from etl_assets.recommend.decisions import recommend
 from etl_assets.recommend.narrative import SYSTEM_PROMPT, with_narrative
-from etl_assets.recommend.rules import recommend
 from resources.embedded.kafka import free_port
 from resources.llm import LlmResource, LlmUnavailable
-from tests.unit.test_recommend_rules import events_profile
+from tests.support.profiles import events_profile
 
 
 def test_complete_sends_system_and_user_messages_and_returns_the_reply(chat_stub):

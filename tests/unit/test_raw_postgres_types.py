@@ -1,42 +1,17 @@
-import pytest
-
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
 from etl_assets.keys import RAW, asset_key, key_component
 from etl_assets.raw.assets import CHECK_NAME, build_raw_assets
 from etl_assets.raw.load import WriteMode, write_mode
-from resources.postgres import _cursor_candidates, ddl_type, logical_type
-from resources.schema import Column, TableSchema, to_arrow
-
-
-@pytest.mark.parametrize("pg_type, expected", [
-    ("smallint", "int16"), ("integer", "int32"), ("bigint", "int64"), ("real", "float32"),
-    ("double precision", "float64"), ("numeric(12,2)", "decimal(12,2)"), ("numeric", "decimal(38,10)"),
-    ("numeric(50,2)", "string"), ("boolean", "bool"), ("text", "string"), ("character varying(20)", "string"),
-    ("character(3)", "string"), ("bytea", "binary"), ("date", "date"), ("time without time zone", "time"),
-    ("time(3) without time zone", "time"), ("timestamp(3) without time zone", "timestamp"),
-    ("timestamp with time zone", "timestamptz"), ("jsonb", "json"), ("json", "json"), ("uuid", "uuid"),
-    ("integer[]", "json"), ("interval", "string"), ("inet", "string"), ("mood", "string"),
-    ("time with time zone", "string"),
-])
-def test_postgres_types_map_to_logical_types(pg_type, expected):
-    assert logical_type(pg_type) == expected
-
-
-@pytest.mark.parametrize("logical", ["bool", "int16", "int32", "int64", "float32", "float64", "decimal(12,2)",
-                                     "string", "binary", "date", "time", "timestamp", "timestamptz", "json", "uuid"])
-def test_landed_types_read_back_as_the_same_logical_type(logical):
-    ddl = {"time": "time without time zone", "timestamp": "timestamp without time zone",
-           "timestamptz": "timestamp with time zone"}.get(logical, ddl_type(logical))
-    assert logical_type(ddl) == logical
-    assert to_arrow(logical) is not None
+from resources.postgres.catalog import cursor_candidates
+from resources.schema import Column, TableSchema
 
 
 def test_cursor_candidates_prefer_update_timestamps_then_sequence_keys():
     columns = [Column("id", "int64"), Column("created_at", "timestamptz"), Column("name", "string"),
                Column("updated_at", "timestamptz"), Column("day", "date"), Column("qty", "int32")]
-    assert _cursor_candidates(columns, ["id"], set()) == ["updated_at", "created_at", "day", "id"]
-    assert _cursor_candidates(columns, [], {"qty"}) == ["updated_at", "created_at", "day", "qty"]
+    assert cursor_candidates(columns, ["id"], set()) == ["updated_at", "created_at", "day", "id"]
+    assert cursor_candidates(columns, [], {"qty"}) == ["updated_at", "created_at", "day", "qty"]
 
 
 def source_table(mode: str = "full", cursor: str | None = None, key: tuple[str, ...] = ("id",),

@@ -18,7 +18,7 @@ from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.recommend.model import Recommendation
 from resources.llm import LlmResource
 from resources.postgres import PostgresResource
-from tests.unit.test_ddl_build import sample_tables
+from tests.support.ddl import sample_tables
 
 UNREACHABLE_WAREHOUSE = PostgresResource(host="127.0.0.1", port=9, database="never", connect_timeout_s=1)
 """Never contacted: with apply off the DDL asset only reads the warehouse's dialect and cluster."""

@@ -13,14 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from etl_assets.reports.build import (
-    CheckOutcome,
-    TableRules,
-    build_analysis_report,
-    build_pipeline_report,
-    build_quality_report,
-)
+from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.model import Chart, Report
+from etl_assets.reports.pipeline import build_pipeline_report
+from etl_assets.reports.quality import CheckOutcome, TableRules, build_quality_report
 from etl_assets.reports.render import (
     chart_data_uri,
     format_value,
@@ -31,7 +27,7 @@ from etl_assets.reports.render import (
     render_pdf,
     write_report,
 )
-from tests.unit.test_reports_build import (
+from tests.support.reports import (
     EVIL,
     sample_customers,
     sample_empty,

@@ -9,8 +9,10 @@ import pandas as pd
 
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.emit_pyspark import emit_pyspark
-from etl_assets.transform.spec import Pipelines, load_pipelines, parse_document, resolve
-from tests.unit.test_transform_spec import ROOT, TABLES
+from etl_assets.transform.spec.models import parse_document
+from etl_assets.transform.spec.resolved import Pipelines
+from etl_assets.transform.spec.resolver import load_pipelines, resolve
+from tests.support.pipelines import PIPELINES, TABLES
 
 UTC = dt.UTC
 
@@ -76,7 +78,7 @@ def test_windows_and_derived_columns() -> None:
 
 
 def test_sample_pipelines_emit_valid_pandas_and_pyspark_modules() -> None:
-    pipelines: Pipelines = load_pipelines(ROOT / "config" / "pipelines.yaml", TABLES)
+    pipelines: Pipelines = load_pipelines(PIPELINES, TABLES)
     for source in (emit_pandas(pipelines), emit_pyspark(pipelines)):
         tree = ast.parse(source)
         functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}

@@ -9,19 +9,9 @@ import pytest
 from etl_assets.transform.nl import NaturalLanguageError, propose
 from resources.llm import LlmResource
 from tests.support.llm_stub import chat_stub
-from tests.unit.test_transform_spec import TABLES
+from tests.support.pipelines import PROPOSED_MODEL, TABLES
 
-GOOD = """Here you go:
-```yaml
-models:
-  revenue_per_city:
-    from: {table: shop_db.orders, alias: o}
-    joins:
-      - {table: shop_files.customers, alias: c, type: inner, on: ["o.customer_id = c.customer_id"]}
-    group_by: [c.city]
-    aggregations:
-      - {name: revenue, function: sum, column: o.total}
-```"""
+GOOD = f"Here you go:\n{PROPOSED_MODEL}"
 HALLUCINATED = GOOD.replace("c.city]", "c.town]")
 
 

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from etl_assets.catalog import load_catalog, source_tables
-from etl_assets.config.loader import ConfigError, load_datasources
-from etl_assets.transform.spec import PipelineSpecError, load_pipelines, parse_document, resolve
-
-ROOT = Path(__file__).resolve().parents[2]
-TABLES = source_tables(load_datasources(ROOT / "config" / "datasources.yaml"), load_catalog(ROOT / "config" / "catalog.json"))
+from etl_assets.config.loader import ConfigError
+from etl_assets.transform.spec.models import parse_document
+from etl_assets.transform.spec.resolver import PipelineSpecError, load_pipelines, resolve
+from tests.support.pipelines import PIPELINES, TABLES
 
 
 def problems(models: dict) -> list[str]:
@@ -26,7 +24,7 @@ def orders_join(on: str, **extra) -> dict:
 
 
 def test_the_sample_pipelines_are_valid() -> None:
-    pipelines = load_pipelines(ROOT / "config" / "pipelines.yaml", TABLES)
+    pipelines = load_pipelines(PIPELINES, TABLES)
     assert {"customer_lifetime_value", "product_sales", "daily_store_revenue", "customer_order_history",
             "loyal_customers", "store_traffic", "fct_orders"} <= set(pipelines.models)
     order = [model.name for model in pipelines.ordered()]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import sqlglot
 
-from etl_assets.transform.spec import parse_document, resolve
+from etl_assets.transform.spec.models import parse_document
+from etl_assets.transform.spec.resolver import resolve
 from etl_assets.transform.sqlgen import SqlBuilder, render
-from tests.unit.test_transform_spec import TABLES
+from tests.support.pipelines import TABLES
+from tests.support.sql import assert_same_sql, render_dbt
 
 ORDERS = {"table": "shop_db.orders", "alias": "o"}
 CASES = {
@@ -75,9 +76,7 @@ def test_spec_renders_to_the_expected_sql_per_dialect(case: str) -> None:
     spec, expected = CASES[case]
     model = resolved(case, spec)
     for dialect, sql in expected.items():
-        rendered = SqlBuilder(model, dialect).select().sql(dialect=dialect, identify=True)
-        assert rendered == sql, dialect
-        sqlglot.parse_one(rendered, read=dialect)
+        assert_same_sql(SqlBuilder(model, dialect).select().sql(dialect=dialect, identify=True), sql, dialect)
 
 
 def test_running_total_and_ranks_get_explicit_rows_frames() -> None:
@@ -90,28 +89,46 @@ def test_running_total_and_ranks_get_explicit_rows_frames() -> None:
                                         "frame": {"preceding": 2, "following": "current"}},
                                        {"name": "r", "function": "dense_rank", "order_by": ["revenue desc"]}]})
     sql = SqlBuilder(model, "postgres").select().sql(dialect="postgres", identify=True)
-    assert 'SUM("revenue") OVER (ORDER BY "store_id" ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)' in sql
-    assert 'SUM("revenue") OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)' in sql
-    assert 'AVG("revenue") OVER (ORDER BY "store_id" ASC ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)' in sql
-    assert 'DENSE_RANK() OVER (ORDER BY "revenue" DESC NULLS LAST)' in sql
+    assert_same_sql(sql, """
+        WITH "base" AS (
+          SELECT "o"."store_id" AS "store_id", SUM("o"."total") AS "revenue"
+          FROM "__aietl_rel_0__" AS "o" GROUP BY "o"."store_id"
+        ), "windowed" AS (
+          SELECT "store_id", "revenue",
+            SUM("revenue") OVER (ORDER BY "store_id" ASC ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS "running",
+            SUM("revenue") OVER (ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS "share_base",
+            AVG("revenue") OVER (ORDER BY "store_id" ASC ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) AS "last3",
+            DENSE_RANK() OVER (ORDER BY "revenue" DESC NULLS LAST) AS "r"
+          FROM "base"
+        )
+        SELECT "store_id", "revenue", "running", "share_base", "last3", "r" FROM "windowed"
+    """, "postgres")
 
 
-@pytest.mark.parametrize("join_type, keyword", [("inner", "JOIN"), ("left", "LEFT JOIN"), ("right", "RIGHT JOIN"),
-                                                ("full", "FULL JOIN"), ("cross", "CROSS JOIN")])
+@pytest.mark.parametrize("join_type, keyword", [("inner", "INNER JOIN"), ("left", "LEFT JOIN"),
+                                                ("right", "RIGHT JOIN"), ("full", "FULL JOIN"),
+                                                ("cross", "CROSS JOIN")])
 def test_every_join_type(join_type: str, keyword: str) -> None:
     join = {"table": "shop_files.stores", "alias": "s", "type": join_type}
+    condition = ""
     if join_type != "cross":
         join["on"] = ["o.store_id = s.id"]
+        condition = 'ON "o"."store_id" = "s"."id"'
     model = resolved("m", {"from": ORDERS, "joins": [join], "columns": ["o.order_id", "s.name"]})
+    expected = (f'SELECT "o"."order_id" AS "order_id", "s"."name" AS "name" FROM "__aietl_rel_0__" AS "o" '
+                f'{keyword} "__aietl_rel_1__" AS "s" {condition}')
     for dialect in ("postgres", "clickhouse"):
-        sql = SqlBuilder(model, dialect).select().sql(dialect=dialect, identify=True)
-        assert f'{keyword} "__aietl_rel_1__" AS "s"' in sql
+        assert_same_sql(SqlBuilder(model, dialect).select().sql(dialect=dialect, identify=True), expected, dialect)
 
 
-def test_render_puts_dbt_relations_and_the_incremental_filter() -> None:
+@pytest.mark.parametrize("incremental, newer_rows", [
+    (True, '"o"."updated_at" > (SELECT MAX("updated_at") FROM "this")'),
+    (False, "1 = 1"),
+])
+def test_render_puts_dbt_relations_and_the_incremental_filter(incremental: bool, newer_rows: str) -> None:
     model = resolved("m", {"from": ORDERS, "columns": ["o.order_id", "o.updated_at"], "materialized": "incremental",
                            "incremental": {"cursor": "updated_at", "unique_key": "order_id"}})
-    sql = render(model, "clickhouse", lambda relation: f"{{{{ ref('stg_{relation.table}') }}}}")
-    assert "FROM {{ ref('stg_orders') }} AS \"o\"" in sql
-    assert ('{% if is_incremental() %}"o"."updated_at" > (SELECT MAX("updated_at") FROM {{ this }})'
-            '{% else %}1 = 1{% endif %}') in sql
+    template = render(model, "clickhouse", lambda relation: f"{{{{ ref('stg_{relation.table}') }}}}")
+    compiled = render_dbt(template, "clickhouse", incremental=incremental)
+    assert_same_sql(compiled.sql, 'SELECT "o"."order_id" AS "order_id", "o"."updated_at" AS "updated_at" '
+                                  f'FROM "stg_orders" AS "o" WHERE {newer_rows}', "clickhouse")

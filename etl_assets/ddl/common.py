@@ -1,0 +1,271 @@
+"""What every dialect module shares: the table being built, the script it yields, and the sqlglot node builders.
+
+Every identifier is quoted; every statement is idempotent (IF NOT EXISTS), so a rerun of the DDL changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from etl_assets.profile.model import ColumnProfile
+from etl_assets.recommend.model import Recommendation
+from resources.schema import Column, LogicalType, TableSchema, TypeMapper, parse_logical
+from resources.schema.types import decimal, decimal_parameters
+
+MAX_IDENTIFIER_BYTES = {"postgres": 63, "redshift": 127, "mysql": 64, "clickhouse": 200, "snowflake": 255,
+                        "bigquery": 300}
+_PARTITION = re.compile(r"^(day|month|hash)\(([^,]+?)(?:,\s*(\d+))?\)$")
+
+
+@dataclass
+class Ddl:
+    """The statements for one dialect, and notes on what could not be expressed exactly."""
+
+    dialect: str
+    statements: list[exp.Expr]
+    notes: list[str] = field(default_factory=list)
+
+    def sql(self) -> str:
+        header = "".join(f"-- note: {note}\n" for note in dict.fromkeys(self.notes))
+        body = ";\n\n".join(statement.sql(dialect=self.dialect, pretty=True) for statement in self.statements)
+        return f"{header}{body};\n"
+
+
+@dataclass
+class Table:
+    """Everything a dialect builder needs, resolved once."""
+
+    schema: TableSchema
+    recommendation: Recommendation
+    namespace: str
+    profiles: dict[str, ColumnProfile]
+    cluster: str | None
+
+    @property
+    def name(self) -> str:
+        return self.schema.name
+
+    def max_length(self, column: str) -> int | None:
+        profile = self.profiles.get(column)
+        return profile.max_length if profile is not None else None
+
+    def logical(self, column: str) -> str:
+        return self.schema.column(column).logical_type
+
+
+@dataclass(frozen=True)
+class TypeHints:
+    """What a column's profile and the recommendation say beyond its logical type."""
+
+    nullable: bool = True
+    max_length: int | None = None
+    """Longest value seen, in characters (strings) or bytes (binary)."""
+    key: bool = False
+    """Part of a primary, sort or index key (MySQL needs a bounded VARCHAR; ClickHouse a non-Nullable type)."""
+    low_cardinality: bool = False
+
+
+NO_HINTS = TypeHints()
+
+
+class DialectTypes(TypeMapper, Protocol):
+    """A dialect's type mapper plus the hint-aware column type its DDL uses."""
+
+    def column_type(self, logical: LogicalType, hints: TypeHints = NO_HINTS,
+                    column: str = "") -> tuple[exp.DataType, list[str]]: ...
+
+
+ANSI_TYPES = {
+    "bool": "BOOLEAN", "int16": "SMALLINT", "int32": "INT", "int64": "BIGINT", "float32": "REAL",
+    "float64": "DOUBLE PRECISION", "string": "VARCHAR", "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP",
+    "timestamptz": "TIMESTAMP WITH TIME ZONE", "json": "JSON", "uuid": "CHAR(36)",
+}
+"""The standard SQL spellings; each DDL-only dialect's table is these with its own differences over them."""
+
+
+class TableTypes:
+    """A DDL-only dialect's types from one table (logical -> its spelling), read back with sqlglot.
+
+    The table is :data:`ANSI_TYPES` updated with the dialect's ``types``. Decimals are narrowed to the dialect's
+    limits; a dialect that sizes strings from the profile names ``string`` in ``sized`` and overrides
+    :meth:`string_type`.
+    """
+
+    def __init__(self, name: str, types: dict[str, str], read_back: dict[exp.DataType.Type, str],
+                 decimal_limits: tuple[int, int], sized: tuple[str, ...] = ()):
+        self.system = name
+        table = {logical: spelled for logical, spelled in {**ANSI_TYPES, **types}.items() if logical not in sized}
+        self._native = {logical: exp.DataType.build(spelled, dialect=name) for logical, spelled in table.items()}
+        self._read_back = read_back
+        self.decimal_limits = decimal_limits
+
+    def to_native(self, logical: LogicalType, nullable: bool = True) -> str:
+        return self.column_type(logical, TypeHints(nullable=nullable))[0].sql(self.system)
+
+    def from_native(self, native: str) -> LogicalType:
+        return read_type(native, self.system, self._read_back)
+
+    def column_type(self, logical: LogicalType, hints: TypeHints = NO_HINTS,
+                    column: str = "") -> tuple[exp.DataType, list[str]]:
+        notes: list[str] = []
+        if logical.is_decimal:
+            return self.decimal_type(fit_decimal(logical, self.decimal_limits, self.system, column, notes)), notes
+        if logical.name not in self._native:
+            return self.string_type(hints, column, notes), notes
+        return self._native[logical.name].copy(), notes
+
+    def decimal_type(self, fitted: LogicalType) -> exp.DataType:
+        return fitted.data_type()
+
+    def string_type(self, hints: TypeHints, column: str, notes: list[str]) -> exp.DataType:
+        raise NotImplementedError(f"{self.system}: no string type")
+
+
+class Partition(NamedTuple):
+    granularity: str
+    """month, day or hash."""
+    column: str
+    buckets: int
+    """Hash partitions (0: not given)."""
+
+
+def ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def column_ref(name: str) -> exp.Column:
+    return exp.Column(this=ident(name))
+
+
+def table_ref(namespace: str, name: str) -> exp.Table:
+    return exp.Table(this=ident(name), db=ident(namespace) if namespace else None)
+
+
+def create_schema(namespace: str) -> exp.Create:
+    return exp.Create(this=exp.Table(this=ident(namespace)), kind="SCHEMA", exists=True)
+
+
+def create_table(target: exp.Table, body: list[exp.Expr], properties: list[exp.Expr]) -> exp.Create:
+    return exp.Create(
+        this=exp.Schema(this=target, expressions=body), kind="TABLE", exists=True,
+        properties=exp.Properties(expressions=properties) if properties else None,
+    )
+
+
+def typed_columns(table: Table, types: DialectTypes, notes: list[str],
+                  hints: Callable[[Column], TypeHints]) -> list[tuple[Column, exp.DataType, bool]]:
+    """``(column, its type, NOT NULL)`` for every column, in order; the type's notes are added to ``notes``."""
+    typed = []
+    for column in table.schema.columns:
+        column_hints = hints(column)
+        data_type, type_notes = types.column_type(column_logical(column.logical_type, column.name), column_hints,
+                                                  column.name)
+        notes.extend(type_notes)
+        typed.append((column, data_type, not column_hints.nullable))
+    return typed
+
+
+def column_defs(table: Table, types: DialectTypes, notes: list[str],
+                hints: Callable[[Column], TypeHints]) -> list[exp.Expr]:
+    return [
+        exp.ColumnDef(this=ident(column.name), kind=data_type,
+                      constraints=[exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())] if not_null else None)
+        for column, data_type, not_null in typed_columns(table, types, notes, hints)
+    ]
+
+
+def column_logical(text: str, column: str) -> LogicalType:
+    """The parsed logical type of a column, or a ValueError naming the column."""
+    try:
+        return parse_logical(text)
+    except ValueError:
+        raise ValueError(f"column {column!r}: unknown logical type {text!r}") from None
+
+
+def default_hints(table: Table, keys: set[str]) -> Callable[[Column], TypeHints]:
+    def hints(column: Column) -> TypeHints:
+        return TypeHints(
+            nullable=column.nullable and column.name not in keys, max_length=table.max_length(column.name),
+            key=column.name in keys,
+        )
+    return hints
+
+
+def primary_key(columns: list[str]) -> exp.PrimaryKey:
+    return exp.PrimaryKey(expressions=[ident(name) for name in columns])
+
+
+def keyed_body(table: Table, types: DialectTypes, notes: list[str], key: list[str],
+               hinted: set[str] | None = None) -> list[exp.Expr]:
+    """The column definitions, then ``PRIMARY KEY (key)`` when there is one; ``hinted`` columns (the key by
+    default) get key hints (NOT NULL, bounded strings)."""
+    body = column_defs(table, types, notes, default_hints(table, set(key) if hinted is None else hinted))
+    return [*body, primary_key(key)] if key else body
+
+
+def schema_and_table(table: Table, body: list[exp.Expr], properties: list[exp.Expr]) -> list[exp.Expr]:
+    """``CREATE SCHEMA IF NOT EXISTS`` and the table's ``CREATE TABLE IF NOT EXISTS``."""
+    return [create_schema(table.namespace), create_table(table_ref(table.namespace, table.name), body, properties)]
+
+
+def index_name(dialect: str, table: str, columns: tuple[str, ...], method: str) -> str:
+    """``<table>_<cols>_<method>``, shortened with a stable hash to the dialect's identifier limit."""
+    name = f"{table}_{'_'.join(columns)}_{method}"
+    limit = MAX_IDENTIFIER_BYTES[dialect]
+    if len(name.encode()) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    head = name.encode()[: limit - 9].decode("utf-8", errors="ignore")
+    return f"{head}_{digest}"
+
+
+def partition_parts(recommendation: Recommendation) -> Partition | None:
+    """The partitioning of "month(col)", "day(col)" or "hash(col, n)"; None when there is none."""
+    if not recommendation.partition_by:
+        return None
+    match = _PARTITION.match(recommendation.partition_by.strip())
+    if not match:
+        raise ValueError(f"unsupported partitioning {recommendation.partition_by!r}; expected month(col), day(col) "
+                         "or hash(col, n)")
+    return Partition(match.group(1), recommendation.partition_column or match.group(2).strip(),
+                     int(match.group(3) or 0))
+
+
+def fit_decimal(logical: LogicalType, limits: tuple[int, int], dialect: str, column: str,
+                notes: list[str]) -> LogicalType:
+    """``logical`` narrowed to the dialect's (max precision, max scale), with a note when it had to be."""
+    max_precision, max_scale = limits
+    precision = max(1, min(logical.precision, max_precision))
+    scale = min(logical.scale, max_scale, precision)
+    if (precision, scale) != (logical.precision, logical.scale):
+        notes.append(f"{column}: {logical} exceeds {dialect}'s limits; narrowed to ({precision},{scale})")
+    return decimal(precision, scale)
+
+
+def read_type(native: str, dialect: str, read_back: dict[exp.DataType.Type, str],
+              default_precision: int = 38) -> LogicalType:
+    """The logical type of a type ``native`` spelled in ``dialect``; a type outside the vocabulary travels as
+    string. ``read_back`` names the logical type of the dialect's own type nodes (LONGBLOB, SUPER, VARIANT ...)."""
+    try:
+        data_type = exp.DataType.build(native, dialect=dialect)
+    except ParseError as error:
+        raise ValueError(f"{dialect}: cannot read the type {native!r}: {error}") from None
+    name = read_back.get(data_type.this)
+    if name == "decimal" or data_type.this == exp.DataType.Type.DECIMAL:
+        precision, scale = decimal_parameters(data_type)
+        return decimal(precision or default_precision, scale or 0)
+    if name:
+        return parse_logical(name)
+    return LogicalType.from_data_type(data_type) or parse_logical("string")
+
+
+def sized(kind: exp.DataType.Type, size: int) -> exp.DataType:
+    """A type with one size parameter, e.g. VARCHAR(255)."""
+    return exp.DataType(this=kind, expressions=[exp.DataTypeParam(this=exp.Literal.number(size))])

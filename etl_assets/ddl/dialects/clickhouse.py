@@ -1,0 +1,202 @@
+"""ClickHouse: the recommended layout (MergeTree-family ENGINE, PARTITION BY toYYYYMM/toYYYYMMDD, ORDER BY,
+LowCardinality, skip indexes) and, on a cluster, ON CLUSTER, a Replicated* engine on ``<table>_local`` and a
+Distributed ``<table>`` over it.
+
+This module decides the layout; the statements are built by :mod:`resources.clickhouse.ddl` and the types come
+from the ClickHouse connector's table (:mod:`resources.clickhouse.types`). Key columns and JSON are never Nullable
+(ClickHouse rejects Nullable sort keys and Nullable JSON).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from etl_assets.ddl.common import (
+    NO_HINTS,
+    Ddl,
+    Table,
+    TypeHints,
+    column_ref,
+    fit_decimal,
+    ident,
+    index_name,
+    partition_parts,
+    typed_columns,
+)
+from etl_assets.recommend.model import Index
+from resources.clickhouse import ddl as clickhouse_ddl
+from resources.clickhouse import types as clickhouse_types
+from resources.schema import Column, LogicalType
+
+NAME = "clickhouse"
+DECIMAL_LIMITS = (76, 76)
+SKIP_INDEXES: dict[str, tuple[int, ...]] = {
+    "minmax": (), "set": (1000,), "bloom_filter": (), "tokenbf_v1": (10240, 3, 0), "ngrambf_v1": (3, 10240, 3, 0),
+}
+"""Skip index types and their parameters."""
+TEXT_SKIP_INDEXES = ("tokenbf_v1", "ngrambf_v1")
+SKIP_INDEX_GRANULARITY = 4
+REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
+REPLICA_NAME = "{replica}"
+_LOW_CARDINALITY_STORES = ("clickhouse", "kafka")
+_ENGINE = re.compile(r"^(\w+)(?:\((.*)\))?$")
+
+
+class ClickHouseTypes:
+    """The connector's ClickHouse types, with the DDL's hints: Nullable unless a key, LowCardinality strings."""
+
+    system = NAME
+
+    def to_native(self, logical: LogicalType, nullable: bool = True) -> str:
+        return clickhouse_types.CLICKHOUSE.to_native(logical, nullable)
+
+    def from_native(self, native: str) -> LogicalType:
+        return clickhouse_types.CLICKHOUSE.from_native(native)
+
+    def column_type(self, logical: LogicalType, hints: TypeHints = NO_HINTS,
+                    column: str = "") -> tuple[exp.DataType, list[str]]:
+        notes: list[str] = []
+        if logical.is_decimal:
+            logical = fit_decimal(logical, DECIMAL_LIMITS, NAME, column, notes)
+        if logical.name == "json" and hints.nullable:
+            notes.append(f"{column}: ClickHouse JSON cannot be Nullable; NULL is stored as an empty object")
+        data_type = clickhouse_types.data_type(logical, nullable=hints.nullable and not hints.key)
+        if hints.low_cardinality and logical.name == "string":
+            data_type = exp.DataType(this=exp.DataType.Type.LOWCARDINALITY, expressions=[data_type], nested=True,
+                                     nullable=False)
+        return data_type, notes
+
+
+MAPPER = ClickHouseTypes()
+
+
+def build(table: Table) -> Ddl:
+    rec, notes = table.recommendation, []
+    skip_indexes = [i for i in rec.indexes if i.method in SKIP_INDEXES and _skippable(table, i, notes)]
+    keys = key_columns(table) | {name for i in skip_indexes if i.method in TEXT_SKIP_INDEXES for name in i.columns}
+    body = _column_defs(table, notes, keys)
+    body.extend(_skip_index(index) for index in skip_indexes)
+    local_name = f"{table.name}_local" if table.cluster else table.name
+    statements: list[exp.Expr] = [
+        clickhouse_ddl.create_database(table.namespace, cluster=table.cluster),
+        clickhouse_ddl.create_table(table.namespace, local_name, body, [_engine(table), *_layout(table)],
+                                    cluster=table.cluster, if_not_exists=True),
+    ]
+    if table.cluster:
+        statements.append(_distributed_table(table, local_name, notes))
+    return Ddl(NAME, statements, notes)
+
+
+def key_columns(table: Table) -> set[str]:
+    """Columns of the primary key, sort key, partition key and engine arguments (never Nullable)."""
+    rec = table.recommendation
+    engine_arguments = engine_parts(rec.engine)[1]
+    partition = [rec.partition_column] if rec.partition_column else []
+    return {*rec.primary_key, *rec.order_by, *engine_arguments, *partition}
+
+
+def engine_parts(engine: str | None) -> tuple[str, list[str]]:
+    """``("ReplacingMergeTree", ["updated_at"])`` from ``"ReplacingMergeTree(updated_at)"``; MergeTree by default."""
+    if not engine:
+        return "MergeTree", []
+    match = _ENGINE.match(engine.strip())
+    if not match:
+        raise ValueError(f"unsupported ClickHouse engine {engine!r}")
+    arguments = [a.strip() for a in (match.group(2) or "").split(",") if a.strip()]
+    return match.group(1), arguments
+
+
+def _column_defs(table: Table, notes: list[str], keys: set[str]) -> list[exp.Expr]:
+    """Column definitions: ``keys`` are not Nullable (the Distributed table passes the table's own keys only)."""
+    low_cardinality = _low_cardinality(table)
+
+    def hints(column: Column) -> TypeHints:
+        return TypeHints(nullable=column.nullable and column.name not in keys, max_length=table.max_length(column.name),
+                         key=column.name in keys, low_cardinality=column.name in low_cardinality)
+
+    return [_column_def(column.name, data_type, not_null)
+            for column, data_type, not_null in typed_columns(table, MAPPER, notes, hints)]
+
+
+def _column_def(name: str, data_type: exp.DataType, not_null: bool) -> exp.ColumnDef:
+    definition = clickhouse_ddl.column_def(name, data_type)
+    if not_null:
+        definition.set("constraints", [exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())])
+    return definition
+
+
+def _low_cardinality(table: Table) -> set[str]:
+    rec = table.recommendation
+    return set(rec.low_cardinality) if rec.target_store in _LOW_CARDINALITY_STORES else set()
+
+
+def _skippable(table: Table, index: Index, notes: list[str]) -> bool:
+    """Token/ngram bloom filters need non-Nullable strings: only columns the profile shows without NULLs."""
+    if index.method not in TEXT_SKIP_INDEXES:
+        return True
+    for name in index.columns:
+        profile = table.profiles.get(name)
+        has_nulls = profile.null_count > 0 if profile is not None else table.schema.column(name).nullable
+        if table.logical(name) != "string" or has_nulls:
+            notes.append(f"{index.method} index on {name} left out: it needs a string column without NULLs")
+            return False
+    return True
+
+
+def _engine(table: Table) -> exp.EngineProperty:
+    name, arguments = engine_parts(table.recommendation.engine)
+    if not name.endswith("MergeTree"):
+        raise ValueError(f"{table.name}: engine {name!r} is not of the MergeTree family")
+    columns: list[exp.Expr] = [column_ref(argument) for argument in arguments]
+    if table.cluster:
+        name = f"Replicated{name}"
+        columns = [exp.Literal.string(REPLICA_PATH), exp.Literal.string(REPLICA_NAME), *columns]
+    return clickhouse_ddl.engine(name, columns)
+
+
+def _layout(table: Table) -> list[exp.Expr]:
+    rec = table.recommendation
+    properties: list[exp.Expr] = []
+    partition = partition_parts(rec)
+    if partition and partition.granularity in ("month", "day"):
+        function = "toYYYYMM" if partition.granularity == "month" else "toYYYYMMDD"
+        properties.append(clickhouse_ddl.partition_by(
+            exp.Anonymous(this=function, expressions=[column_ref(partition.column)])))
+    properties.append(clickhouse_ddl.order_by(rec.order_by or rec.primary_key))
+    return properties
+
+
+def _skip_index(index: Index) -> exp.IndexColumnConstraint:
+    parameters = SKIP_INDEXES[index.method]
+    index_type: exp.Expr = (
+        exp.Anonymous(this=index.method, expressions=[exp.Literal.number(p) for p in parameters])
+        if parameters else exp.var(index.method)
+    )
+    expression: exp.Expr = (
+        column_ref(index.columns[0]) if len(index.columns) == 1
+        else exp.Tuple(expressions=[column_ref(name) for name in index.columns])
+    )
+    return exp.IndexColumnConstraint(
+        this=ident(index_name(NAME, "idx", index.columns, index.method)), expression=expression,
+        index_type=index_type, granularity=exp.Literal.number(SKIP_INDEX_GRANULARITY),
+    )
+
+
+def _distributed_table(table: Table, local_name: str, notes: list[str]) -> exp.Create:
+    rec = table.recommendation
+    if rec.distribution_key:
+        sharding: exp.Expr = exp.Anonymous(this="cityHash64",
+                                           expressions=[column_ref(name) for name in rec.distribution_key])
+    else:
+        sharding = exp.Anonymous(this="rand", expressions=[])
+        notes.append("no distribution key: the Distributed table shards rows at random")
+    engine = clickhouse_ddl.engine("Distributed", [
+        exp.Literal.string(table.cluster or ""), exp.Literal.string(table.namespace),
+        exp.Literal.string(local_name), sharding,
+    ])
+    body = _column_defs(table, [], key_columns(table))
+    return clickhouse_ddl.create_table(table.namespace, table.name, body, [engine], cluster=table.cluster,
+                                       if_not_exists=True)
+

@@ -1,0 +1,167 @@
+"""PostgreSQL: PRIMARY KEY; when PostgreSQL is the recommended store also PARTITION BY RANGE (monthly or daily
+partitions + DEFAULT) or HASH, and btree / brin / gin / gin_trgm indexes.
+
+Types are the PostgreSQL connector's (:mod:`resources.postgres.types`), the one PostgreSQL table; decimals are
+narrowed to PostgreSQL's NUMERIC limits first.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlglot import exp
+
+from etl_assets.ddl.common import (
+    NO_HINTS,
+    Ddl,
+    Partition,
+    Table,
+    TypeHints,
+    column_defs,
+    column_ref,
+    create_schema,
+    create_table,
+    default_hints,
+    fit_decimal,
+    ident,
+    index_name,
+    partition_parts,
+    primary_key,
+    table_ref,
+)
+from etl_assets.profile.model import ColumnProfile
+from etl_assets.recommend.facts import parse_instant
+from etl_assets.recommend.model import Index
+from resources.postgres.types import POSTGRES_TYPES_MAPPER
+from resources.schema import LogicalType
+
+NAME = "postgres"
+METHODS = ("btree", "brin", "gin", "gin_trgm")
+DECIMAL_LIMITS = (1000, 1000)
+MAX_RANGE_PARTITIONS = 60
+PARTITIONS_AHEAD = 3
+HASH_PARTITIONS = 8
+"""Hash partitions when the recommendation does not say how many."""
+
+
+class PostgresTypes:
+    """The connector's PostgreSQL types, as sqlglot trees for the DDL (no hint changes a PostgreSQL type)."""
+
+    system = NAME
+
+    def to_native(self, logical: LogicalType, nullable: bool = True) -> str:
+        return POSTGRES_TYPES_MAPPER.to_native(logical, nullable)
+
+    def from_native(self, native: str) -> LogicalType:
+        return POSTGRES_TYPES_MAPPER.from_native(native)
+
+    def column_type(self, logical: LogicalType, hints: TypeHints = NO_HINTS,
+                    column: str = "") -> tuple[exp.DataType, list[str]]:
+        notes: list[str] = []
+        if logical.is_decimal:
+            logical = fit_decimal(logical, DECIMAL_LIMITS, NAME, column, notes)
+        return exp.DataType.build(self.to_native(logical), dialect=NAME), notes
+
+
+MAPPER = PostgresTypes()
+
+
+def build(table: Table) -> Ddl:
+    rec, notes = table.recommendation, []
+    own_layout = rec.target_store == NAME
+    indexes = [i for i in rec.indexes if i.method in METHODS and own_layout and list(i.columns) != rec.primary_key]
+    partition = partition_parts(rec) if own_layout else None
+    key = list(rec.primary_key)
+    if partition and key and partition.column not in key:
+        key.append(partition.column)
+        notes.append(f"primary key extended with {partition.column}: PostgreSQL needs the partition column in it")
+    body = column_defs(table, MAPPER, notes, default_hints(table, set(key)))
+    if key:
+        body.append(primary_key(key))
+    properties = [_partition_property(partition)] if partition else []
+    statements: list[exp.Expr] = [create_schema(table.namespace)]
+    if any(i.method == "gin_trgm" for i in indexes):
+        statements.append(exp.Command(this="CREATE", expression="EXTENSION IF NOT EXISTS pg_trgm"))
+    statements.append(create_table(table_ref(table.namespace, table.name), body, properties))
+    if partition:
+        statements.extend(_partitions(table, partition, notes))
+    statements.extend(_index(table, index) for index in indexes)
+    return Ddl(NAME, statements, notes)
+
+
+def _partition_property(partition: Partition) -> exp.PartitionedByProperty:
+    method = "HASH" if partition.granularity == "hash" else "RANGE"
+    return exp.PartitionedByProperty(this=exp.Anonymous(this=method, expressions=[column_ref(partition.column)]))
+
+
+def _partitions(table: Table, partition: Partition, notes: list[str]) -> list[exp.Create]:
+    parent = table_ref(table.namespace, table.name)
+    if partition.granularity == "hash":
+        buckets = partition.buckets or HASH_PARTITIONS
+        bounds: list[exp.Expr] = [
+            exp.PartitionBoundSpec(this=exp.Literal.number(buckets), expression=exp.Literal.number(remainder))
+            for remainder in range(buckets)
+        ]
+        suffixes = [f"h{remainder}" for remainder in range(buckets)]
+    else:
+        ranges = _range_bounds(table.profiles.get(partition.column), partition.granularity, notes)
+        bounds = [exp.PartitionBoundSpec(from_expressions=[exp.Literal.string(start.isoformat())],
+                                         to_expressions=[exp.Literal.string(end.isoformat())]) for start, end in ranges]
+        suffixes = [f"p{start:%Y%m%d}" for start, _ in ranges]
+        bounds.append(exp.var("DEFAULT"))
+        suffixes.append("default")
+    return [
+        exp.Create(
+            this=table_ref(table.namespace, index_name(NAME, table.name, (suffix,), "part")), kind="TABLE",
+            exists=True, properties=exp.Properties(expressions=[exp.PartitionedOfProperty(this=parent.copy(),
+                                                                                          expression=bound)]),
+        )
+        for suffix, bound in zip(suffixes, bounds)
+    ]
+
+
+def _range_bounds(profile: ColumnProfile | None, granularity: str, notes: list[str]) -> list[tuple[date, date]]:
+    """Monthly/daily ranges covering the profiled min..max plus a few ahead; the DEFAULT partition takes the rest."""
+    first = parse_instant(profile.min) if profile else None
+    last = parse_instant(profile.max) if profile else None
+    if first is None or last is None:
+        notes.append("no profiled time range: only the DEFAULT partition is created")
+        return []
+    step = _next_month if granularity == "month" else _next_day
+    start = date(first.year, first.month, 1) if granularity == "month" else first.date()
+    ranges: list[tuple[date, date]] = []
+    horizon = last.date()
+    for _ in range(PARTITIONS_AHEAD):
+        horizon = step(horizon)
+    while start <= horizon and len(ranges) < MAX_RANGE_PARTITIONS:
+        ranges.append((start, step(start)))
+        start = step(start)
+    if start <= horizon:
+        notes.append(f"range partitions capped at {MAX_RANGE_PARTITIONS}; create later ones as time passes")
+    return ranges
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _next_day(day: date) -> date:
+    return date.fromordinal(day.toordinal() + 1)
+
+
+def _index(table: Table, index: Index) -> exp.Create:
+    method = "gin" if index.method == "gin_trgm" else index.method
+    columns: list[exp.Expr] = []
+    for name in index.columns:
+        column: exp.Expr = column_ref(name)
+        if index.method == "gin_trgm":
+            column = exp.Opclass(this=column, expression=exp.var("gin_trgm_ops"))
+        columns.append(exp.Ordered(this=column, nulls_first=False))
+    return exp.Create(
+        this=exp.Index(
+            this=ident(index_name(NAME, table.name, index.columns, index.method)),
+            table=table_ref(table.namespace, table.name),
+            params=exp.IndexParameters(using=exp.var(method), columns=columns),
+        ),
+        kind="INDEX", exists=True,
+    )

@@ -1,0 +1,222 @@
+"""Kafka stream tables in a PostgreSQL warehouse: a topic's table and quarantine, the offsets of
+``aietl_meta.kafka_offsets``, and the per-minute aggregate recomputed for the windows that new rows touched.
+
+A :class:`StreamStore` works on one open connection (from ``PostgresResource.connect()``). The offsets live in the
+warehouse database so that they commit in the same transaction as the rows they cover (exactly-once landing without
+consumer groups): callers run a landing's steps inside :meth:`StreamStore.topic_transaction`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from resources.kafka import MicroBatch
+from resources.metadata import MIGRATIONS_DIR, apply_migrations
+from resources.postgres import sql as statements
+from resources.postgres.catalog import target_columns
+from resources.postgres.copy import copy_batches, copy_target_fields
+from resources.postgres.types import ddl_type, logical_type
+
+OFFSETS_MIGRATION = MIGRATIONS_DIR / "0100_embeddings_streams.sql"
+"""Creates ``aietl_meta.kafka_offsets``; applied on the warehouse too, as offsets commit with the rows they cover."""
+LANDING = "stream"
+PER_MINUTE = "per_minute"
+"""The two readers of a topic whose offsets are kept: the landing and the per-minute aggregate."""
+COPY_CHUNK_ROWS = 16_384
+"""Rows per encoded COPY chunk: the queued writer sends one chunk while the next is encoded."""
+QUARANTINE_TABLE = "_quarantine"
+
+
+def stream_namespace(source: str) -> str:
+    """The warehouse schema that a Kafka source's topics land in."""
+    return f"stream_{source}"
+
+
+def per_minute_table(topic: str) -> str:
+    return f"{topic}_per_minute"
+
+
+class ConcurrentLandingError(RuntimeError):
+    """Another run landed messages of the same topic between this run's read and its write."""
+
+
+class QuarantineEntry(Protocol):
+    partition: int
+    offset: int
+    reason: str
+    raw: str
+
+
+@contextmanager
+def open_stream_store(warehouse: Any, source: str) -> Iterator[StreamStore]:
+    """The stream store of ``source`` on a new connection of the ``warehouse`` resource."""
+    with warehouse.connect() as connection:
+        yield StreamStore(connection, source)
+
+
+_OFFSETS_TABLE_EXISTS = "SELECT to_regclass('aietl_meta.kafka_offsets') IS NOT NULL"
+_READ_OFFSETS = ("SELECT partition, next_offset FROM aietl_meta.kafka_offsets "
+                 "WHERE source = %s AND topic = %s AND consumer = %s")
+_UPSERT_OFFSET = ("INSERT INTO aietl_meta.kafka_offsets (source, topic, consumer, partition, next_offset) "
+                  "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (source, topic, consumer, partition) "
+                  "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()")
+_STORE_AGGREGATED_OFFSETS = (
+    "INSERT INTO aietl_meta.kafka_offsets (source, topic, consumer, partition, next_offset) "
+    "SELECT %s, %s, %s, _partition, max(_offset) + 1 FROM _aietl_new_rows GROUP BY _partition "
+    "ON CONFLICT (source, topic, consumer, partition) "
+    "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()")
+_LOCK_TOPIC = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+
+
+class StreamStore:
+    """One Kafka source's stream tables and offsets, on an open connection."""
+
+    def __init__(self, connection: psycopg.Connection, source: str):
+        self.connection = connection
+        self.source = source
+        self.namespace = stream_namespace(source)
+
+    def _table(self, name: str) -> sql.Identifier:
+        return sql.Identifier(self.namespace, name)
+
+    # ---- offsets -----------------------------------------------------------------------------------------------
+
+    def ensure_offsets_table(self) -> None:
+        """Apply the (idempotent) 0100 migration on the warehouse unless it was applied there already."""
+        apply_migrations(self.connection, [OFFSETS_MIGRATION])
+
+    def read_offsets(self, topic: str, consumer: str = LANDING) -> dict[int, int]:
+        """Partition -> next offset to process; empty when nothing was stored (or the table does not exist yet)."""
+        with self.connection.transaction():
+            if not self.connection.execute(_OFFSETS_TABLE_EXISTS).fetchone()[0]:
+                return {}
+            rows = self.connection.execute(_READ_OFFSETS, (self.source, topic, consumer)).fetchall()
+        return {partition: offset for partition, offset in rows}
+
+    def store_offsets(self, topic: str, next_offsets: Mapping[int, int], consumer: str = LANDING) -> None:
+        if not next_offsets:
+            return
+        with self.connection.cursor() as cursor:
+            cursor.executemany(_UPSERT_OFFSET, [(self.source, topic, consumer, partition, offset)
+                                                for partition, offset in next_offsets.items()])
+
+    @contextmanager
+    def topic_transaction(self, topic: str) -> Iterator[None]:
+        """A transaction holding the topic's advisory lock, so landings and refreshes of a topic never interleave."""
+        with self.connection.transaction():
+            self.connection.execute(_LOCK_TOPIC, (f"aietl.stream.{self.source}.{topic}",))
+            yield
+
+    def check_not_moved(self, batch: MicroBatch) -> None:
+        """Raise :class:`ConcurrentLandingError` when the stored offsets are no longer where ``batch`` started."""
+        stored = self.read_offsets(batch.topic)
+        moved = {p: stored[p] for p, start in batch.start_offsets.items() if p in stored and stored[p] != start}
+        if moved:
+            raise ConcurrentLandingError(
+                f"topic {batch.topic} of source {self.source}: offsets moved from {batch.start_offsets} to {stored} "
+                f"while this batch was read (another run landed it); nothing was written, run again to continue")
+
+    # ---- the topic's tables ------------------------------------------------------------------------------------
+
+    def ensure_topic_tables(self, topic: str) -> dict[str, str]:
+        """Create the schema, the topic's table and the quarantine table; returns :meth:`column_types`."""
+        self.connection.execute(statements.create_schema(self.namespace))
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (_partition integer NOT NULL, _offset bigint NOT NULL, "
+            "_timestamp timestamptz, _ingested_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (_partition, _offset))").format(self._table(topic)))
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (topic text NOT NULL, partition integer NOT NULL, "
+            "\"offset\" bigint NOT NULL, reason text NOT NULL, raw text, "
+            "quarantined_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (topic, partition, \"offset\"))"
+        ).format(self._table(QUARANTINE_TABLE)))
+        return self.column_types(topic)
+
+    def column_types(self, topic: str) -> dict[str, str]:
+        """Column name -> logical type of the topic's table, in table order (empty when it does not exist)."""
+        return {name: logical_type(native)
+                for name, native in target_columns(self.connection, self.namespace, topic).items()}
+
+    def add_columns(self, topic: str, columns: Mapping[str, str]) -> None:
+        """Add a column of each logical type in ``columns`` (new JSON keys)."""
+        for name, logical in columns.items():
+            self.connection.execute(
+                statements.add_column(self.namespace, topic, name, ddl_type(logical), if_not_exists=True))
+
+    def copy_rows(self, topic: str, rows: pa.RecordBatch) -> None:
+        """Binary COPY of the rows (pgpq, the warehouse destination's own encoder) on the caller's transaction."""
+        if not rows.num_rows:
+            return
+        fields = copy_target_fields(self.connection, self.namespace, topic, set(rows.schema.names))
+        chunks = pa.Table.from_batches([rows]).to_batches(max_chunksize=COPY_CHUNK_ROWS)
+        copy_batches(self.connection, self._table(topic), fields, chunks)
+
+    def quarantine(self, topic: str, messages: Iterable[QuarantineEntry]) -> None:
+        values = [(topic, m.partition, m.offset, m.reason, m.raw.replace("\x00", "\\0")) for m in messages]
+        if not values:
+            return
+        statement = sql.SQL(
+            "INSERT INTO {} (topic, partition, \"offset\", reason, raw) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (topic, partition, \"offset\") DO NOTHING").format(self._table(QUARANTINE_TABLE))
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, values)
+
+    # ---- the per-minute aggregate ------------------------------------------------------------------------------
+
+    def refresh_per_minute(self, topic: str, time_column: str, dimension: str | None) -> tuple[int, int]:
+        """Recompute the per-minute counts (per ``dimension`` when given) of every window that rows landed since
+        the last refresh fall into, and remember how far the refresh got per partition. Returns the numbers of
+        windows recomputed and of new rows. Runs on the caller's transaction (:meth:`topic_transaction`)."""
+        self._ensure_per_minute_table(topic, time_column)
+        new_rows = self._collect_new_rows(topic, time_column)
+        windows = self._recompute_windows(topic, time_column, dimension)
+        self.connection.execute(_STORE_AGGREGATED_OFFSETS, (self.source, topic, PER_MINUTE))
+        return windows, new_rows
+
+    def _ensure_per_minute_table(self, topic: str, time_column: str) -> None:
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (window_start timestamptz NOT NULL, event_type text, "
+            "events bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "UNIQUE NULLS NOT DISTINCT (window_start, event_type))").format(self._table(per_minute_table(topic))))
+        self.connection.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+            sql.Identifier(f"{topic}__{time_column}"[:63]), self._table(topic), sql.Identifier(time_column)))
+
+    def _collect_new_rows(self, topic: str, time_column: str) -> int:
+        """Rows landed past the aggregate's stored offsets, into a temporary table dropped at commit.
+
+        Per partition, the rows between the aggregate's offset and the landing's offset are read as a range of the
+        primary key ``(_partition, _offset)``, so the cost follows the new rows, not the size of the table."""
+        self.connection.execute(sql.SQL(
+            "CREATE TEMPORARY TABLE _aietl_new_rows ON COMMIT DROP AS "
+            "SELECT t._partition, t._offset, date_trunc('minute', t.{time}) AS window_start "
+            "FROM aietl_meta.kafka_offsets landed "
+            "LEFT JOIN aietl_meta.kafka_offsets done ON done.source = landed.source AND done.topic = landed.topic "
+            "AND done.consumer = %s AND done.partition = landed.partition "
+            "CROSS JOIN LATERAL (SELECT _partition, _offset, {time} FROM {table} WHERE _partition = landed.partition "
+            "AND _offset >= coalesce(done.next_offset, 0) AND _offset < landed.next_offset) t "
+            "WHERE landed.source = %s AND landed.topic = %s AND landed.consumer = %s"
+        ).format(time=sql.Identifier(time_column), table=self._table(topic)),
+            (PER_MINUTE, self.source, topic, LANDING))
+        return self.connection.execute("SELECT count(*) FROM _aietl_new_rows").fetchone()[0]
+
+    def _recompute_windows(self, topic: str, time_column: str, dimension: str | None) -> int:
+        aggregate = self._table(per_minute_table(topic))
+        self.connection.execute(
+            "CREATE TEMPORARY TABLE _aietl_windows ON COMMIT DROP AS "
+            "SELECT DISTINCT window_start FROM _aietl_new_rows WHERE window_start IS NOT NULL")
+        self.connection.execute(sql.SQL(
+            "DELETE FROM {} a USING _aietl_windows w WHERE a.window_start = w.window_start").format(aggregate))
+        dimension_sql = sql.SQL("t.{}::text").format(sql.Identifier(dimension)) if dimension else sql.SQL("NULL::text")
+        self.connection.execute(sql.SQL(
+            "INSERT INTO {aggregate} (window_start, event_type, events) "
+            "SELECT w.window_start, {dimension}, count(*) FROM _aietl_windows w JOIN {table} t "
+            "ON t.{time} >= w.window_start AND t.{time} < w.window_start + interval '1 minute' GROUP BY 1, 2"
+        ).format(aggregate=aggregate, dimension=dimension_sql, table=self._table(topic),
+                 time=sql.Identifier(time_column)))
+        return self.connection.execute("SELECT count(*) FROM _aietl_windows").fetchone()[0]
