@@ -1,4 +1,5 @@
-"""What a report holds: a presentation-neutral structure that build.py fills and render.py draws.
+"""What a report holds: a presentation-neutral structure that analysis.py, quality.py and pipeline.py fill and
+render.py draws.
 
 Cells and facts keep their raw values (ints, shares as 0..1 floats, seconds) together with a *format* name, so the
 JSON report stays machine-readable while HTML, Markdown and PDF show them formatted the same way.

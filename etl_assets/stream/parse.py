@@ -1,6 +1,6 @@
 """Kafka JSON messages -> typed rows, and the messages that cannot become rows -> quarantine entries (pure logic).
 
-Column types come from the JSON values (logical types of resources/protocol.py); once a column exists in the
+Column types come from the JSON values (logical types of resources/schema); once a column exists in the
 warehouse its type is fixed, and a message whose value does not fit is quarantined with the reason.
 """
 
