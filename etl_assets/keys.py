@@ -20,6 +20,7 @@ EMBEDDINGS = "embeddings"
 STREAM = "stream"
 REPORTS = "reports"
 DBT = "dbt"
+RELATIONSHIPS = "relationships"
 TABLE_LAYERS = (RAW, PROFILE, RECOMMENDATION, DDL, EMBEDDINGS)
 
 _DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -48,6 +49,11 @@ def report_key(name: str) -> AssetKey:
 
 def dbt_key(model: str) -> AssetKey:
     return AssetKey([DBT, model])
+
+
+def relationships_key() -> AssetKey:
+    """The one cross-table asset: keys and foreign-key candidates found over every landed table."""
+    return AssetKey([RELATIONSHIPS, "catalog"])
 
 
 def source_resource_key(source: str) -> str:
