@@ -14,14 +14,14 @@ DEMO_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
 TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed \
+.PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed bench-stream \
 	discover validate clean
 
 help:
 	@echo "make demo     start the embedded services, run the whole asset graph on the sample data, stop"
 	@echo "make test     install and start real services, run unit and integration tests"
 	@echo "make ui       serve the Dagster UI on http://127.0.0.1:3000 over the embedded services"
-	@echo "make bench-load / bench-profile / bench-sync / bench-advice / bench-embed   benchmarks (see bench/)"
+	@echo "make bench-load / bench-profile / bench-sync / bench-advice / bench-embed / bench-stream   benchmarks (see bench/)"
 
 demo: debs-demo install
 	$(BIN)/aietl demo
@@ -46,6 +46,9 @@ bench-advice: debs-test install
 
 bench-embed: install
 	$(BIN)/python bench/embed.py
+
+bench-stream: install
+	$(BIN)/python bench/stream.py
 
 discover: install
 	$(BIN)/aietl discover
