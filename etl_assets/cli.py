@@ -36,7 +36,7 @@ def discover(only: tuple[str, ...]) -> None:
     for source, tables in sorted(catalog.items()):
         click.echo(f"{source}: {len(tables)} tables: {', '.join(t.name for t in tables)}")
     for problem in problems:
-        click.echo(f"skipped: {problem}", err=True)
+        click.echo(f"failed: {problem}", err=True)
     click.echo(f"catalog written to {CATALOG_FILE}")
     if problems:
         sys.exit(1)
@@ -157,16 +157,30 @@ def propose_pipeline(request: str) -> None:
 
 
 @main.command()
-def validate() -> None:
-    """Check config/datasources.yaml and the catalog without touching any source."""
-    from etl_assets.catalog import load_catalog, source_tables
+@click.option("--datasources", "datasources_file", type=click.Path(path_type=Path), default=DATASOURCES_FILE,
+              show_default=True)
+@click.option("--catalog", "catalog_file", type=click.Path(path_type=Path), default=CATALOG_FILE, show_default=True)
+@click.option("--pipelines", "pipelines_file", type=click.Path(path_type=Path), default=None,
+              help="Default: config/pipelines.yaml.")
+def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | None) -> None:
+    """Check config/datasources.yaml, the catalog and pipelines.yaml against each other, touching no source."""
+    from etl_assets.catalog import source_tables
+    from etl_assets.config.catalog_file import read_catalog_file
+    from etl_assets.config.checks import check_config
     from etl_assets.config.loader import load_datasources
+    from etl_assets.paths import PIPELINES_FILE
 
     try:
-        tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
-    except (ConfigError, ValueError) as error:
+        datasources = load_datasources(datasources_file)
+    except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{DATASOURCES_FILE}: valid; {len(tables)} tables in the catalog")
+    problems = check_config(datasources, datasources_file, catalog_file, pipelines_file or PIPELINES_FILE)
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) found")
+    tables = source_tables(datasources, read_catalog_file(catalog_file))
+    click.echo(f"{datasources_file}: valid; {len(tables)} tables in the catalog {catalog_file}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,22 @@
-"""Discovery: ask each source for its tables and store them as the catalog (config/catalog.json)."""
+"""Discovery: ask each source for its tables and store them as the catalog (config/catalog.json).
+
+One failing source, or one bad file of a files source, never stops the others: it is reported as a problem naming
+the source, the table and the file, and the catalog keeps what it knew of it before.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from dagster import build_resources
 
-from etl_assets.catalog import load_catalog, save_catalog
-from etl_assets.config.loader import load_datasources
+from etl_assets.catalog import save_catalog
+from etl_assets.config.catalog_file import CatalogFileError, read_catalog_file
+from etl_assets.config.loader import ConfigError, load_datasources
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.wiring import source_resource
+from resources.protocol import error_text
 from resources.schema import TableSchema
 
 
@@ -18,21 +25,53 @@ def discover_sources(
 ) -> tuple[dict[str, list[TableSchema]], list[str]]:
     """Discover the sources (all, or those named), keep the stored catalog for the others; returns problems too."""
     datasources = load_datasources(datasources_file)
-    catalog = load_catalog(catalog_file)
+    configured = datasources.all_sources()
+    _check_named(only, configured, datasources_file)
+    catalog = _stored_catalog(catalog_file, whole=not only)
     problems = []
-    for source, (kind, settings) in datasources.all_sources().items():
+    for source, (kind, settings) in configured.items():
         if kind == "kafka" or (only and source not in only):
             continue
         try:
-            catalog[source] = discover_one(kind, settings, source)
+            tables, failed = discover_one(kind, settings, source)
         except Exception as error:  # one unreachable source must not stop the others
-            problems.append(f"{source}: {error}")
-    configured = set(datasources.all_sources())
+            problems.append(f"{source}: {error_text(error)}")
+            continue
+        before = {table.name: table for table in catalog.get(source, [])}
+        kept = [before[name] for name in failed if name in before]
+        catalog[source] = [*tables, *kept]
+        problems += [f"{source}.{name}: {reason}" + ("" if name in before else " (not in the catalog yet)")
+                     for name, reason in failed.items()]
     catalog = {source: tables for source, tables in catalog.items() if source in configured}
     save_catalog(catalog_file, catalog)
     return catalog, problems
 
 
-def discover_one(kind: str, settings, source: str) -> list[TableSchema]:
+def _check_named(only: tuple[str, ...], configured: dict, datasources_file: Path) -> None:
+    for name in only:
+        if name in configured:
+            continue
+        close = difflib.get_close_matches(name, list(configured), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(datasources_file, "sources", f"no source named {name!r} (sources: "
+                          f"{', '.join(sorted(configured)) or 'none'}){hint}")
+
+
+def _stored_catalog(catalog_file: Path, whole: bool) -> dict[str, list[TableSchema]]:
+    """The stored catalog; when every source is being discovered again, a broken file is simply rewritten."""
+    if not catalog_file.exists():
+        return {}
+    try:
+        return read_catalog_file(catalog_file)
+    except CatalogFileError:
+        if whole:
+            return {}
+        raise
+
+
+def discover_one(kind: str, settings, source: str) -> tuple[list[TableSchema], dict[str, str]]:
+    """The tables of one source, and the tables that failed with the reason (files sources fail per table)."""
     with build_resources({"source": source_resource(kind, settings, source)}) as initialized:
-        return initialized.source.discover()
+        if kind == "files":
+            return initialized.source.discover_tables()
+        return initialized.source.discover(), {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,15 +48,40 @@ def interpolate(value: Any, file: Path, path: str = "") -> Any:
     return _VARIABLE.sub(substitute, value)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(self.name, f"line {line}", f"key {key!r} is given twice in one mapping (first at "
+                                  f"line {seen[key]}); delete one of them")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(file: Path) -> Any:
     if not file.is_file():
         raise ConfigError(file, "", "file not found")
     try:
-        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(file, "", f"cannot be read: {error}") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(file)
+    try:
+        document = loader.get_single_data()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(file, where, f"not valid YAML: {getattr(error, 'problem', error)}") from None
+    finally:
+        loader.dispose()
+    if document is not None and not isinstance(document, dict):
+        raise ConfigError(file, "", f"expected a mapping of keys at the top, found a {type(document).__name__}")
     return interpolate(document or {}, file)
 
 
@@ -65,7 +93,42 @@ def load_model(file: Path, model: type[Model]) -> Model:
         first = error.errors()[0]
         key_path = ".".join(str(part) for part in first["loc"])
         more = f" (and {error.error_count() - 1} more problem(s))" if error.error_count() > 1 else ""
-        raise ConfigError(file, key_path, f"{first['msg']}{more}") from None
+        raise ConfigError(file, key_path, f"{first['msg']}{_did_you_mean(model, first)}{more}") from None
+
+
+def _did_you_mean(model: type[BaseModel], error: dict) -> str:
+    """For an unknown key, the closest allowed key of the model it was found in."""
+    if error["type"] != "extra_forbidden":
+        return ""
+    allowed = _allowed_keys(model, [part for part in error["loc"][:-1]])
+    close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _allowed_keys(model: type[BaseModel], path: list) -> list[str]:
+    """The keys allowed at ``path`` below ``model``: model fields by alias, dict values and list items followed."""
+    current: Any = model
+    for part in path:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = {info.alias or name: info for name, info in current.model_fields.items()}
+            if part not in fields:
+                return []
+            current = fields[part].annotation
+        elif typing.get_origin(current) in (dict, list):
+            current = typing.get_args(current)[-1]
+        else:
+            return []
+        current = _without_none(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [info.alias or name for name, info in current.model_fields.items()]
+    return []
+
+
+def _without_none(annotation: Any) -> Any:
+    arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        return arguments[0]
+    return annotation
 
 
 def load_datasources(file: Path) -> DataSources:

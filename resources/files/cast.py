@@ -186,6 +186,9 @@ class Conformer:
                     raise ValueError(f"{chunk.locate(0).split(':')[0]}: required column {field.name!r} is missing")
                 arrays.append(pa.nulls(chunk.num_rows, field.type))
                 continue
+            for index in _nul_rows(source):
+                bad.setdefault(index, f"column {field.name!r} holds a NUL character (0x00), which text columns "
+                                      f"cannot store")
             try:
                 cast = cast_any(source, logical)
             except CAST_ERRORS:
@@ -199,6 +202,17 @@ class Conformer:
                 for index in pc.indices_nonzero(pc.is_null(cast)).to_pylist():
                     bad.setdefault(index, f"column {field.name!r} is required but empty")
         return arrays, bad
+
+
+def _nul_rows(values: pa.Array) -> list[int]:
+    """Rows whose text holds a NUL byte; a memchr over the value bytes first, so clean columns cost almost nothing."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return []
+    data = values.buffers()[2]
+    if data is None or data.to_pybytes().find(b"\x00") < 0:
+        return []
+    found = pc.match_substring(values, "\x00").fill_null(False)
+    return pc.indices_nonzero(found).to_pylist()
 
 
 def since_scalar(since: Any, logical: str) -> pa.Scalar:

@@ -38,12 +38,20 @@ class Quarantine:
 
     def add(self, location: str, reason: str, raw: str = "") -> None:
         self.count += 1
-        record = QuarantinedRecord(self.source, self.table, location, reason, _truncate(raw))
+        record = QuarantinedRecord(self.source, self.table, storable(location), storable(reason),
+                                   storable(_truncate(raw)))
         if self.on_bad_record is not None:
             self.on_bad_record(record)
         elif self._logged < 20:
             self._logged += 1
             log.warning(f"{self.source}.{self.table}: quarantined {location}: {reason}")
+
+
+def storable(text: str) -> str:
+    """Text any store accepts: NUL and lone surrogates (undecodable bytes) written out as backslash escapes."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    return text.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _truncate(raw: str) -> str:

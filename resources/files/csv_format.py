@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -83,6 +83,8 @@ def sniff(path: Path, display: str, options: FileOptions) -> CsvSample:
         raise FileFormatError(f"{display}: the file is empty; there is no header or row to discover columns from")
     at_end = len(prefix) < PREFIX_BYTES
     encoding = detect_encoding(prefix, options.encoding, display)
+    if encoding.ascii_compatible:
+        _refuse_binary(prefix, display)
     if encoding.note:
         log.warning(encoding.note)
     text = decode_text(prefix, encoding)
@@ -94,6 +96,28 @@ def sniff(path: Path, display: str, options: FileOptions) -> CsvSample:
     size = path.stat().st_size
     estimate = table.num_rows if at_end else int(size * table.num_rows / max(sampled_bytes, 1))
     return CsvSample(spec, table, estimate, sampled_bytes / max(table.num_rows, 1))
+
+
+_MAGIC = [(b"\x1f\x8b", "a gzip archive"), (b"PK\x03\x04", "a zip archive"), (b"PAR1", "a Parquet file"),
+          (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+          (b"SQLite format 3", "an SQLite database"), (b"\x7fELF", "an executable")]
+_CONTROL = bytes(byte for byte in range(32) if byte not in b"\t\n\r\f")
+BINARY_SHARE, BINARY_MIN_BYTES = 0.02, 16
+"""A text file has almost no control bytes: past this share of the first 64 KiB (and this count) it is binary; a
+stray NUL in one value only quarantines its row."""
+
+
+def _refuse_binary(prefix: bytes, display: str) -> None:
+    """Reject a file that is not text at all (a good CSV replaced by garbage must not become rows of NULLs)."""
+    for magic, what in _MAGIC:
+        if prefix.startswith(magic):
+            raise FileFormatError(f"{display}: is {what}, not CSV text; nothing was read from it")
+    head = prefix[:SNIFF_CHARS]
+    control = len(head) - len(head.translate(None, _CONTROL))
+    if control > max(BINARY_MIN_BYTES, BINARY_SHARE * len(head)):
+        offset = next(index for index, byte in enumerate(head) if byte in _CONTROL)
+        raise FileFormatError(f"{display}: binary data, not CSV text ({control} control bytes in the first "
+                              f"{len(head)}, the first at byte {offset}); nothing was read from it")
 
 
 def discover_columns(sample: CsvSample) -> list[Column]:
@@ -120,7 +144,7 @@ def _spec(text: str, encoding: Encoding, options: FileOptions, display: str) -> 
     rows = _python_rows(text, delimiter, quote_char, double_quote, escape_char)
     if not rows:
         raise FileFormatError(f"{display}: no rows found")
-    header = options.header if options.header is not None else _looks_like_header(rows[0])
+    header = options.header if options.header is not None else _looks_like_header(rows[0], rows[1:])
     width = len(rows[0]) if header else Counter(len(row) for row in rows).most_common(1)[0][0]
     names = _unique_names(rows[0]) if header else [f"column_{index + 1}" for index in range(width)]
     return CsvSpec(encoding, delimiter, quote_char, double_quote, escape_char, header, names,
@@ -141,12 +165,23 @@ def _has_multiline_values(rows: list[list[str]], width: int) -> bool:
     return any(len(row) == width and any("\n" in value for value in row) for row in rows[:-1])
 
 
-def _looks_like_header(first_row: list[str]) -> bool:
-    """A first row of distinct, non-empty labels that are not numbers, booleans or dates."""
+def _looks_like_header(first_row: list[str], rest: list[list[str]]) -> bool:
+    """A first row of labels that are not numbers, booleans or dates.
+
+    Distinct, non-empty labels make a header. With an empty or a repeated label (a sloppy export) the row is a header
+    still when some column below it holds numbers, booleans or dates that its label is not.
+    """
     labels = [value.strip() for value in first_row]
-    if not all(labels) or len(set(labels)) != len(labels):
+    present = [label for label in labels if label]
+    if not present or not all(infer_text_type(pa.array([label])) in ("string", "uuid") for label in present):
         return False
-    return all(infer_text_type(pa.array([label])) in ("string", "uuid") for label in labels)
+    if all(labels) and len(set(labels)) == len(labels):
+        return True
+    for index in range(len(labels)):
+        below = pa.array([row[index] for row in rest[:1000] if len(row) > index], pa.string())
+        if len(below) and infer_text_type(below) not in ("string", "uuid"):
+            return True
+    return False
 
 
 def _unique_names(labels: list[str]) -> list[str]:
@@ -181,7 +216,9 @@ def read_chunks(path: Path, display: str, options: FileOptions, quarantine: Quar
     if missing:
         log.warning(f"{display}: columns {missing} are not in the file's header {spec.column_names}; they load empty")
     with path.open("rb") as raw:
-        yield from _CsvPass(spec, display, quarantine, block_bytes, wanted, 1, spec.header).run(raw, spec.encoding)
+        size = os.fstat(raw.fileno()).st_size
+        stream = Utf8LineStream(raw, spec.encoding, None, display, size, lambda: path.stat().st_size > size)
+        yield from _CsvPass(spec, display, quarantine, block_bytes, wanted, 1, spec.header).run(stream)
 
 
 class _CsvPass:
@@ -200,8 +237,8 @@ class _CsvPass:
         self.fragments: list[tuple[int, str]] = []
         self.lines: LineMap | None = None
 
-    def run(self, raw: BinaryIO, encoding: Encoding) -> Iterator[Chunk]:
-        stream = Utf8LineStream(raw, encoding, self._bad_line, self.display)
+    def run(self, stream: Utf8LineStream) -> Iterator[Chunk]:
+        stream.on_bad_line = self._bad_line
         self.lines = LineMap(self.display, self.first_line, not self.spec.multiline, stream.blank_lines,
                              1 if self.header else 0)
         reader = self._open(stream)
@@ -214,7 +251,8 @@ class _CsvPass:
         self._flush_invalid()
         for first_line, text in self.fragments:
             again = _CsvPass(self.spec, self.display, self.quarantine, self.block_bytes, self.wanted, first_line, False)
-            yield from again.run(io.BytesIO(text.encode("utf-8")), Encoding("utf-8"))
+            yield from again.run(Utf8LineStream(io.BytesIO(text.encode("utf-8")), Encoding("utf-8"), None,
+                                                self.display))
 
     def _open(self, stream: Utf8LineStream) -> pcsv.CSVStreamingReader | None:
         read_options = pcsv.ReadOptions(column_names=self.spec.column_names, skip_rows=1 if self.header else 0,

@@ -104,8 +104,12 @@ class Utf8LineStream:
     (which pyarrow skips without counting) so that row numbers can be mapped back to physical line numbers.
     """
 
-    def __init__(self, raw: BinaryIO, encoding: Encoding, on_bad_line: BadLine, display: str):
+    def __init__(self, raw: BinaryIO, encoding: Encoding, on_bad_line: BadLine, display: str,
+                 size: int | None = None, grew: Callable[[], bool] | None = None):
         self.raw = raw
+        self.remaining = size
+        """Bytes left to read: the file's size when it was opened, so rows appended meanwhile wait for the next read."""
+        self.grew = grew
         self.encoding = encoding
         self.on_bad_line = on_bad_line
         self.display = display
@@ -148,17 +152,32 @@ class Utf8LineStream:
     def _read_lines(self) -> bytes:
         """The next run of whole lines (the rest of the file at its end)."""
         while True:
-            data = self.raw.read(BLOCK_BYTES)
+            data = self._read_raw()
             if not data:
                 self._eof = True
                 block, self._carry = self._carry, b""
-                return block
+                return self._torn_tail(block)
             data = self._carry + data
             cut = data.rfind(b"\n")
             if cut >= 0:
                 self._carry = data[cut + 1:]
                 return data[: cut + 1]
             self._carry = data
+
+    def _read_raw(self) -> bytes:
+        if self.remaining is None:
+            return self.raw.read(BLOCK_BYTES)
+        data = self.raw.read(min(BLOCK_BYTES, self.remaining))
+        self.remaining -= len(data)
+        return data
+
+    def _torn_tail(self, tail: bytes) -> bytes:
+        """A last line without its newline in a file that grew while it was read is a write caught half-way."""
+        if not tail or self.grew is None or not self.grew():
+            return tail
+        self.on_bad_line(self.lines_done + 1, tail, "torn: the file grew while it was read and this last line was "
+                         "not yet complete; it is read again, whole, on the next load")
+        return b""
 
     def _to_utf8(self, block: bytes) -> bytes:
         name = "utf-8" if self.encoding.name == "utf-8-sig" else self.encoding.name

@@ -2,13 +2,17 @@
 
 The standard library has no incremental JSON parser, so a document is walked with ``JSONDecoder.raw_decode`` over a
 buffer refilled from the file: memory holds one buffer and one record at a time, whatever the file's size.
-Per record: duplicate keys (ambiguous) and NaN/Infinity (not JSON by RFC 8259, though Python accepts them) send the
-record to quarantine with the raw text kept, rather than guessing which value was meant.
+Per record: duplicate keys (ambiguous), NaN/Infinity and out-of-range numbers (not JSON by RFC 8259, though Python
+accepts them), invalid Unicode (undecodable bytes, lone surrogates), NUL characters (no text column can store them),
+nesting deeper than ``MAX_DEPTH`` and strings longer than ``MAX_VALUE_CHARS`` send the record to quarantine with the
+raw text kept, rather than guessing which value was meant. Whatever breaks the document itself (text after its end,
+a malformed top level) rejects the file with its line, column and reason.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -18,12 +22,14 @@ from typing import Any, TextIO
 from resources.files.common import FileFormatError, Quarantine, log
 from resources.files.encoding import Encoding, detect_encoding, read_prefix
 from resources.files.options import FileOptions
-from resources.files.records import Located
+from resources.files.records import MAX_DEPTH, Located, value_problem
 
 READ_CHARS = 1 << 20
-MAX_RECORD_CHARS = 256 << 20
+MAX_RECORD_CHARS = 128 << 20
+MAX_INT_DIGITS = 400
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _RESYNC = re.compile(r"\}\s*,\s*(?=\{)")
+PARSE_ERRORS = (json.JSONDecodeError, RecursionError)
 
 
 class RecordDecoder:
@@ -31,7 +37,8 @@ class RecordDecoder:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
-        self.decoder = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant)
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._pairs, parse_constant=self._constant,
+                                        parse_int=self._int, parse_float=self._float)
 
     def _pairs(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         record = dict(pairs)
@@ -43,9 +50,27 @@ class RecordDecoder:
     def _constant(self, name: str) -> None:
         self.problems.append(f"{name} is not valid JSON (RFC 8259 has no NaN/Infinity)")
 
+    def _int(self, text: str) -> int | None:
+        if len(text) > MAX_INT_DIGITS:
+            self.problems.append(f"an integer of {len(text)} digits is out of range")
+            return None
+        return int(text)
+
+    def _float(self, text: str) -> float | None:
+        value = float(text)
+        if math.isinf(value):
+            self.problems.append(f"the number {text[:40]!r} is out of range for a 64-bit float")
+            return None
+        return value
+
     def raw_decode(self, text: str, position: int) -> tuple[Any, int]:
+        """Like ``JSONDecoder.raw_decode``; nesting past the recursion limit is a ``JSONDecodeError`` too."""
         self.problems = []
-        return self.decoder.raw_decode(text, position)
+        try:
+            return self.decoder.raw_decode(text, position)
+        except RecursionError:
+            raise json.JSONDecodeError(f"nested too deeply to parse (records may nest up to {MAX_DEPTH} levels)",
+                                       text, position) from None
 
 
 def text_encoding(path: Path, options: FileOptions, display: str) -> Encoding:
@@ -72,7 +97,7 @@ def is_ndjson(path: Path, options: FileOptions, display: str) -> bool:
     try:
         json.loads(lines[0])
         json.loads(lines[1])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return False
     return True
 
@@ -81,10 +106,13 @@ def ndjson_records(path: Path, display: str, options: FileOptions, quarantine: Q
     encoding = text_encoding(path, options, display)
     decoder = RecordDecoder()
     with open_text(path, encoding) as text:
-        for number, line in enumerate(text, 1):
+        for number, line in enumerate(_bounded_lines(text), 1):
             if not line.strip():
                 continue
             location = f"{display}:line {number}"
+            if len(line) > MAX_RECORD_CHARS:
+                quarantine.add(location, f"the line is longer than {MAX_RECORD_CHARS >> 20} MiB of text", line)
+                continue
             try:
                 record, end = decoder.raw_decode(line.strip(), 0)
                 if end != len(line.strip()):
@@ -108,7 +136,20 @@ def _checked(record: Any, raw: str, decoder: RecordDecoder, encoding: Encoding) 
         return "; ".join(decoder.problems)
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__} where a record (a JSON object) was expected"
-    return record
+    return value_problem(record) or record
+
+
+def _bounded_lines(text: TextIO) -> Iterator[str]:
+    """The file's lines; a line longer than ``MAX_RECORD_CHARS`` comes as its head plus one character over, and the
+    rest of it is skipped unread into memory."""
+    while True:
+        line = text.readline(MAX_RECORD_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_RECORD_CHARS and not line.endswith("\n"):
+            while (rest := text.readline(READ_CHARS)) and not rest.endswith("\n"):
+                pass
+        yield line
 
 
 def document_records(path: Path, display: str, options: FileOptions, quarantine: Quarantine) -> Iterator[Located]:
@@ -130,21 +171,44 @@ class _Document:
         self.lines_before = 0
         self.eof = False
         self.decoder = RecordDecoder()
-        self.keys = json.JSONDecoder()
+        self.keys = RecordDecoder()
 
     def records(self, record_path: str | None) -> Iterator[Located]:
-        for key in [part for part in re.split(r"[./]", record_path or "") if part]:
-            self._enter(key)
-        first = self._peek()
-        if first == "[":
-            self.position += 1
-            yield from self._elements()
-        elif first == "{":
-            yield from self._one(1)
-        else:
-            found = repr(first) if first else "nothing"
-            raise FileFormatError(f"{self.display}: expected a JSON array or object of records, found {found} "
-                                  f"at line {self._line()}")
+        """The records; the document must end where its top-level value ends (only whitespace may follow)."""
+        keys = [part for part in re.split(r"[./]", record_path or "") if part]
+        try:
+            for key in keys:
+                self._enter(key)
+            first = self._peek()
+            if first == "[":
+                self.position += 1
+                yield from self._elements()
+            elif first == "{":
+                yield from self._one(1)
+            else:
+                found = repr(first) if first else "nothing"
+                raise FileFormatError(f"{self.display}: expected a JSON array or object of records, found {found} "
+                                      f"at {self._where()}")
+            for _ in keys if self._peek() else ():
+                self._leave()
+        except json.JSONDecodeError as error:
+            raise FileFormatError(f"{self.display}: not valid JSON at {self._where(error.pos)}: {error.msg}") from None
+        self._end_of_document()
+
+    def _leave(self) -> None:
+        """Skip the members after the record array up to the end of the enclosing object."""
+        while self._expect(",}", "',' or '}'") == ",":
+            self._value(self.keys)
+            self._expect(":", "':'")
+            self._value(self.keys)
+
+    def _end_of_document(self) -> None:
+        found = self._peek()
+        if found:
+            start = self.position
+            raise FileFormatError(f"{self.display}: not valid JSON at {self._where()}: text after the end of the "
+                                  f"document ({self.buffer[start:start + 20]!r}); a file holds one JSON document "
+                                  f"(use format: ndjson for one record per line)")
 
     def _enter(self, key: str) -> None:
         self._expect("{", f"an object holding {key!r} (record_path)")
@@ -161,6 +225,7 @@ class _Document:
 
     def _elements(self) -> Iterator[Located]:
         if self._peek() == "]":
+            self.position += 1
             return
         number = 0
         while True:
@@ -175,6 +240,7 @@ class _Document:
             if separator == ",":
                 self.position += 1
             elif separator == "]":
+                self.position += 1
                 return
             elif not separator:
                 self.quarantine.add(f"{self.display}:after record {number}",
@@ -196,7 +262,7 @@ class _Document:
     def _resync(self, number: int, error: json.JSONDecodeError) -> bool:
         """Quarantine the bad text and skip to the next ``},{`` boundary; False when the file ends first."""
         truncated = self.eof and self._incomplete(error)
-        line = self._line(error.pos)
+        where = self._where(error.pos)
         offset = max(error.pos - self.position, 0)
         while True:
             boundary = None if truncated else _RESYNC.search(self.buffer, self.position + offset)
@@ -206,16 +272,16 @@ class _Document:
         start = self.position
         if not boundary:
             reason = ("truncated: the file ends inside this record" if truncated
-                      else f"invalid JSON: {error.msg} at line {line}; the rest of the file could not be read")
+                      else f"invalid JSON: {error.msg} at {where}; the rest of the file could not be read")
             self.quarantine.add(location, reason, self.buffer[start:])
             self.position = len(self.buffer)
             return False
-        self.quarantine.add(location, f"invalid JSON: {error.msg} at line {line} (the text up to the next "
+        self.quarantine.add(location, f"invalid JSON: {error.msg} at {where} (the text up to the next "
                                       f"'}},{{' is skipped)", self.buffer[start: boundary.start() + 1])
         self.position = boundary.end()
         return True
 
-    def _value(self, decoder: RecordDecoder | json.JSONDecoder) -> tuple[Any, str]:
+    def _value(self, decoder: RecordDecoder) -> tuple[Any, str]:
         self._peek()
         while True:
             try:
@@ -246,7 +312,7 @@ class _Document:
         found = self._peek()
         if not found or found not in allowed:
             shown = repr(found) if found else "the end of the file"
-            raise FileFormatError(f"{self.display}: expected {what} at line {self._line()}, found {shown}")
+            raise FileFormatError(f"{self.display}: expected {what} at {self._where()}, found {shown}")
         self.position += 1
         return found
 
@@ -259,7 +325,7 @@ class _Document:
             self.eof = True
             return False
         if len(self.buffer) - self.position > MAX_RECORD_CHARS:
-            raise FileFormatError(f"{self.display}: a record at line {self._line()} is larger than "
+            raise FileFormatError(f"{self.display}: a record at {self._where()} is larger than "
                                   f"{MAX_RECORD_CHARS >> 20} MiB of text")
         self.lines_before += self.buffer.count("\n", 0, self.position)
         self.buffer = self.buffer[self.position:] + data
@@ -268,3 +334,9 @@ class _Document:
 
     def _line(self, position: int | None = None) -> int:
         return self.lines_before + self.buffer.count("\n", 0, self.position if position is None else position) + 1
+
+    def _where(self, position: int | None = None) -> str:
+        """"line L, column C" of a buffer position (the column is exact when its line is in the buffer)."""
+        position = self.position if position is None else position
+        column = position - (self.buffer.rfind("\n", 0, position) + 1) + 1
+        return f"line {self._line(position)}, column {column}"

@@ -105,15 +105,21 @@ class FilesResource(ConfigurableResource):
                 for stat in [path.stat()]]
 
     def discover(self) -> list[TableSchema]:
-        schemas = []
+        """The tables whose files can be read; a bad or missing file is logged by name and its table skipped."""
+        schemas, failed = self.discover_tables()
+        for name, reason in failed.items():
+            log.warning(f"files source {self.source_name!r}: skipped table {name}: {reason}")
+        return schemas
+
+    def discover_tables(self) -> tuple[list[TableSchema], dict[str, str]]:
+        """Every table that can be read, and each table that cannot with the reason (which names its file)."""
+        schemas, failed = [], {}
         for name in self.table_settings():
             try:
                 schemas.append(self.discover_table(name))
-            except FileFormatError as error:
-                if self.tables:
-                    raise
-                log.warning(f"files source {self.source_name!r}: skipped {name}: {error}")
-        return schemas
+            except (FileFormatError, OSError, UnicodeError) as error:
+                failed[name] = str(error) or type(error).__name__
+        return schemas, failed
 
     def discover_table(self, table: str) -> TableSchema:
         files = self.files_for(table)
@@ -193,17 +199,25 @@ class FilesResource(ConfigurableResource):
         return self._samples[key]
 
     def _sample_records(self, path: Path, display: str, options: FileOptions) -> tuple[tuple[Column, ...], int]:
-        records, sampled_chars, complete = [], 0, True
-        for _, record in _records(path, display, options, Quarantine(self.source_name, path.name, lambda r: None)):
+        records, sampled_chars, complete, rejected = [], 0, True, []
+        for _, record in _records(path, display, options, Quarantine(self.source_name, path.name, rejected.append)):
             if len(records) == SAMPLE_RECORDS:
                 complete = False
                 break
             records.append(record)
             sampled_chars += len(str(record))
+        if not records and rejected:
+            first = rejected[0]
+            raise FileFormatError(f"{display}: no valid record to discover columns from ({len(rejected)} bad; the "
+                                  f"first, {first.location}: {first.reason})")
         if not records:
             raise FileFormatError(f"{display}: no records found to discover columns from")
         estimate = len(records) if complete else int(path.stat().st_size * len(records) / max(sampled_chars, 1))
-        return tuple(infer_columns(records, options.format)), estimate
+        columns = infer_columns(records, options.format)
+        if not columns:
+            raise FileFormatError(f"{display}: the {len(records)} record(s) sampled have no fields (empty objects or "
+                                  f"elements), so there are no columns to discover")
+        return tuple(columns), estimate
 
     def _settings(self, table: str) -> FileTable:
         settings = self.table_settings()

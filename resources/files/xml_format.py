@@ -19,7 +19,7 @@ import defusedxml.ElementTree as safe_tree
 
 from resources.files.common import FileFormatError, Quarantine
 from resources.files.options import FileOptions
-from resources.files.records import Located
+from resources.files.records import MAX_DEPTH, Located, value_problem
 
 ANY = "*"
 
@@ -35,7 +35,7 @@ def xml_records(path: Path, display: str, options: FileOptions, quarantine: Quar
         events = safe_tree.iterparse(source, events=("start", "end"), forbid_dtd=False, forbid_entities=True,
                                      forbid_external=True)
         try:
-            yield from _walk(events, segments, display)
+            yield from _walk(events, segments, display, quarantine)
         except defusedxml.DefusedXmlException as error:
             raise FileFormatError(f"{display}: refused to parse: {_describe(error)}; entity expansion is disabled "
                                   f"to protect against entity bombs and external-entity (XXE) attacks") from None
@@ -55,26 +55,42 @@ def _describe(error: defusedxml.DefusedXmlException) -> str:
     return str(error)
 
 
-def _walk(events, segments: list[str], display: str) -> Iterator[Located]:
+def _walk(events, segments: list[str], display: str, quarantine: Quarantine) -> Iterator[Located]:
     elements: list[Element] = []
     tags: list[str] = []
     target: list[str] = []
     number = 0
+    too_deep = False
     for event, element in events:
         if event == "start":
             if not elements:
                 target = _absolute(segments, local_name(element.tag))
             elements.append(element)
             tags.append(local_name(element.tag))
+            too_deep = too_deep or len(tags) > len(target) + MAX_DEPTH
             continue
         if _matches(tags, target):
             number += 1
-            yield f"{display}:record {number}", element_to_record(element)
+            location = f"{display}:record {number}"
+            problem = f"elements nested deeper than {MAX_DEPTH} levels" if too_deep else None
+            record = None if problem else element_to_record(element)
+            problem = problem or value_problem(record)
+            if problem:
+                quarantine.add(location, problem, _head(element))
+            else:
+                yield location, record
+            too_deep = False
             _detach(elements)
         elif not _inside_record(tags, target) and not _on_path(tags, target):
             _detach(elements)
         elements.pop()
         tags.pop()
+
+
+def _head(element: Element) -> str:
+    """The start of a bad record as text, for quarantine (its tag, attributes and first text)."""
+    attributes = " ".join(f'{local_name(key)}="{value}"' for key, value in element.attrib.items())
+    return f"<{local_name(element.tag)}{' ' if attributes else ''}{attributes}>{(element.text or '')[:200]}"
 
 
 def _absolute(segments: list[str], root: str) -> list[str]:

@@ -208,3 +208,41 @@ def test_bom_crlf_and_utf16_files(tmp_path: Path) -> None:
         rows = [row for batch in files.read(schema, on_bad_record=bad.append) for row in batch.to_pylist()]
         assert rows == [{"id": 1, "name": "Ann"}, {"id": 2, "name": "Zoë"}]
         assert [b.location for b in bad] == (["bom.csv:line 5"] if name == "bom" else [])
+
+
+def test_a_line_torn_by_a_writer_appending_during_the_read_is_quarantined_not_landed(tmp_path: Path) -> None:
+    path = tmp_path / "growing.csv"
+    rows = 700_000  # far more blocks than pyarrow reads ahead, so the append lands before the reader's end
+    path.write_bytes(b"id,name\n" + b"".join(b"%d,name_%d\n" % (i, i) for i in range(rows)) + b"999999,to")
+    files = FilesResource(path=str(tmp_path), source_name="s", tables={"g": FileTable(file="growing.csv")},
+                          batch_rows=1000)
+    schema = files.discover_table("g")
+    bad: list[QuarantinedRecord] = []
+    batches = files.read(schema, on_bad_record=bad.append)
+    landed = next(batches).num_rows
+    with path.open("ab") as writer:
+        writer.write(b"rn\n1000000,appended\n")
+    landed += sum(batch.num_rows for batch in batches)
+    assert landed == rows, "every whole line read lands; the torn one and those appended after it wait"
+    assert [(b.location, b.raw) for b in bad] == [(f"growing.csv:line {rows + 2}", "999999,to")]
+    assert "torn: the file grew while it was read" in bad[0].reason
+    again = [row["id"] for batch in files.read(files.discover_table("g")) for row in batch.to_pylist()]
+    assert again[-2:] == [999999, 1000000] and len(again) == rows + 2
+
+
+def test_a_header_with_an_empty_and_a_repeated_label_is_a_header(tmp_path: Path) -> None:
+    (tmp_path / "sloppy.csv").write_text("id,,name,name\n1,x,a,b\n2,y,c,d\n", encoding="utf-8")
+    files = FilesResource(path=str(tmp_path), source_name="s", tables={"t": FileTable(file="sloppy.csv")})
+    schema = files.discover_table("t")
+    assert [c.name for c in schema.columns] == ["id", "column_2", "name", "name_2"]
+    assert [row["id"] for batch in files.read(schema) for row in batch.to_pylist()] == [1, 2]
+
+
+def test_a_good_csv_replaced_by_binary_garbage_is_rejected_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("id,name\n1,a\n", encoding="utf-8")
+    files = FilesResource(path=str(tmp_path), source_name="s", tables={"t": FileTable(file="data.csv")})
+    schema = files.discover_table("t")
+    path.write_bytes(bytes((i * 7919 + 13) % 256 for i in range(20_000)))
+    with pytest.raises(FileFormatError, match="data.csv: binary data, not CSV text"):
+        list(files.read(schema))

@@ -100,9 +100,14 @@ def test_glob_reads_every_matching_file_in_order(tmp_path: Path) -> None:
 
 
 def test_missing_file_and_directory_name_the_path(tmp_path: Path) -> None:
-    files = FilesResource(path=str(tmp_path), source_name="s", tables={"t": FileTable(file="gone.csv")})
+    (tmp_path / "here.csv").write_text("x\n1\n", encoding="utf-8")
+    files = FilesResource(path=str(tmp_path), source_name="s",
+                          tables={"t": FileTable(file="gone.csv"), "ok": FileTable(file="here.csv")})
+    schemas, failed = files.discover_tables()
+    assert [schema.name for schema in schemas] == ["ok"], "a missing file fails only its own table"
+    assert failed == {"t": f"files source 's', table 't': file not found: {tmp_path / 'gone.csv'}"}
     with pytest.raises(MissingFileError, match=f"file not found: {tmp_path / 'gone.csv'}") as raised:
-        files.discover()
+        files.discover_table("t")
     assert isinstance(raised.value, SourceUnavailableError) and isinstance(raised.value, FileNotFoundError)
     with pytest.raises(MissingFileError, match=f"directory not found: {tmp_path / 'nope'}"):
         FilesResource(path=str(tmp_path / "nope"), source_name="s").discover()
@@ -112,7 +117,8 @@ def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data.txt").write_text("x\n1\n", encoding="utf-8")
     files = FilesResource(path=str(tmp_path), source_name="s", tables={"t": FileTable(file="data.txt")})
     with pytest.raises(FileFormatError, match="unknown format 'data.txt'; set `format`"):
-        files.discover()
+        files.discover_table("t")
+    assert files.discover() == []
     files = FilesResource(path=str(tmp_path), source_name="s", tables={"t": FileTable(file="data.txt", format="csv")})
     assert [c.name for c in files.discover_table("t").columns] == ["x"]
 
