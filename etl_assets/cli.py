@@ -105,17 +105,24 @@ def generate_dbt() -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--table", "qualified", required=True, help="source.table, a table with semantic_search: true.")
-@click.option("--limit", default=5, show_default=True)
-def search(query: str, qualified: str, limit: int) -> None:
-    """Semantic search over a table's embeddings in Qdrant (materialize embeddings/<source>/<table> first)."""
+@click.option("--table", "qualified", help="source.table, a table with semantic_search: true.")
+@click.option("--schema", "over_schema", is_flag=True, help="Search the catalog's tables and columns instead.")
+@click.option("--limit", default=5, show_default=True, type=click.IntRange(min=1))
+def search(query: str, qualified: str | None, over_schema: bool, limit: int) -> None:
+    """Semantic search over a table's rows (--table S.T) or the catalog (--schema), ranked by meaning."""
     from dagster import build_resources
 
     from etl_assets.config.loader import load_datasources
-    from etl_assets.embeddings.assets import search as nearest_rows
     from etl_assets.wiring import build_resources as configured_resources
+    from resources.embedder import EmbedderUnavailableError
+    from resources.qdrant import CollectionMismatchError
+    from resources.search import SemanticSearchResource
 
-    source, _, table = qualified.partition(".")
+    if bool(qualified) == over_schema:
+        raise click.UsageError("give exactly one of --table SOURCE.TABLE or --schema")
+    source, _, table = (qualified or "").partition(".")
+    if qualified and not (source and table):
+        raise click.UsageError(f"--table {qualified!r}: expected SOURCE.TABLE")
     try:
         resources = configured_resources(load_datasources(DATASOURCES_FILE))
     except ConfigError as error:
@@ -123,12 +130,19 @@ def search(query: str, qualified: str, limit: int) -> None:
     if "qdrant" not in resources:
         raise click.ClickException(f"{DATASOURCES_FILE}: qdrant: not configured, so there are no embeddings")
     with build_resources({"qdrant": resources["qdrant"], "embedder": resources["embedder"]}) as initialized:
+        searcher = SemanticSearchResource(qdrant=initialized.qdrant, embedder=initialized.embedder)
         try:
-            hits = nearest_rows(query, source, table, limit, qdrant=initialized.qdrant, embedder=initialized.embedder)
-        except LookupError as error:
+            hits = searcher.schema(query, limit) if over_schema else searcher.rows(query, source, table, limit)
+        except (LookupError, ValueError, CollectionMismatchError, EmbedderUnavailableError) as error:
             raise click.ClickException(str(error)) from None
-    for hit in hits:
-        click.echo(f"{hit.score:.3f}  {hit.pk}  {hit.payload}")
+    if not hits:
+        click.echo("no hits")
+    for rank, hit in enumerate(hits, start=1):
+        if over_schema:
+            where = ".".join(str(hit.pk[k]) for k in ("source", "table", "column") if k in hit.pk)
+            click.echo(f"{rank}. {hit.score:.3f}  {hit.payload.get('kind', '')} {where}\n     {hit.text}")
+        else:
+            click.echo(f"{rank}. {hit.score:.3f}  {hit.pk}\n     {hit.payload}")
 
 
 @main.command("propose-pipeline")

@@ -13,6 +13,18 @@ from qdrant_client import models as qm
 
 Point = tuple[str, Sequence[float], dict[str, Any]]
 """A point to upsert: its id, its vector, its payload."""
+SCHEMA_COLLECTION = "aietl__schema"
+"""The collection of the catalog itself: one point per table and per column (schema search)."""
+SCROLL_PAGE = 1_000
+
+
+class CollectionMismatchError(RuntimeError):
+    """An existing collection holds vectors of another size than the embedder makes; it is left untouched."""
+
+
+def collection_name(source: str, table: str) -> str:
+    """The collection of one table's rows (``<source>__<table>``)."""
+    return f"{source}__{table}"
 
 
 class QdrantResource(ConfigurableResource):
@@ -62,18 +74,39 @@ class QdrantCollection:
     def exists(self) -> bool:
         return self.client.collection_exists(self.name)
 
-    def prepare(self, dimensions: int, expected_points: int) -> bool:
-        """Create the collection when missing, recreate it when its vector size or point count disagrees with
-        ``expected_points``; True when it was (re)created, i.e. everything must be upserted again."""
+    def vector_size(self) -> int | None:
+        vectors = self.client.get_collection(self.name).config.params.vectors
+        return vectors.size if isinstance(vectors, qm.VectorParams) else None
+
+    def ensure(self, dimensions: int, model: str) -> bool:
+        """Create the collection when missing (True: everything must be upserted); refuse one of another vector
+        size with a CollectionMismatchError naming it, rather than dropping the points it holds."""
         if self.exists():
-            vectors = self.client.get_collection(self.name).config.params.vectors
-            size = vectors.size if isinstance(vectors, qm.VectorParams) else None
-            if size == dimensions and self.client.count(self.name, exact=True).count == expected_points:
-                return False
-            self.client.delete_collection(self.name)
+            size = self.vector_size()
+            if size != dimensions:
+                raise CollectionMismatchError(
+                    f"Qdrant collection {self.name!r} holds {size}-dimensional vectors but the embedder {model!r} "
+                    f"makes {dimensions}: it was filled by another model. Delete the collection to rebuild it from "
+                    f"the table (its points are not removed automatically), or configure the embedder it was "
+                    f"built with")
+            return False
         self.client.create_collection(self.name, vectors_config=qm.VectorParams(size=dimensions,
                                                                                 distance=qm.Distance.COSINE))
         return True
+
+    def count(self) -> int:
+        return self.client.count(self.name, exact=True).count
+
+    def point_ids(self) -> set[str]:
+        """Every point id of the collection (a scroll without payloads or vectors)."""
+        ids: set[str] = set()
+        offset = None
+        while True:
+            page, offset = self.client.scroll(self.name, limit=SCROLL_PAGE, offset=offset, with_payload=False,
+                                              with_vectors=False)
+            ids.update(str(point.id) for point in page)
+            if offset is None:
+                return ids
 
     def upsert(self, points: Sequence[Point]) -> None:
         """Write the points (replacing those of the same id) and wait until they are stored."""
@@ -83,7 +116,12 @@ class QdrantCollection:
     def delete(self, point_ids: Sequence[str]) -> None:
         self.client.delete(self.name, points_selector=qm.PointIdsList(points=list(point_ids)), wait=True)
 
-    def nearest(self, vector: Sequence[float], limit: int) -> list[tuple[float, dict[str, Any]]]:
-        """The ``limit`` points nearest to ``vector``, best first, as (score, payload)."""
-        points = self.client.query_points(self.name, query=list(vector), limit=limit, with_payload=True).points
+    def nearest(self, vector: Sequence[float], limit: int,
+                where: dict[str, Any] | None = None) -> list[tuple[float, dict[str, Any]]]:
+        """The ``limit`` points nearest to ``vector``, best first, as (score, payload); ``where`` keeps only points
+        whose payload has those values."""
+        condition = qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
+                                    for key, value in where.items()]) if where else None
+        points = self.client.query_points(self.name, query=list(vector), limit=limit, query_filter=condition,
+                                          with_payload=True).points
         return [(point.score, dict(point.payload or {})) for point in points]

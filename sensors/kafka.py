@@ -57,6 +57,24 @@ def waiting_partitions(end_offsets: Offsets, stored_offsets: Offsets) -> Offsets
             if end > stored_offsets.get(partition, 0)}
 
 
+def partitions_behind(end_offsets: Offsets, stored_offsets: Offsets) -> Offsets:
+    """Partition -> landed offset for every partition whose end lies below it, or that no longer exists: the topic
+    was recreated or truncated (or the broker under-reports its end; the stream run checks by reading)."""
+    return {partition: stored for partition, stored in stored_offsets.items()
+            if partition not in end_offsets or end_offsets[partition] < stored}
+
+
+def _offset_resets(kafka: Any, topic: str, ends: Offsets, stored: Offsets) -> list | None:
+    """The partitions whose landed offsets lie past what the topic holds, read only when end offsets suggest it
+    (one short fetch per such partition); None when that read fails."""
+    if not partitions_behind(ends, stored):
+        return []
+    try:
+        return kafka.offset_resets(topic, stored)
+    except Exception:  # a broker that is down must not stop the daemon; the next tick checks again
+        return None
+
+
 def decode_cursor(cursor: str | None) -> dict[str, dict[str, Any]]:
     """Topic -> {"ends": end offsets, "landed": stored offsets} as seen when a run was last requested, plus
     "attempt" (requests made for that state) and "idle" (ticks waited since its last run ended)."""
@@ -104,16 +122,25 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
         requests, reasons = [], []
         for topic in topics:
             waiting = waiting_partitions(ends[topic], stored[topic])
-            if not waiting:
+            resets = _offset_resets(kafka, topic, ends[topic], stored[topic])
+            if resets is None:
+                reasons.append(f"{topic}: cannot check the landed offsets against the topic")
+                continue
+            behind = bool(resets)
+            if not waiting and not behind:
                 reasons.append(f"{topic}: no new messages (end offsets {ends[topic]}, landed up to {stored[topic]})")
                 continue
+            if behind:
+                context.log.warning(f"Kafka source {source}, topic {topic}: offsets went backwards ("
+                                    f"{'; '.join(reset.reason for reset in resets)}); requesting a run, which "
+                                    f"follows the source's on_offsets_reset policy")
             state, reason = _next_state(context.instance, source, topic, requested.get(topic), ends[topic],
                                         stored[topic])
             requested[topic] = state
             if reason:
                 reasons.append(f"{topic}: {reason}")
             else:
-                requests.append(_run_request(source, topic, state, sum(waiting.values())))
+                requests.append(_run_request(source, topic, state, sum(waiting.values()), behind))
         skip = None if requests else f"Kafka source {source}: " + "; ".join(reasons)
         return SensorResult(run_requests=requests, skip_reason=skip, cursor=encode_cursor(requested))
 
@@ -160,10 +187,9 @@ def run_key(source: str, topic: str, state: dict[str, Any]) -> str:
     return f"{source}.{topic}@{encode_cursor({topic: seen})}#{state['attempt']}"
 
 
-def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int) -> RunRequest:
-    return RunRequest(
-        run_key=run_key(source, topic, state),
-        asset_selection=_stream_keys(source, topic),
-        tags={"aietl/trigger": "kafka", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(waiting),
-              "aietl/attempt": str(state["attempt"])},
-    )
+def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int, behind: bool) -> RunRequest:
+    tags = {"aietl/trigger": "kafka", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(waiting),
+            "aietl/attempt": str(state["attempt"])}
+    if behind:
+        tags["aietl/offsets"] = "behind-end"
+    return RunRequest(run_key=run_key(source, topic, state), asset_selection=_stream_keys(source, topic), tags=tags)

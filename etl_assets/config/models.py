@@ -53,6 +53,8 @@ class TableSettings(Strict):
     semantic_search: bool | None = None
     text_columns: list[str] | None = None
     checks: CheckSettings | None = None
+    column_types: dict[str, str] | None = None
+    """Column -> logical type (``int32``, ``decimal(12,2)`` ...) for the recommended DDL; wins over the profile."""
 
 
 class SourceDefaults(Strict):
@@ -135,6 +137,15 @@ class KafkaSource(SourceDefaults):
     ssl_keyfile: str | None = None
     value_format: Literal["json"] = "json"
     request_timeout_ms: int = 30_000
+    batch_size: Annotated[int, Field(gt=0)] = 20_000
+    """Messages per micro-batch: one transaction of rows + quarantine + offsets; bounds a run's memory."""
+    max_run_seconds: Annotated[float, Field(gt=0)] = 60.0
+    """A stream run lands micro-batches until the topic is drained or this long has passed."""
+    dead_letter_topic: str | None = "{topic}.dead_letters"
+    """Where quarantined messages are also published (``{topic}`` is replaced); null: quarantine table only."""
+    on_offsets_reset: Literal["restart", "fail"] = "fail"
+    """When stored offsets lie past a partition's end (topic recreated or truncated): land it again from its
+    beginning (the earlier rows move to ``<topic>__before_reset``), or fail the run with the reason."""
 
 
 class Sources(Strict):
@@ -172,8 +183,27 @@ class QdrantSettings(Strict):
 
 
 class EmbedderSettings(Strict):
-    model: Literal["hashing", "minilm"] = "hashing"
-    dimensions: int = 384
+    """``minilm``: all-MiniLM-L6-v2 offline from its PyPI package (default); ``hashing``: the word-hashing fallback;
+    ``openai``: an OpenAI-compatible embeddings endpoint at ``base_url`` (key in the env var ``api_key_env``)."""
+
+    model: Literal["minilm", "hashing", "openai"] = "minilm"
+    dimensions: int = Field(default=384, gt=0)
+    chunk_tokens: int = Field(default=254, gt=1, le=254)
+    chunk_overlap: int = Field(default=32, ge=0)
+    max_chunks: int = Field(default=64, gt=0)
+    base_url: str | None = None
+    endpoint_model: str = "text-embedding-3-small"
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _endpoint_configured(self) -> EmbedderSettings:
+        if self.model == "openai" and not self.base_url:
+            raise ValueError("embedder.model 'openai' needs embedder.base_url (an OpenAI-compatible endpoint)")
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(f"embedder.chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens "
+                             f"({self.chunk_tokens})")
+        return self
 
 
 class LlmSettings(Strict):

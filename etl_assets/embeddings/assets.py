@@ -1,31 +1,41 @@
 """``embeddings/<source>/<table>``: the rows of a landed table as vectors in the Qdrant collection
-``<source>__<table>``, for every table with ``semantic_search: true``; plus ``search()`` over them for the CLI.
+``<source>__<table>``, for every table with ``semantic_search: true``; and ``embeddings/catalog``: every table and
+column of the catalog in collection ``aietl__schema``, for schema search. Searching is
+:class:`resources.search.SemanticSearchResource`'s job (the CLI and Dagster runs use it alike).
 
 The index of what is embedded (point id, primary key, content hash) lives in ``aietl_meta.embedding_index`` of the
 metadata PostgreSQL, so a rerun embeds only rows that are new or changed and removes the points of deleted rows.
+All embeddings runs share one pool, since Qdrant local mode admits one process per path (dagster.yaml limits pools
+to one step at a time).
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
 from etl_assets.catalog import SourceTable
-from etl_assets.embeddings.index import sync_collection
+from etl_assets.embeddings.index import SyncResult, sync_collection
 from etl_assets.embeddings.rows import IndexedRow, collection_name, indexed_row
-from etl_assets.keys import EMBEDDINGS, RAW, asset_key, group_name
+from etl_assets.embeddings.schema import schema_rows
+from etl_assets.keys import EMBEDDINGS, PROFILE, RAW, asset_key, group_name
 from resources.embedder import EmbedderResource
-from resources.qdrant import QdrantResource
+from resources.metadata.embedding_index import latest_profiles
+from resources.qdrant import SCHEMA_COLLECTION
+from resources.search import SearchHit, SemanticSearchResource
 
 RESOURCE_KEYS = {"warehouse", "metadata", "qdrant", "embedder"}
 READ_BATCH_ROWS = 2_000
 """Rows read, embedded and upserted at a time: memory stays bounded by this, not by the table."""
+EMBEDDINGS_POOL = "qdrant"
+SCHEMA_KEY = AssetKey([EMBEDDINGS, "catalog"])
+SCHEMA_GROUP = "catalog"
 
 
 def build_embedding_assets(tables: list[SourceTable]) -> list[AssetsDefinition]:
-    """One asset per table with semantic search on."""
-    return [_embedding_asset(table) for table in tables if table.semantic_search]
+    """One asset per table with semantic search on, and the schema-search asset over all tables."""
+    searchable = [_embedding_asset(table) for table in tables if table.semantic_search]
+    return [*searchable, _schema_asset(tables)] if tables else searchable
 
 
 def text_columns(table: SourceTable) -> list[str]:
@@ -48,41 +58,84 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
         group_name=group_name(table.source),
         kinds={"qdrant"},
         deps=[asset_key(RAW, table.source, table.name)],
+        pool=EMBEDDINGS_POOL,
         description=f"Rows of {table.raw_namespace}.{table.name} embedded from {', '.join(columns)} into Qdrant "
-                    f"collection {collection!r}; only new or changed rows are embedded.",
+                    f"collection {collection!r}; long texts in overlapping chunks; only new or changed rows are "
+                    f"embedded.",
         required_resource_keys=RESOURCE_KEYS,
     )
     def embeddings(context: AssetExecutionContext) -> MaterializeResult:
         embedder: EmbedderResource = context.resources.embedder
-        batches = indexed_batches(context.resources.warehouse, table, columns, collection, embedder.signature)
+        batches = indexed_batches(context.resources.warehouse, table, columns, collection, embedder)
         result = sync_collection(context.resources.qdrant, context.resources.metadata, embedder, collection, batches)
         if result.duplicates:
             context.log.warning(f"{table.source}.{table.name}: {result.duplicates} row(s) repeat a primary key value "
                                 f"of another row; the last row of each is embedded")
-        context.log.info(f"{collection}: {result.embedded} embedded, {result.skipped} unchanged, "
-                         f"{result.deleted} deleted")
-        return MaterializeResult(metadata={
-            "collection": MetadataValue.text(collection),
-            "rows_embedded": MetadataValue.int(result.embedded),
-            "rows_skipped": MetadataValue.int(result.skipped),
-            "rows_deleted": MetadataValue.int(result.deleted),
-            "points": MetadataValue.int(result.points),
-            "dimensions": MetadataValue.int(embedder.dimensions),
-            "model": MetadataValue.text(embedder.signature),
-            "text_columns": MetadataValue.json(columns),
-            "collection_rebuilt": MetadataValue.bool(result.collection_rebuilt),
-        })
+        return _report(context, collection, result, embedder, {"text_columns": MetadataValue.json(columns)})
 
     return embeddings
 
 
+def _schema_asset(tables: list[SourceTable]) -> AssetsDefinition:
+    @asset(
+        key=SCHEMA_KEY,
+        group_name=SCHEMA_GROUP,
+        kinds={"qdrant"},
+        deps=[asset_key(PROFILE, table.source, table.name) for table in tables],
+        pool=EMBEDDINGS_POOL,
+        description=f"Every table and column of the catalog (names, descriptions, logical and semantic types, "
+                    f"profile summaries) embedded into Qdrant collection {SCHEMA_COLLECTION!r}, for schema search "
+                    f"(`aietl search QUERY --schema`).",
+        required_resource_keys={"metadata", "qdrant", "embedder"},
+    )
+    def catalog_embeddings(context: AssetExecutionContext) -> MaterializeResult:
+        embedder: EmbedderResource = context.resources.embedder
+        profiles = latest_profiles(context.resources.metadata)
+        rows = schema_rows(tables, profiles, embedder.signature)
+        result = sync_collection(context.resources.qdrant, context.resources.metadata, embedder, SCHEMA_COLLECTION,
+                                 rows)
+        return _report(context, SCHEMA_COLLECTION, result, embedder,
+                       {"tables": MetadataValue.int(len(tables)),
+                        "profiled_tables": MetadataValue.int(sum(key in profiles for key in
+                                                                 ((t.source, t.name) for t in tables)))})
+
+    return catalog_embeddings
+
+
+def _report(context: AssetExecutionContext, collection: str, result: SyncResult, embedder: EmbedderResource,
+            extra: dict[str, Any]) -> MaterializeResult:
+    if result.truncated:
+        context.log.warning(f"{collection}: {len(result.truncated)} row(s) have more text than "
+                            f"{embedder.max_chunks} chunks; only their first chunks are searchable: "
+                            f"{result.truncated[:5]}")
+    if result.reconciled:
+        context.log.warning(f"{collection}: the collection and the index disagreed (an earlier run was "
+                            f"interrupted): every row was embedded again and stray points deleted")
+    context.log.info(f"{collection}: {result.embedded} embedded, {result.skipped} unchanged, "
+                     f"{result.deleted} points deleted, {result.without_text} without text")
+    return MaterializeResult(metadata={
+        "collection": MetadataValue.text(collection),
+        "rows_embedded": MetadataValue.int(result.embedded),
+        "rows_skipped": MetadataValue.int(result.skipped),
+        "rows_deleted": MetadataValue.int(result.deleted),
+        "rows_without_text": MetadataValue.int(result.without_text),
+        "rows_truncated": MetadataValue.int(len(result.truncated)),
+        "points": MetadataValue.int(result.points),
+        "dimensions": MetadataValue.int(embedder.dimensions),
+        "model": MetadataValue.text(embedder.signature),
+        "collection_rebuilt": MetadataValue.bool(result.collection_rebuilt),
+        "reconciled": MetadataValue.bool(result.reconciled),
+        **extra,
+    })
+
+
 def indexed_batches(warehouse: Any, table: SourceTable, columns: list[str], collection: str,
-                    signature: str) -> Iterator[list[IndexedRow]]:
+                    embedder: EmbedderResource) -> Iterator[list[IndexedRow]]:
     """The table's rows as index entries, ``READ_BATCH_ROWS`` at a time; within a batch the last row of a
     repeated primary key wins (across batches, the later upsert does)."""
+    signature = f"{embedder.signature}/c{embedder.chunk_tokens}o{embedder.chunk_overlap}m{embedder.max_chunks}"
     for rows in read_row_batches(warehouse, table.raw_namespace, table.name):
-        entries = [indexed_row(collection, row, table.schema.primary_key, columns, signature) for row in rows]
-        yield entries
+        yield [indexed_row(collection, row, table.schema.primary_key, columns, signature) for row in rows]
 
 
 def read_row_batches(warehouse: Any, namespace: str, table: str, size: int | None = None
@@ -96,22 +149,7 @@ def read_rows(warehouse: Any, namespace: str, table: str) -> list[dict[str, Any]
     return [row for rows in read_row_batches(warehouse, namespace, table) for row in rows]
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    score: float
-    pk: dict[str, Any]
-    payload: dict[str, Any]
-
-
-def search(query: str, source: str, table: str, limit: int = 5, *, qdrant: QdrantResource,
+def search(query: str, source: str, table: str, limit: int = 5, *, qdrant: Any,
            embedder: EmbedderResource) -> list[SearchHit]:
-    """The ``limit`` rows of ``source.table`` nearest in meaning to ``query``, best first."""
-    collection = collection_name(source, table)
-    vector = embedder.embed([query])[0]
-    with qdrant.collection(collection) as points:
-        if not points.exists():
-            raise LookupError(f"no embeddings for {source}.{table} in Qdrant ({qdrant.location}): materialize "
-                              f"asset embeddings/{source}/{table} first (needs semantic_search: true)")
-        nearest = points.nearest(vector.tolist(), limit)
-    return [SearchHit(score=score, pk=dict(payload.get("_pk", {})),
-                      payload={k: v for k, v in payload.items() if k != "_pk"}) for score, payload in nearest]
+    """The ``limit`` rows of ``source.table`` nearest in meaning to ``query`` (see SemanticSearchResource.rows)."""
+    return SemanticSearchResource(qdrant=qdrant, embedder=embedder).rows(query, source, table, limit)

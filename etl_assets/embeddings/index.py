@@ -1,22 +1,28 @@
 """The embedding index (``aietl_meta.embedding_index``, kept by the metadata resource) and its Qdrant collection
-kept in step: only rows whose content hash changed are embedded and upserted; points of deleted rows are removed.
+kept in step: only rows whose content hash changed are chunked, embedded and upserted; points of deleted rows, and
+chunks a shorter new version no longer has, are removed.
 
-Qdrant is written first and the index second, so a failure between the two leaves index rows that are missing or
-stale, which the next run simply embeds again (upserts by point id are idempotent).
+Qdrant is written first and the index second, and all chunks of a row are indexed in one transaction, so a run
+killed at any moment leaves index rows that are missing or stale, which the next run embeds again (upserts by point
+id are idempotent). When the collection's point count and the index disagree (a run died between the two writes),
+every row is embedded again and every point no row has any more is deleted: no collection is ever dropped.
+Encoding overlaps with writing: while one group of rows is upserted and indexed, the next is encoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from etl_assets.embeddings.rows import Changes, IndexedRow, plan_changes
+from etl_assets.embeddings.rows import Changes, IndexedRow, plan_changes, points_by_hash
 from resources.embedder import EmbedderResource
 from resources.metadata import MetadataResource
 from resources.qdrant import QdrantCollection, QdrantResource
 
-EMBED_CHUNK = 256
+GROUP_POINTS = 256
+"""Chunks encoded, upserted and indexed together."""
 
 
 @dataclass
@@ -27,6 +33,10 @@ class SyncResult:
     collection_rebuilt: bool
     points: int = 0
     duplicates: int = 0
+    without_text: int = 0
+    reconciled: bool = False
+    truncated: list[dict[str, Any]] = field(default_factory=list)
+    """Keys of rows whose text went on past ``embedder.max_chunks`` chunks (the rest is not searchable)."""
 
 
 def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder: EmbedderResource, collection: str,
@@ -34,42 +44,94 @@ def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder
     """Bring the collection and its index in line with the rows, embedding only what changed, batch by batch.
 
     Only the index's point ids and content hashes are held in memory for the whole table (to find deleted
-    rows); rows, texts and vectors are held one batch at a time."""
+    rows and stale chunks); rows, texts and vectors are held one batch at a time."""
     if isinstance(batches, list):
         batches = iter([batches])
-    with metadata.session(), qdrant.collection(collection) as points:
+    with metadata.session(), qdrant.collection(collection) as points, ThreadPoolExecutor(1) as writer:
+        created = points.ensure(embedder.dimensions, embedder.signature)
         indexed = metadata.read_index(collection)
-        rebuilt = points.prepare(embedder.dimensions, len(indexed))
-        if rebuilt:
+        reconciled = False
+        if created and indexed:
             metadata.clear_index(collection)
             indexed = {}
-        seen: set[str] = set()
-        embedded = skipped = duplicates = 0
+        elif not created and points.count() != len(indexed):
+            indexed, reconciled = {point: "" for point in points.point_ids() | set(indexed)}, True
+        by_hash = points_by_hash(indexed)
+        sync = _Sync(points, metadata, embedder, writer)
+        rows_seen: set[str] = set()
+        skipped = duplicates = 0
         for batch in batches:
             unique = list({row.point_id: row for row in batch}.values())
-            duplicates += len(batch) - len(unique) + sum(row.point_id in seen for row in unique)
-            seen.update(row.point_id for row in unique)
-            changes = plan_changes(unique, indexed, deletions=False)
-            apply_changes(points, metadata, embedder, changes)
-            embedded, skipped = embedded + len(changes.to_embed), skipped + changes.unchanged
-        deleted = sorted(set(indexed) - seen)
-        apply_changes(points, metadata, embedder, Changes(to_delete=deleted))
-    return SyncResult(embedded=embedded, skipped=skipped, deleted=len(deleted), collection_rebuilt=rebuilt,
-                      points=len(seen), duplicates=duplicates)
+            duplicates += len(batch) - len(unique) + sum(row.point_id in rows_seen for row in unique)
+            rows_seen.update(row.point_id for row in unique)
+            changes = plan_changes(unique, indexed, deletions=False, by_hash=by_hash)
+            sync.seen |= changes.unchanged_points
+            skipped += changes.unchanged
+            sync.embed(changes.to_embed)
+        sync.flush()
+        deleted = sorted(set(indexed) - sync.seen)
+        sync.write_deletions(Changes(to_delete=deleted))
+    return SyncResult(embedded=sync.embedded, skipped=skipped, deleted=len(deleted), collection_rebuilt=created,
+                      points=len(sync.seen), duplicates=duplicates, without_text=sync.without_text,
+                      reconciled=reconciled, truncated=sync.truncated)
 
 
-def apply_changes(points: QdrantCollection, metadata: MetadataResource, embedder: EmbedderResource,
-                  changes: Changes) -> None:
-    for chunk in _chunks(changes.to_embed, EMBED_CHUNK):
-        vectors = embedder.embed([row.text for row in chunk])
-        points.upsert([(row.point_id, vector.tolist(), {**row.payload, "_pk": row.pk})
-                       for row, vector in zip(chunk, vectors, strict=True)])
-        metadata.upsert_index(points.name, [(row.point_id, row.pk, row.content_hash) for row in chunk])
-    if changes.to_delete:
-        points.delete(changes.to_delete)
-        metadata.delete_index(points.name, changes.to_delete)
+class _Sync:
+    """Chunks changed rows into groups of about ``GROUP_POINTS`` points; encodes a group while the previous one is
+    being written (one write in flight, so memory stays bounded by two groups)."""
 
+    def __init__(self, points: QdrantCollection, metadata: MetadataResource, embedder: EmbedderResource,
+                 writer: ThreadPoolExecutor):
+        self.points, self.metadata, self.embedder, self.writer = points, metadata, embedder, writer
+        self.seen: set[str] = set()
+        self.embedded = self.without_text = 0
+        self.truncated: list[dict[str, Any]] = []
+        self.group: list[tuple[IndexedRow, int, str]] = []
+        self.pending: Future | None = None
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    def embed(self, rows: list[IndexedRow]) -> None:
+        for row in rows:
+            chunks = [row.text] if len(row.text) <= self.embedder.chunk_tokens else None
+            if chunks is None:
+                split = self.embedder.chunks(row.text)
+                chunks = split.texts
+                if split.truncated:
+                    self.truncated.append(row.pk)
+            if not chunks or not row.text.strip():
+                self.without_text += 1
+                continue
+            self.embedded += 1
+            self.group.extend((row, number, text) for number, text in enumerate(chunks))
+            if len(self.group) >= GROUP_POINTS:
+                self._send()
+
+    def flush(self) -> None:
+        self._send()
+        self._wait()
+
+    def _send(self) -> None:
+        if self.group:
+            group, self.group = self.group, []
+            vectors = self.embedder.embed([text for _, _, text in group])
+            self._wait()
+            self.pending = self.writer.submit(self._write, group, vectors)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.seen.update(pending.result())
+
+    def _write(self, group: list[tuple[IndexedRow, int, str]], vectors: Any) -> list[str]:
+        upserts, entries = [], []
+        for (row, number, text), vector in zip(group, vectors, strict=True):
+            point, payload = row.point(self.points.name, number, text)
+            upserts.append((point, vector.tolist(), payload))
+            entries.append((point, row.pk, row.content_hash))
+        self.points.upsert(upserts)
+        self.metadata.upsert_index(self.points.name, entries)
+        return [point for point, _, _ in entries]
+
+    def write_deletions(self, changes: Changes) -> None:
+        if changes.to_delete:
+            self.points.delete(changes.to_delete)
+            self.metadata.delete_index(self.points.name, changes.to_delete)

@@ -6,7 +6,9 @@ commits rows + quarantined messages + new offsets in one transaction, so retries
 a message. The Kafka sensor (sensors/kafka.py) asks for runs while messages are waiting.
 """
 
+import time
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
@@ -15,6 +17,7 @@ from dagster import (
     AssetsDefinition,
     Backoff,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -22,10 +25,16 @@ from dagster import (
 )
 from pydantic import Field
 
-from etl_assets.config.models import DataSources
+from etl_assets.config.models import DataSources, KafkaSource
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.stream.parse import parse_messages
-from etl_assets.stream.store import LandingResult, land_batch, refresh_per_minute
+from etl_assets.stream.store import (
+    OffsetsResetError,
+    apply_offset_resets,
+    land_batch,
+    refresh_per_minute,
+    send_dead_letters,
+)
 from resources.kafka import KafkaResource, MicroBatch
 from resources.postgres.stream_store import StreamStore, open_stream_store, per_minute_table, stream_namespace
 
@@ -33,8 +42,11 @@ QUARANTINE_LOG_LIMIT = 5
 
 
 class StreamBatchConfig(Config):
-    max_messages: int | None = Field(default=None, gt=0, description="Messages per micro-batch; default: batch_size.")
-    max_seconds: float = Field(default=30.0, gt=0, description="Stop reading after this long.")
+    max_messages: int | None = Field(default=None, gt=0, description=(
+        "Stop after this many messages in this run (one micro-batch when below batch_size); default: until "
+        "drained."))
+    max_seconds: float | None = Field(default=None, gt=0, description="Stop starting new micro-batches after this "
+                                                                       "long; default: the source's max_run_seconds.")
 
 
 def stream_key(source: str, topic: str) -> AssetKey:
@@ -50,7 +62,7 @@ def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
     assets = []
     for source, settings in datasources.sources.kafka.items():
         for topic in settings.topics:
-            assets += [_stream_asset(source, topic, settings.batch_size), _per_minute_asset(source, topic)]
+            assets += [_stream_asset(source, topic, settings), _per_minute_asset(source, topic)]
     return assets
 
 
@@ -63,13 +75,17 @@ def warehouse_stream_store(context: AssetExecutionContext, source: str) -> Abstr
     return open_stream_store(warehouse, source)
 
 
-def _stream_asset(source: str, topic: str, batch_size: int) -> AssetsDefinition:
+def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefinition:
+    dead_letters = settings.dead_letter_topic.replace("{topic}", topic) if settings.dead_letter_topic else None
+
     @asset(
         key=stream_key(source, topic),
         group_name=group_name(source),
         kinds={"kafka", "postgres"},
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
-                    f"in bounded micro-batches (exactly once: offsets commit with the rows).",
+                    f"in micro-batches of {settings.batch_size:,} (exactly once: offsets commit with the rows); "
+                    f"undecodable messages are quarantined" + (f" and sent to {dead_letters!r}." if dead_letters
+                                                               else "."),
         required_resource_keys={source_resource_key(source), "warehouse", "metadata"},
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
         pool=stream_pool(source),
@@ -77,25 +93,75 @@ def _stream_asset(source: str, topic: str, batch_size: int) -> AssetsDefinition:
     def stream(context: AssetExecutionContext, config: StreamBatchConfig) -> MaterializeResult:
         kafka: KafkaResource = getattr(context.resources, source_resource_key(source))
         metadata = context.resources.metadata
+        started = time.monotonic()
         with warehouse_stream_store(context, source) as store:
             store.ensure_offsets_table()
             start_offsets = store.read_offsets(topic)
             entry = metadata.start_ingestion(source, topic, "stream", watermark_from=_offsets_text(start_offsets),
                                              run_id=context.run_id)
             try:
-                batch = kafka.read_batch(topic, start_offsets, max_messages=config.max_messages or batch_size,
-                                         max_seconds=config.max_seconds)
-                landed = land_batch(store, batch, parse_messages(batch.messages))
+                run = _land_until_drained(context, kafka, store, topic, start_offsets, settings, config)
+                run.dead_lettered = send_dead_letters(store, kafka, dead_letters, topic) if dead_letters else 0
             except Exception as error:
                 metadata.finish_ingestion(entry, "failed", error=f"{type(error).__name__}: {error}"[:2000])
                 raise
-        metadata.finish_ingestion(entry, "success", rows_read=len(batch.messages), rows_written=landed.rows_written,
-                                  rows_quarantined=len(landed.quarantined),
-                                  watermark_to=_offsets_text(batch.next_offsets))
-        _log_quarantine(context, source, topic, landed)
-        return MaterializeResult(metadata=stream_metadata(source, batch, landed))
+        metadata.finish_ingestion(entry, "success", rows_read=run.messages, rows_written=run.rows_written,
+                                  rows_quarantined=len(run.quarantined),
+                                  watermark_to=_offsets_text(run.last.next_offsets))
+        _log_quarantine(context, source, topic, run.quarantined)
+        return MaterializeResult(metadata=stream_metadata(source, run, time.monotonic() - started))
 
     return stream
+
+
+@dataclass
+class StreamRun:
+    """What one materialization landed, over all of its micro-batches."""
+
+    last: MicroBatch
+    batches: int = 0
+    messages: int = 0
+    rows_written: int = 0
+    quarantined: list = field(default_factory=list)
+    added_columns: list[str] = field(default_factory=list)
+    landing_seconds: float = 0.0
+    rows_moved_aside: int = 0
+    resets: list[str] = field(default_factory=list)
+    dead_lettered: int = 0
+
+
+def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, store: StreamStore, topic: str,
+                        start_offsets: dict[int, int], settings: KafkaSource, config: StreamBatchConfig) -> StreamRun:
+    """Micro-batches from one consumer, each landed in its own transaction, until the topic is drained, the run's
+    message limit is reached or its time is up."""
+    limit = config.max_messages or None
+    deadline = time.monotonic() + (config.max_seconds or settings.max_run_seconds)
+    with kafka.open_reader(topic, start_offsets) as reader:
+        resets = reader.offset_resets()
+        try:
+            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset)
+        except OffsetsResetError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
+        if resets:
+            reasons = "; ".join(reset.reason for reset in resets)
+            context.log.warning(f"{store.source}/{topic}: offsets went backwards ({reasons}); landing again from the "
+                                f"beginning, {moved} earlier row(s) moved to "
+                                f"{stream_namespace(store.source)}.{topic}__before_reset")
+        run = StreamRun(last=MicroBatch(topic=topic, next_offsets=dict(reader.positions)), rows_moved_aside=moved,
+                        resets=[r.reason for r in resets])
+        while True:
+            wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
+            began = time.monotonic()
+            batch = reader.read(wanted, deadline)
+            landed = land_batch(store, batch, parse_messages(batch.messages))
+            run.landing_seconds += time.monotonic() - began
+            run.batches, run.last = run.batches + 1, batch
+            run.messages += len(batch.messages)
+            run.rows_written += landed.rows_written
+            run.quarantined += landed.quarantined
+            run.added_columns += landed.added_columns
+            if batch.drained or time.monotonic() >= deadline or (limit is not None and run.messages >= limit):
+                return run
 
 
 def _offsets_text(offsets: dict[int, int]) -> str:
@@ -103,28 +169,37 @@ def _offsets_text(offsets: dict[int, int]) -> str:
     return ",".join(f"{partition}:{offset}" for partition, offset in sorted(offsets.items()))
 
 
-def stream_metadata(source: str, batch: MicroBatch, landed: LandingResult) -> dict[str, Any]:
-    offsets = {str(p): {"from": batch.start_offsets.get(p), "to": batch.next_offsets[p]} for p in batch.next_offsets}
+def stream_metadata(source: str, run: StreamRun, step_seconds: float) -> dict[str, Any]:
+    batch = run.last
+    offsets = {str(p): {"to": batch.next_offsets[p]} for p in batch.next_offsets}
     return {
         "table": MetadataValue.text(f"{stream_namespace(source)}.{batch.topic}"),
-        "messages": MetadataValue.int(len(batch.messages)),
-        "rows_written": MetadataValue.int(landed.rows_written),
-        "rows_quarantined": MetadataValue.int(len(landed.quarantined)),
+        "messages": MetadataValue.int(run.messages),
+        "micro_batches": MetadataValue.int(run.batches),
+        "rows_written": MetadataValue.int(run.rows_written),
+        "rows_quarantined": MetadataValue.int(len(run.quarantined)),
+        "dead_lettered": MetadataValue.int(run.dead_lettered),
         "lag": MetadataValue.int(batch.lag),
         "drained": MetadataValue.bool(batch.drained),
         "offsets": MetadataValue.json(offsets),
-        "added_columns": MetadataValue.json(landed.added_columns),
+        "added_columns": MetadataValue.json(run.added_columns),
+        "landing_seconds": MetadataValue.float(round(run.landing_seconds, 3)),
+        "landing_msgs_per_s": MetadataValue.float(round(run.messages / run.landing_seconds, 1)
+                                                  if run.landing_seconds else 0.0),
+        "step_overhead_seconds": MetadataValue.float(round(step_seconds - run.landing_seconds, 3)),
+        "offsets_reset": MetadataValue.json(run.resets),
+        "rows_moved_aside": MetadataValue.int(run.rows_moved_aside),
     }
 
 
-def _log_quarantine(context: AssetExecutionContext, source: str, topic: str, landed: LandingResult) -> None:
-    if not landed.quarantined:
+def _log_quarantine(context: AssetExecutionContext, source: str, topic: str, quarantined: list) -> None:
+    if not quarantined:
         return
     shown = "; ".join(f"partition {m.partition} offset {m.offset}: {m.reason}"
-                      for m in landed.quarantined[:QUARANTINE_LOG_LIMIT])
-    more = len(landed.quarantined) - QUARANTINE_LOG_LIMIT
+                      for m in quarantined[:QUARANTINE_LOG_LIMIT])
+    more = len(quarantined) - QUARANTINE_LOG_LIMIT
     tail = f" (and {more} more)" if more > 0 else ""
-    context.log.warning(f"{source}/{topic}: {len(landed.quarantined)} message(s) quarantined in "
+    context.log.warning(f"{source}/{topic}: {len(quarantined)} message(s) quarantined in "
                         f"{stream_namespace(source)}._quarantine: {shown}{tail}")
 
 

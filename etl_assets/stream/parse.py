@@ -36,12 +36,18 @@ class QuarantinedMessage:
 
 @dataclass
 class ParsedBatch:
-    """Rows ready to land (JSON keys plus _partition/_offset/_timestamp) and the messages set aside."""
+    """Rows ready to land (the JSON objects), where each came from, and the messages set aside.
+
+    The system columns are kept as parallel lists rather than in every row, so that they become Arrow arrays in one
+    call each."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    timestamps_ms: list[int] = field(default_factory=list)
     quarantined: list[QuarantinedMessage] = field(default_factory=list)
-    raw: dict[tuple[int, int], str] = field(default_factory=dict)
-    """Message text by (partition, offset), kept for quarantining rows that fail to fit their columns."""
+    values: list[bytes] = field(default_factory=list)
+    """The message bytes of each row, kept for quarantining rows that fail to fit their columns."""
 
     @cached_property
     def columns(self) -> list[str]:
@@ -49,23 +55,39 @@ class ParsedBatch:
         seen: dict[str, None] = {}
         for row in self.rows:
             seen.update(dict.fromkeys(row))
-        return [name for name in seen if name not in SYSTEM_COLUMNS]
+        return list(seen)
+
+    def system_column(self, name: str) -> pa.Array:
+        if name == "_timestamp":
+            milliseconds = pa.array(self.timestamps_ms, pa.int64())
+            return milliseconds.cast(pa.timestamp("ms", "UTC")).cast(to_arrow("timestamptz"))
+        return pa.array(self.partitions if name == "_partition" else self.offsets, pa.int64())
 
 
 def parse_messages(messages: Iterable[KafkaMessage]) -> ParsedBatch:
     """Decode every message as one JSON object; anything else is quarantined with its partition and offset."""
     batch = ParsedBatch()
+    good_keys: set[str] = set()
+    loads = json.loads
     for message in messages:
-        raw = _text(message.value)
+        value = message.value
         try:
-            row = _decode_object(message.value)
-        except ValueError as error:
-            batch.quarantined.append(QuarantinedMessage(message.partition, message.offset, str(error), raw))
-            continue
-        row.update(_partition=message.partition, _offset=message.offset,
-                   _timestamp=datetime.fromtimestamp(message.timestamp_ms / 1000, tz=UTC))
+            row = loads(value.decode("utf-8"))
+        except (ValueError, AttributeError):
+            row = None
+        if type(row) is not dict or not good_keys.issuperset(row):
+            try:
+                row = _decode_object(value)
+            except ValueError as error:
+                batch.quarantined.append(QuarantinedMessage(message.partition, message.offset, str(error),
+                                                            _text(value)))
+                continue
+            good_keys.update(row)
         batch.rows.append(row)
-        batch.raw[(message.partition, message.offset)] = raw
+        batch.partitions.append(message.partition)
+        batch.offsets.append(message.offset)
+        batch.timestamps_ms.append(message.timestamp_ms)
+        batch.values.append(value)
     return batch
 
 
@@ -187,7 +209,8 @@ def coerce_to_arrow(batch: ParsedBatch, column_types: dict[str, str]
     """The rows as one Arrow record batch with ``column_types`` (logical types) in that order; a row with a value
     that does not fit its column is left out and quarantined with the first such value's reason."""
     reasons: dict[int, str] = {}
-    coerced = {name: coerce_column(name, logical_type, [row.get(name) for row in batch.rows], reasons)
+    coerced = {name: batch.system_column(name) if name in SYSTEM_COLUMNS
+               else coerce_column(name, logical_type, [row.get(name) for row in batch.rows], reasons)
                for name, logical_type in column_types.items()}
     record_batch = pa.RecordBatch.from_arrays(list(coerced.values()), names=list(coerced))
     if reasons:
@@ -196,8 +219,7 @@ def coerce_to_arrow(batch: ParsedBatch, column_types: dict[str, str]
 
 
 def _rejected(batch: ParsedBatch, index: int, reason: str) -> QuarantinedMessage:
-    position = (batch.rows[index]["_partition"], batch.rows[index]["_offset"])
-    return QuarantinedMessage(*position, reason, batch.raw.get(position, ""))
+    return QuarantinedMessage(batch.partitions[index], batch.offsets[index], reason, _text(batch.values[index]))
 
 
 def coerce_column(name: str, logical_type: str, values: list[Any], reasons: dict[int, str]) -> pa.Array:
@@ -223,8 +245,11 @@ def coerce_column(name: str, logical_type: str, values: list[Any], reasons: dict
 
 FAST_PYTHON_TYPES: dict[str, set[type]] = {
     "int64": {int, type(None)}, "float64": {int, float, type(None)}, "bool": {bool, type(None)},
-    "string": {str, type(None)},
+    "string": {str, type(None)}, "timestamptz": {str, type(None)},
 }
+ISO_ZONED = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+ISO_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+"""The ISO 8601 shapes that Arrow's cast and :func:`parse_timestamp` read alike; other shapes go value by value."""
 
 
 def _convert_whole_column(logical_type: str, values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
@@ -233,6 +258,8 @@ def _convert_whole_column(logical_type: str, values: list[Any], arrow_type: pa.D
     allowed = FAST_PYTHON_TYPES.get(logical_type)
     if allowed is None or not set(map(type, values)) <= allowed:
         return None
+    if logical_type == "timestamptz":
+        return _convert_timestamps(values, arrow_type)
     try:
         array = pa.array(values, arrow_type)
     except (pa.ArrowInvalid, OverflowError):
@@ -242,6 +269,18 @@ def _convert_whole_column(logical_type: str, values: list[Any], arrow_type: pa.D
     if logical_type == "string" and pc.any(pc.match_substring(array, "\x00")).as_py():
         return None
     return array
+
+
+def _convert_timestamps(values: list[Any], arrow_type: pa.DataType) -> pa.Array | None:
+    """ISO 8601 strings all with a zone, or all without one (taken as UTC), cast by Arrow in one call."""
+    texts = pa.array(values, pa.string())
+    for pattern, parsed_type in ((ISO_ZONED, arrow_type), (ISO_NAIVE, pa.timestamp(arrow_type.unit))):
+        if pc.all(pc.match_substring_regex(texts, pattern)).as_py() is not False:
+            try:
+                return pc.cast(texts, parsed_type).cast(arrow_type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return None
+    return None
 
 
 def _reason(name: str, logical_type: str, value: Any, error: Exception) -> str:

@@ -16,10 +16,11 @@ from etl_assets.stream.parse import (
     coerce_to_arrow,
     infer_logical_type,
 )
-from resources.kafka import MicroBatch
+from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
 
+DEAD_LETTER_CHUNK = 1000
 DIMENSION_COLUMN = "event_type"
 SYSTEM_COLUMN_TYPES = {"_partition": "int64", "_offset": "int64", "_timestamp": "timestamptz"}
 _CARRIED_AS_IS = ("bool", "json")
@@ -89,3 +90,34 @@ def event_time_column(columns: dict[str, str]) -> str:
     """The first timestamp among the message's own fields; the Kafka record timestamp when there is none."""
     own = [name for name, logical in columns.items() if logical == "timestamptz" and not name.startswith("_")]
     return own[0] if own else "_timestamp"
+
+
+class OffsetsResetError(RuntimeError):
+    """Stored offsets lie past the end of the topic and the source's policy is to fail."""
+
+
+def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str) -> int:
+    """Follow ``on_offsets_reset`` for partitions whose offsets went backwards: fail naming them, or land them again
+    from their beginning (the earlier rows are kept aside). Returns the rows moved aside."""
+    if not resets:
+        return 0
+    reasons = "; ".join(reset.reason for reset in resets)
+    if policy != "restart":
+        raise OffsetsResetError(f"topic {reader.topic} of source {store.source}: {reasons}. Nothing was landed; set "
+                                f"on_offsets_reset: restart to land the topic again from its beginning")
+    gone = {reset.partition: 0 for reset in resets if reset.end is None}
+    starts = {**reader.restart([reset.partition for reset in resets if reset.end is not None]), **gone}
+    with store.topic_transaction(reader.topic):
+        return store.restart_partitions(reader.topic, starts)
+
+
+def send_dead_letters(store: StreamStore, kafka: KafkaResource, dead_letter_topic: str, topic: str) -> int:
+    """Publish the topic's quarantined messages not yet sent, then mark them sent (the quarantine table is the
+    outbox: a retry resends only what was not acknowledged). Returns the number sent."""
+    sent = 0
+    while pending := store.pending_dead_letters(topic, DEAD_LETTER_CHUNK):
+        kafka.publish_dead_letters(dead_letter_topic, topic, pending)
+        with store.connection.transaction():
+            store.mark_dead_lettered(topic, [(partition, offset) for partition, offset, _, _ in pending])
+        sent += len(pending)
+    return sent

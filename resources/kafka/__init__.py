@@ -3,7 +3,7 @@
 (KafkaMessage, MicroBatch). Kafka carries bytes and has no query language, so there is no ``types.py`` or
 ``sql.py``: messages are typed when parsed (etl_assets/stream)."""
 
-from resources.kafka.messages import KafkaMessage, MicroBatch
-from resources.kafka.resource import KafkaResource
+from resources.kafka.messages import KafkaMessage, MicroBatch, OffsetReset
+from resources.kafka.resource import KafkaResource, TopicReader
 
-__all__ = ["KafkaMessage", "KafkaResource", "MicroBatch"]
+__all__ = ["KafkaMessage", "KafkaResource", "MicroBatch", "OffsetReset", "TopicReader"]

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class KafkaMessage:
+class KafkaMessage(NamedTuple):
+    """One record (a tuple: made once per message, so it must be cheap)."""
+
     partition: int
     offset: int
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+
+
+@dataclass(frozen=True)
+class OffsetReset:
+    """A partition whose stored offset lies beyond what the topic now holds: it was recreated or truncated."""
+
+    partition: int
+    stored: int
+    beginning: int
+    end: int | None
+    """None: the partition no longer exists."""
+
+    @property
+    def reason(self) -> str:
+        if self.end is None:
+            return f"partition {self.partition} no longer exists (landed up to offset {self.stored})"
+        return (f"partition {self.partition} ends at offset {self.end} (first offset {self.beginning}) but offsets "
+                f"up to {self.stored} were landed: the topic was recreated or truncated")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.kafka import client
-from resources.kafka.messages import KafkaMessage, MicroBatch
+from resources.kafka.messages import KafkaMessage, MicroBatch, OffsetReset
 from resources.protocol import SourceUnavailableError
 
 with warnings.catch_warnings():
@@ -33,6 +33,7 @@ EMPTY_POLL_MS = 1000
 FETCH_MAX_BYTES = 64 << 20
 PARTITION_FETCH_MAX_BYTES = 16 << 20
 """Large fetches: a micro-batch arrives in a few broker round trips instead of one per MiB per partition."""
+READER_MAX_POLL_RECORDS = 5000
 
 
 class KafkaResource(ConfigurableResource):
@@ -92,6 +93,31 @@ class KafkaResource(ConfigurableResource):
         finally:
             admin.close()
 
+    def publish_dead_letters(self, dead_letter_topic: str, topic: str,
+                             entries: list[tuple[int, int, str, str]]) -> None:
+        """Send quarantined messages ``(partition, offset, reason, raw)`` of ``topic`` to ``dead_letter_topic``,
+        keyed ``<topic>/<partition>/<offset>`` with the origin and reason in headers; waits for every ack."""
+        if not entries:
+            return
+        self.ensure_topic(dead_letter_topic)
+        producer = self.producer(linger_ms=5, max_request_size=FETCH_MAX_BYTES)
+        try:
+            sends = [producer.send(dead_letter_topic, key=f"{topic}/{partition}/{offset}".encode(),
+                                   value=raw.encode("utf-8", errors="replace"),
+                                   headers=[("aietl.topic", topic.encode()),
+                                            ("aietl.partition", str(partition).encode()),
+                                            ("aietl.offset", str(offset).encode()),
+                                            ("aietl.reason", reason.encode("utf-8", errors="replace")[:4096])])
+                     for partition, offset, reason, raw in entries]
+            producer.flush(timeout=self.request_timeout_ms / 1000)
+        finally:
+            producer.close(timeout=self.request_timeout_ms / 1000)
+        failed = [send for send in sends if not send.succeeded()]
+        if failed:
+            raise SourceUnavailableError(f"{self.label}: {len(failed)} of {len(sends)} dead letters of topic "
+                                         f"{topic!r} were not delivered to {dead_letter_topic!r}: "
+                                         f"{failed[0].exception}")
+
     def partitions(self, consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
         """The topic's partitions, waiting up to the request timeout for metadata to arrive."""
         deadline = time.monotonic() + self.request_timeout_ms / 1000
@@ -117,17 +143,79 @@ class KafkaResource(ConfigurableResource):
         Partitions missing from ``start_offsets`` start at their beginning. Reading stops early once a poll
         returns nothing, so the batch ends where the topic ends.
         """
-        fetch = {"max_poll_records": max_messages, "fetch_max_bytes": FETCH_MAX_BYTES,
+        with self.open_reader(topic, start_offsets) as reader:
+            return reader.read(max_messages, time.monotonic() + max_seconds)
+
+    def offset_resets(self, topic: str, stored_offsets: dict[int, int]) -> list[OffsetReset]:
+        """The partitions of ``topic`` whose ``stored_offsets`` lie past what the topic now holds (checked by reading
+        the message before each stored offset, as end offsets may under-report)."""
+        with self.open_reader(topic, stored_offsets) as reader:
+            return reader.offset_resets()
+
+    @contextmanager
+    def open_reader(self, topic: str, start_offsets: dict[int, int]) -> Iterator[TopicReader]:
+        """One consumer assigned to every partition of ``topic`` at ``start_offsets``, for several micro-batches in a
+        row (closed on exit, so nothing of it outlives the run)."""
+        fetch = {"max_poll_records": READER_MAX_POLL_RECORDS, "fetch_max_bytes": FETCH_MAX_BYTES,
                  "max_partition_fetch_bytes": PARTITION_FETCH_MAX_BYTES, "check_crcs": self.check_crcs}
         with self.open_consumer(**fetch) as consumer:
-            partitions = self.partitions(consumer, topic)
-            consumer.assign(partitions)
-            starts = _seek(consumer, partitions, start_offsets)
-            batch = MicroBatch(topic=topic, start_offsets=starts)
-            _poll_into(consumer, batch, max_messages, time.monotonic() + max_seconds)
-            batch.next_offsets = {tp.partition: consumer.position(tp) for tp in partitions}
-            batch.end_offsets = {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
-            return batch
+            yield TopicReader(consumer, topic, self.partitions(consumer, topic), start_offsets)
+
+
+class TopicReader:
+    """Micro-batches of one topic from one open consumer; each batch starts where the previous one ended."""
+
+    def __init__(self, consumer: KafkaConsumer, topic: str, partitions: list[TopicPartition],
+                 start_offsets: dict[int, int]):
+        self.consumer, self.topic, self.partitions = consumer, topic, partitions
+        self.stored = dict(start_offsets)
+        consumer.assign(partitions)
+        self.positions = _seek(consumer, partitions, start_offsets)
+
+    def offset_resets(self) -> list[OffsetReset]:
+        """Partitions whose stored offset is past their end, checked by reading (end offsets alone may
+        under-report): the message just before the stored offset must still be there."""
+        present = {tp.partition: tp for tp in self.partitions}
+        ends = {tp.partition: end for tp, end in self.consumer.end_offsets(self.partitions).items()}
+        beginnings = {tp.partition: b for tp, b in self.consumer.beginning_offsets(self.partitions).items()}
+        resets = [OffsetReset(p, stored, 0, None) for p, stored in self.stored.items() if p not in present]
+        for partition, stored in sorted(self.stored.items()):
+            if partition in present and stored > ends[partition] and not self._holds(present[partition], stored - 1):
+                resets.append(OffsetReset(partition, stored, beginnings[partition], ends[partition]))
+        return resets
+
+    def restart(self, partitions: list[int]) -> dict[int, int]:
+        """Seek ``partitions`` to their beginning; returns the new start offsets."""
+        chosen = [tp for tp in self.partitions if tp.partition in partitions]
+        for tp, beginning in self.consumer.beginning_offsets(chosen).items():
+            self.consumer.seek(tp, beginning)
+            self.positions[tp.partition] = beginning
+        return {p: self.positions[p] for p in partitions if p in self.positions}
+
+    def _holds(self, tp: TopicPartition, offset: int) -> bool:
+        """Whether ``offset`` of ``tp`` can be read (the consumer is put back where it was)."""
+        self.consumer.pause(*[other for other in self.partitions if other != tp])
+        self.consumer.seek(tp, offset)
+        try:
+            deadline = time.monotonic() + EMPTY_POLL_MS / 1000
+            while time.monotonic() < deadline:
+                records = self.consumer.poll(timeout_ms=EMPTY_POLL_MS, max_records=1, update_offsets=False)
+                found = [r.offset for r in records.get(tp, [])]
+                if found:
+                    return found[0] == offset
+            return False
+        finally:
+            self.consumer.seek(tp, self.positions[tp.partition])
+            self.consumer.resume(*self.partitions)
+
+    def read(self, max_messages: int, deadline: float) -> MicroBatch:
+        """Up to ``max_messages`` from the current positions, stopping at ``deadline`` or on an empty poll."""
+        batch = MicroBatch(topic=self.topic, start_offsets=dict(self.positions))
+        _poll_into(self.consumer, batch, max_messages, deadline)
+        self.positions = {tp.partition: self.consumer.position(tp) for tp in self.partitions}
+        batch.next_offsets = dict(self.positions)
+        batch.end_offsets = {tp.partition: end for tp, end in self.consumer.end_offsets(self.partitions).items()}
+        return batch
 
 
 def _seek(consumer: KafkaConsumer, partitions: list[TopicPartition], offsets: dict[int, int]) -> dict[int, int]:
@@ -141,12 +229,13 @@ def _seek(consumer: KafkaConsumer, partitions: list[TopicPartition], offsets: di
 
 
 def _poll_into(consumer: KafkaConsumer, batch: MicroBatch, max_messages: int, deadline: float) -> None:
-    while len(batch.messages) < max_messages and time.monotonic() < deadline:
-        wanted = max_messages - len(batch.messages)
+    messages = batch.messages
+    while len(messages) < max_messages and time.monotonic() < deadline:
+        wanted = max_messages - len(messages)
         records = consumer.poll(timeout_ms=EMPTY_POLL_MS, max_records=wanted, update_offsets=True)
         if not any(records.values()):
             batch.drained = True
             return
         for partition_records in records.values():
-            batch.messages.extend(
-                KafkaMessage(r.partition, r.offset, r.timestamp, r.key, r.value) for r in partition_records)
+            messages.extend([KafkaMessage(r.partition, r.offset, r.timestamp, r.key, r.value)
+                             for r in partition_records])

@@ -136,6 +136,8 @@ class StreamStore:
             "\"offset\" bigint NOT NULL, reason text NOT NULL, raw text, "
             "quarantined_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (topic, partition, \"offset\"))"
         ).format(self._table(QUARANTINE_TABLE)))
+        self.connection.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS dead_lettered_at timestamptz")
+                                .format(self._table(QUARANTINE_TABLE)))
         return self.column_types(topic)
 
     def column_types(self, topic: str) -> dict[str, str]:
@@ -166,6 +168,60 @@ class StreamStore:
             "ON CONFLICT (topic, partition, \"offset\") DO NOTHING").format(self._table(QUARANTINE_TABLE))
         with self.connection.cursor() as cursor:
             cursor.executemany(statement, values)
+
+    # ---- dead letters (the quarantine table is their outbox) ---------------------------------------------------
+
+    def pending_dead_letters(self, topic: str, limit: int) -> list[tuple[int, int, str, str]]:
+        """Quarantined messages of ``topic`` not yet sent to the dead-letter topic: (partition, offset, reason, raw)."""
+        with self.connection.transaction():
+            if not self._exists(QUARANTINE_TABLE):
+                return []
+            self.connection.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS dead_lettered_at timestamptz")
+                                    .format(self._table(QUARANTINE_TABLE)))
+            return self.connection.execute(sql.SQL(
+                "SELECT partition, \"offset\", reason, raw FROM {} WHERE topic = %s AND dead_lettered_at IS NULL "
+                "ORDER BY partition, \"offset\" LIMIT %s").format(self._table(QUARANTINE_TABLE)),
+                (topic, limit)).fetchall()
+
+    def mark_dead_lettered(self, topic: str, positions: Iterable[tuple[int, int]]) -> None:
+        statement = sql.SQL("UPDATE {} SET dead_lettered_at = now() WHERE topic = %s AND partition = %s "
+                            "AND \"offset\" = %s").format(self._table(QUARANTINE_TABLE))
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, [(topic, partition, offset) for partition, offset in positions])
+
+    def _exists(self, table: str) -> bool:
+        return self.connection.execute("SELECT to_regclass(%s) IS NOT NULL", (
+            sql.Identifier(self.namespace, table).as_string(self.connection),)).fetchone()[0]
+
+    # ---- offsets that went backwards ---------------------------------------------------------------------------
+
+    def restart_partitions(self, topic: str, starts: Mapping[int, int]) -> int:
+        """Move what was landed from ``starts``' partitions (rows and quarantined messages of the topic's previous
+        life) into ``<topic>__before_reset`` / ``_quarantine__before_reset`` and store the new start offsets for
+        the landing and the aggregate. Returns the rows moved. Runs on the caller's transaction."""
+        partitions = list(starts)
+        moved = 0
+        if self._exists(topic):
+            moved = self._move(topic, f"{topic}__before_reset"[:63], sql.SQL("_partition = ANY(%s)"), (partitions,))
+        if self._exists(QUARANTINE_TABLE):
+            self._move(QUARANTINE_TABLE, f"{QUARANTINE_TABLE}__before_reset", sql.SQL(
+                "topic = %s AND partition = ANY(%s)"), (topic, partitions))
+        self.store_offsets(topic, starts)
+        self.store_offsets(topic, starts, consumer=PER_MINUTE)
+        return moved
+
+    def _move(self, table: str, archive: str, where: sql.Composable, params: tuple) -> int:
+        self.connection.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (LIKE {})").format(
+            self._table(archive), self._table(table)))
+        columns = target_columns(self.connection, self.namespace, table)
+        for name, native in columns.items():
+            self.connection.execute(statements.add_column(self.namespace, archive, name,
+                                                          ddl_type(logical_type(native)), if_not_exists=True))
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        self.connection.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE {}").format(
+            self._table(archive), names, names, self._table(table), where), params)
+        return self.connection.execute(sql.SQL("DELETE FROM {} WHERE {}").format(self._table(table), where),
+                                       params).rowcount
 
     # ---- the per-minute aggregate ------------------------------------------------------------------------------
 

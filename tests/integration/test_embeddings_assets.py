@@ -39,13 +39,13 @@ def land_products(sample_dir: Path, warehouse: PostgresResource, table: SourceTa
 
 
 class Harness:
-    def __init__(self, pg_dsn: str, qdrant_path: Path, table: SourceTable):
+    def __init__(self, pg_dsn: str, qdrant_path: Path, table: SourceTable, model: str = "hashing"):
         self.warehouse = PostgresResource.from_dsn(pg_dsn)
         self.qdrant = QdrantResource(path=str(qdrant_path))
-        self.embedder = EmbedderResource()
+        self.embedder = EmbedderResource(model=model)
         self.resources = {"warehouse": self.warehouse, "metadata": MetadataResource(postgres=self.warehouse),
                           "qdrant": self.qdrant, "embedder": self.embedder}
-        self.assets = build_embedding_assets([table])
+        self.assets = [a for a in build_embedding_assets([table]) if a.key == PRODUCTS]
 
     def materialize(self) -> dict[str, Any]:
         result = materialize(self.assets, resources=self.resources)
@@ -124,13 +124,13 @@ def test_a_lost_collection_is_rebuilt_from_the_table(pg_dsn: str, tmp_path: Path
 def test_search_without_embeddings_says_what_to_materialize(tmp_path: Path) -> None:
     with pytest.raises(LookupError, match="materialize asset embeddings/shop_files/products first"):
         search("skillet", "shop_files", "products", qdrant=QdrantResource(path=str(tmp_path / "q")),
-               embedder=EmbedderResource())
+               embedder=EmbedderResource(model="hashing"))
 
 
-def test_only_semantic_search_tables_get_an_embeddings_asset() -> None:
+def test_only_semantic_search_tables_get_an_embeddings_asset_besides_the_catalog() -> None:
     tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
     keys = [asset.key for asset in build_embedding_assets(tables)]
-    assert keys == [AssetKey(["embeddings", "shop_files", "products"])]
+    assert keys == [AssetKey(["embeddings", "shop_files", "products"]), AssetKey(["embeddings", "catalog"])]
 
 
 def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
@@ -150,3 +150,84 @@ def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
     assert (second["rows_embedded"], second["rows_skipped"], second["rows_deleted"]) == (0, products - 1, 1)
     with harness.qdrant.open() as client:
         assert client.count("shop_files__products", exact=True).count == products - 1
+
+
+def test_bad_text_values_land_as_points_or_are_counted_and_nothing_blocks(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    huge = "Водонепроницаемые ботинки 防水靴 🥾 waterproof hiking boots. " * 90_000
+    harness.sql("UPDATE raw_shop_files.products SET name = NULL, description = NULL, category = NULL "
+                "WHERE product_id = 1")
+    harness.sql("UPDATE raw_shop_files.products SET name = '', description = '   ', category = '' "
+                "WHERE product_id = 2")
+    harness.sql("UPDATE raw_shop_files.products SET description = %s WHERE product_id = 3", (huge,))
+    harness.sql("UPDATE raw_shop_files.products SET name = 'Чугунная сковорода 铸铁煎锅 🍳' WHERE product_id = 4")
+
+    first = harness.materialize()
+
+    assert first["rows_without_text"] == 2 and first["rows_truncated"] == 1
+    assert first["rows_embedded"] == products - 2
+    assert first["points"] == products - 3 + harness.embedder.max_chunks
+    [hit] = search("Чугунная сковорода", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+                   embedder=harness.embedder)
+    assert hit.pk == {"product_id": 4}
+    [long_hit] = search("Водонепроницаемые ботинки", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+                        embedder=harness.embedder)
+    assert long_hit.pk == {"product_id": 3} and len(long_hit.payload["description"]) <= 2_001
+
+    harness.sql("UPDATE raw_shop_files.products SET description = 'short again' WHERE product_id = 3")
+    second = harness.materialize()
+    assert second["rows_embedded"] == 1 and second["rows_deleted"] == harness.embedder.max_chunks - 1
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products - 2
+
+
+def test_a_key_that_changes_type_replaces_every_point_without_duplicates(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    harness.sql("ALTER TABLE raw_shop_files.products ALTER COLUMN product_id TYPE text USING 'P-' || product_id")
+
+    changed = harness.materialize()
+
+    assert (changed["rows_embedded"], changed["rows_deleted"]) == (products, products)
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products
+    [hit] = search("Chef knife Classic", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+                   embedder=harness.embedder)
+    assert hit.pk == {"product_id": "P-4"}
+
+
+def test_a_collection_of_another_dimension_fails_the_run_and_keeps_its_points(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    harness.resources["embedder"] = EmbedderResource(model="hashing", dimensions=128)
+
+    result = materialize(harness.assets, resources=harness.resources, raise_on_error=False)
+
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    assert "'shop_files__products' holds 384-dimensional vectors" in str(failure.event_specific_data.error)
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products
+
+
+def test_an_index_out_of_step_with_the_collection_is_reconciled(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    products = land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    harness.sql("DELETE FROM aietl_meta.embedding_index WHERE pk->>'product_id' IN ('1', '2')")
+    harness.sql("DELETE FROM raw_shop_files.products WHERE product_id = 2")
+
+    repaired = harness.materialize()
+
+    assert repaired["reconciled"] is True and repaired["rows_embedded"] == products - 1
+    assert repaired["rows_deleted"] == 1
+    with harness.qdrant.open() as client:
+        assert client.count("shop_files__products", exact=True).count == products - 1
+    assert harness.sql("SELECT count(*) FROM aietl_meta.embedding_index")[0][0] == products - 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -147,17 +146,21 @@ def test_bad_messages_are_quarantined_with_partition_offset_and_reason(kafka_boo
     assert query(pg_dsn, f'SELECT event_id FROM stream_events."{topic}" ORDER BY 1') == [(1,), (4,)]
 
 
-def test_a_backlog_larger_than_a_batch_takes_several_runs_without_loss(kafka_bootstrap: str, pg_dsn: str) -> None:
+def test_a_backlog_larger_than_a_batch_lands_in_several_micro_batches_of_one_run(kafka_bootstrap: str,
+                                                                                  pg_dsn: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(250)])
-    written = [run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100)[stream_key(SOURCE, topic)]["rows_written"]
-               for _ in range(4)]
-    assert written == [100, 100, 50, 0]
+    first = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100)[stream_key(SOURCE, topic)]
+    again = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100)[stream_key(SOURCE, topic)]
+    assert (first["rows_written"], first["micro_batches"], first["drained"]) == (250, 3, True)
+    assert (again["rows_written"], again["micro_batches"]) == (0, 1)
+    assert first["landing_seconds"] > 0 and first["step_overhead_seconds"] >= 0
     counts = query(pg_dsn, f'SELECT count(*), count(DISTINCT event_id) FROM stream_events."{topic}"')
     assert counts == [(250, 250)]
     per_minute = query(pg_dsn, f'SELECT events FROM stream_events."{topic}_per_minute"')
     assert per_minute == [(250,)]
-    assert Counter(p for p, in query(pg_dsn, f'SELECT _partition FROM stream_events."{topic}"')).total() == 250
+    history = metadata_resource(warehouse_resource(pg_dsn)).ingestion_history(SOURCE, topic)
+    assert [h["rows_written"] for h in history] == [0, 250]
 
 
 def test_columns_retyped_in_the_warehouse_keep_landing(kafka_bootstrap: str, pg_dsn: str) -> None:

@@ -18,9 +18,9 @@ def message(offset: int, value: bytes | None) -> KafkaMessage:
 def test_objects_become_rows_and_everything_else_is_quarantined_with_a_reason() -> None:
     batch = parse_messages([message(0, b'{"a": 1, "b": "x"}'), message(1, None), message(2, b'"text"'),
                             message(3, b'{"_offset": 1}'), message(4, b'{"a": '), message(5, b'{"c": [1]}')])
-    assert [(r["_offset"], r.get("a"), r.get("c")) for r in batch.rows] == [(0, 1, None), (5, None, [1])]
+    assert [(o, r.get("a"), r.get("c")) for o, r in zip(batch.offsets, batch.rows)] == [(0, 1, None), (5, None, [1])]
     assert batch.columns == ["a", "b", "c"]
-    assert batch.rows[0]["_timestamp"] == datetime.fromtimestamp(1_790_000_000, tz=UTC)
+    assert batch.system_column("_timestamp").to_pylist()[0] == datetime.fromtimestamp(1_790_000_000, tz=UTC)
     assert [(q.offset, q.reason.split(":")[0]) for q in batch.quarantined] == [
         (1, "empty message (null value)"), (2, "expected a JSON object, got str"),
         (3, "key '_offset' is reserved for a system column"), (4, "not valid JSON")]
