@@ -190,9 +190,10 @@ def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | 
         raise click.ClickException(str(error)) from None
     problems = check_config(datasources, datasources_file, catalog_file, pipelines_file or PIPELINES_FILE)
     for problem in problems:
-        click.echo(f"error: {problem}", err=True)
-    if problems:
-        raise click.ClickException(f"{len(problems)} problem(s) found")
+        click.echo(f"{'error' if problem.blocking else 'warning'}: {problem}", err=True)
+    blocking = [problem for problem in problems if problem.blocking]
+    if blocking:
+        raise click.ClickException(f"{len(blocking)} problem(s) found")
     tables = source_tables(datasources, read_catalog_file(catalog_file))
     click.echo(f"{datasources_file}: valid; {len(tables)} tables in the catalog {catalog_file}")
 

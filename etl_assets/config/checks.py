@@ -30,6 +30,8 @@ class Problem:
     key_path: str
     reason: str
     fix: str = ""
+    blocking: bool = True
+    """False for what only a run needs (a secret may be set only where runs execute): a warning, not a failure."""
 
     def __str__(self) -> str:
         where = f"{self.file}: {self.key_path}: " if self.key_path else f"{self.file}: "
@@ -47,8 +49,9 @@ class ConfigProblems(ConfigError):
 
 
 def raise_for_problems(problems: list[Problem]) -> None:
-    if problems:
-        raise ConfigProblems(problems)
+    blocking = [problem for problem in problems if problem.blocking]
+    if blocking:
+        raise ConfigProblems(blocking)
 
 
 def check_config(datasources: DataSources, datasources_file: Path, catalog_file: Path,
@@ -121,7 +124,7 @@ def _secrets(datasources: DataSources, file: str, environ: Mapping[str, str]) ->
             state = "is not set" if value is None else "is set but empty"
             yield Problem(file, path, f"secret environment variable {variable} {state}",
                           f"export {variable}=... before starting (or remove {path.rsplit('.', 1)[-1]} if the "
-                          f"server needs no secret)")
+                          f"server needs no secret)", blocking=False)
 
 
 def _secret_in_use(datasources: DataSources, path: str) -> bool:

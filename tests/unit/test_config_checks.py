@@ -213,10 +213,23 @@ def test_every_problem_is_reported_at_once_and_raised_together(tmp_path):
     file, messages = problems_of(tmp_path, config=config, env={})
     assert len(messages) >= 5, messages
     datasources = load_datasources(file)
+    problems = check_config(datasources, file, tmp_path / "catalog.json", environ={})
     with pytest.raises(ConfigProblems) as raised:
-        raise_for_problems(check_config(datasources, file, tmp_path / "catalog.json", environ={}))
+        raise_for_problems(problems)
     assert isinstance(raised.value, ConfigError)
-    assert len(raised.value.problems) == len(str(raised.value).splitlines()) >= 5
+    blocking = [problem for problem in problems if problem.blocking]
+    assert raised.value.problems == blocking
+    assert len(blocking) == len(str(raised.value).splitlines()) >= 2
+    assert all("secret environment variable" in p.reason for p in problems if not p.blocking)
+
+
+def test_unset_secrets_warn_but_do_not_block(tmp_path):
+    file, _ = problems_of(tmp_path, env={})
+    result = CliRunner().invoke(main, ["validate", "--datasources", str(file), "--catalog",
+                                       str(tmp_path / "catalog.json"), "--pipelines", str(tmp_path / "p.yaml")],
+                                env={"AIETL_PG_PASSWORD": None})
+    assert "warning:" in result.output and "secret environment variable" in result.output
+    assert result.exit_code == 0, result.output
 
 
 def test_cdc_without_kafka_is_reported_when_the_model_has_a_cdc_switch(tmp_path):
