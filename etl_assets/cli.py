@@ -45,11 +45,11 @@ def discover(only: tuple[str, ...]) -> None:
 @main.command()
 def demo() -> None:
     """Start the embedded services, load the sample data, materialize the whole graph, print a summary, stop."""
-    from etl_assets.demo import run_main_job, sample_stack
+    from etl_assets.demo import run_main_job, sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
 
     prepare_dagster_home()
-    with sample_stack() as stack:
+    with stack_refusal(click.ClickException), sample_stack() as stack:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
         click.echo("sample data loaded into the shop database, the chdb analytics table and topic clicks")
         click.echo("materializing the whole asset graph (job 'main'); warnings and errors follow, if any")
@@ -66,11 +66,11 @@ def demo() -> None:
 @click.option("--port", default=UI_PORT, show_default=True)
 def ui(port: int) -> None:
     """Start the embedded services with the sample loaded and serve the Dagster UI over the demo's instance."""
-    from etl_assets.demo import sample_stack
+    from etl_assets.demo import sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
 
     prepare_dagster_home()
-    with sample_stack():
+    with stack_refusal(click.ClickException), sample_stack():
         dagster = Path(sys.executable).parent / "dagster"
         command = [str(dagster), "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", UI_HOST, "-p", str(port)]
         click.echo(f"Dagster UI on http://{UI_HOST}:{port} (Ctrl-C stops it and the embedded services)")

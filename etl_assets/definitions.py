@@ -13,14 +13,17 @@ from etl_assets.ddl.assets import build_ddl_assets
 from etl_assets.embeddings.assets import build_embedding_assets
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.profile.assets import build_profile_assets
+from etl_assets.proof.assets import build_proof_assets
 from etl_assets.raw.assets import build_raw_assets
 from etl_assets.recommend.assets import build_recommendation_assets
+from etl_assets.relationships.assets import build_relationship_assets
 from etl_assets.reports.assets import build_report_assets
 from etl_assets.stream.assets import build_stream_assets
 from etl_assets.transform.assets import build_dbt_assets
 from etl_assets.wiring import build_resources
 from sensors.incremental import build_incremental_sensors
 from sensors.kafka import build_kafka_sensors
+from sensors.recovery import build_recovery_sensor
 from sensors.schedules import build_schedules
 
 MAIN_JOB = "main"
@@ -35,12 +38,14 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
     return [
         *build_raw_assets(tables, warehouse_kind=kind, warehouse_name=datasources.warehouse),
         *build_profile_assets(tables, warehouse_kind=kind),
+        *build_relationship_assets(tables),
         *build_recommendation_assets(tables),
         *build_ddl_assets(tables),
+        *build_proof_assets(tables, relationships=True),
         *build_embedding_assets(tables),
         *build_stream_assets(datasources),
         *build_dbt_assets(),
-        *build_report_assets(tables),
+        *build_report_assets(tables, proofs=True),
     ]
 
 
@@ -57,7 +62,8 @@ def build_definitions() -> Definitions:
         assets=build_assets(datasources, tables),
         jobs=[main_job],
         schedules=build_schedules(datasources, tables),
-        sensors=[*build_incremental_sensors(datasources, tables), *build_kafka_sensors(datasources)],
+        sensors=[*build_incremental_sensors(datasources, tables), *build_kafka_sensors(datasources),
+                 build_recovery_sensor()],
         resources=build_resources(datasources),
         executor=executor(),
     )

@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from unittest.mock import patch
 
 from etl_assets.paths import SAMPLE_DIR, state_dir
-from resources.embedded.stack import EmbeddedStack, run_clickhouse_file, run_sql_file
+from resources.embedded.lock import StateDirectoryInUseError
+from resources.embedded.stack import EmbeddedStack, PortInUseError, run_clickhouse_file, run_sql_file
 
 SAMPLE_TOPIC = "clicks"
+
+
+@contextmanager
+def stack_refusal(as_error: Callable[[str], Exception]) -> Iterator[None]:
+    """A state directory in use or a busy port, re-raised as ``as_error(message)``: one line, no traceback."""
+    try:
+        yield
+    except (StateDirectoryInUseError, PortInUseError) as error:
+        raise as_error(str(error)) from None
 
 
 @contextmanager
@@ -69,16 +80,28 @@ class RunSummary:
         return lines
 
 
+def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
+    """What the sensor run_recovery does, once: a demo killed earlier must not leave the pools blocked."""
+    from dagster import build_resources
+
+    from sensors.recovery import recover
+
+    if "metadata" not in resources:
+        return recover(instance, None).summary()
+    with build_resources({"metadata": resources["metadata"]}) as built:
+        return recover(instance, built.metadata).summary()
+
+
 def run_main_job() -> RunSummary:
     from dagster import DagsterInstance
 
     from etl_assets.definitions import MAIN_JOB, defs
 
     started = time.monotonic()
+    instance = DagsterInstance.get()
+    release_dead_runs(instance, dict(defs.resources or {}))
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.get_job_def(MAIN_JOB).execute_in_process(
-        run_config=quiet, instance=DagsterInstance.get(), raise_on_error=False
-    )
+    result = defs.get_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

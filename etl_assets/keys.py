@@ -21,6 +21,7 @@ STREAM = "stream"
 REPORTS = "reports"
 DBT = "dbt"
 RELATIONSHIPS = "relationships"
+PROOF = "proof"
 TABLE_LAYERS = (RAW, PROFILE, RECOMMENDATION, DDL, EMBEDDINGS)
 
 _DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")

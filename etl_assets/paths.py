@@ -23,3 +23,8 @@ def resolve(path: str | Path) -> Path:
     """A path from config, relative to the project directory unless absolute."""
     candidate = Path(path)
     return candidate if candidate.is_absolute() else (PROJECT_DIR / candidate).resolve()
+
+
+def relationships_file() -> Path:
+    """Keys and relationships found by the ``relationships/catalog`` asset, read offline by ``aietl generate-dbt``."""
+    return state_dir() / "relationships.json"

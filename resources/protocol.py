@@ -4,6 +4,7 @@ a destination lands them. The tables themselves are described by the schema mode
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,6 +31,61 @@ class WriteResult:
 
 class SourceUnavailableError(RuntimeError):
     """A source could not be reached or stopped answering; the message names the source and the cause."""
+
+
+class PermanentError(Exception):
+    """A failure that no retry can fix (a missing file, a refused login, an unknown table, an invalid config)."""
+
+
+class PermanentSourceError(SourceUnavailableError, PermanentError):
+    """A source that answers but refuses the platform for good: wrong password, unknown database or role."""
+
+
+TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57P", "40001", "40P01", "55P03", "57014")
+"""Connection exceptions, insufficient resources, operator intervention (shutdown, statement timeout), serialization
+failures, deadlocks and lock timeouts: worth another attempt."""
+PERMANENT_PHRASES = ("password authentication failed", "authentication failed", "no pg_hba.conf entry",
+                     "does not exist", "permission denied", "unknown table", "unknown database", "not found")
+TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+                    errno.ENETUNREACH, errno.EPIPE, errno.EAGAIN}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying may help: connection refused or lost, timeouts, serialization failures and deadlocks.
+
+    Anything else fails at once: a :class:`PermanentError` or a missing file anywhere in the chain of causes, a
+    refused login, an unknown table, and every error not known to be transient.
+    """
+    chain = _causes(error)
+    if any(isinstance(e, (PermanentError, FileNotFoundError, NotADirectoryError, IsADirectoryError)) for e in chain):
+        return False
+    for cause in chain:
+        sqlstate = getattr(cause, "sqlstate", None)
+        if sqlstate:
+            return sqlstate.startswith(TRANSIENT_SQLSTATE_CLASSES)
+    if any(phrase in str(cause).lower() for cause in chain for phrase in PERMANENT_PHRASES):
+        return False
+    return any(_transient_kind(cause) for cause in chain)
+
+
+def _transient_kind(error: BaseException) -> bool:
+    if isinstance(error, (TimeoutError, ConnectionError, SourceUnavailableError)):
+        return True
+    if isinstance(error, OSError) and error.errno in TRANSIENT_ERRNOS:
+        return True
+    if getattr(error, "retriable", False) is True:  # kafka-python marks its retriable errors
+        return True
+    return type(error).__name__ == "OperationalError"  # DB-API: the server went away or could not be reached
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and its causes and contexts (``raise ... from None`` keeps the context), outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 20:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """Incremental-load sensors: one per database source, asking for a load when a table's cursor moves.
 
-Each tick reads ``max(cursor)`` per table (cheap, bounded by the connector's timeouts) and compares it with the value
+Each tick reads ``max(cursor)`` of every table (one round trip per source where the connector offers
+``max_cursors``; cheap, bounded by the connector's timeouts) and compares it with the value
 seen last, kept in the sensor's cursor so it survives restarts. Sources on the embedded chdb engine are not watched:
 the engine admits one process per data path, and the daemon must not hold it while a run needs it.
 """
@@ -52,6 +53,22 @@ def new_cursor_values(seen: dict[str, str], current: dict[str, Any]) -> dict[str
     return {name: str(value) for name, value in current.items() if value is not None and seen.get(name) != str(value)}
 
 
+def current_cursors(connector: Any, tables: list[SourceTable]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The cursor maxima of ``tables`` and, apart, the tables that could not be read with the reason."""
+    many = getattr(connector, "max_cursors", None)
+    if callable(many):
+        values = many([table.schema for table in tables])
+    else:
+        values = {}
+        for table in tables:
+            try:
+                values[table.name] = connector.max_cursor(table.schema)
+            except ValueError as error:
+                values[table.name] = error
+    errors = {name: str(value) for name, value in values.items() if isinstance(value, Exception)}
+    return {name: value for name, value in values.items() if name not in errors}, errors
+
+
 def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
     raw_keys = {table.name: asset_key(RAW, source, table.name) for table in tables}
 
@@ -66,13 +83,16 @@ def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
     def incremental(context: SensorEvaluationContext) -> SensorResult | SkipReason:
         connector = getattr(context.resources, source_resource_key(source))
         try:
-            current = {table.name: connector.max_cursor(table.schema) for table in tables}
+            current, unreadable = current_cursors(connector, tables)
         except Exception as error:  # a source that is down must not stop the daemon
             return SkipReason(f"source {source} is unreachable: {error}")
+        for reason in unreadable.values():
+            context.log.warning(reason)
         seen = json.loads(context.cursor) if context.cursor else {}
         moved = new_cursor_values(seen, current)
         if not moved:
-            return SkipReason(f"no table of {source} has new rows")
+            suffix = f" ({len(unreadable)} unreadable: {sorted(unreadable)})" if unreadable else ""
+            return SkipReason(f"no table of {source} has new rows{suffix}")
         graph = context.repository_def.asset_graph
         requests = [
             RunRequest(

@@ -15,13 +15,13 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from etl_assets.profile.model import ColumnProfile
-from etl_assets.recommend.model import Recommendation
+from etl_assets.recommend.model import ColumnType, Recommendation
 from resources.schema import Column, LogicalType, TableSchema, TypeMapper, parse_logical
 from resources.schema.types import decimal, decimal_parameters
 
 MAX_IDENTIFIER_BYTES = {"postgres": 63, "redshift": 127, "mysql": 64, "clickhouse": 200, "snowflake": 255,
                         "bigquery": 300}
-_PARTITION = re.compile(r"^(day|month|hash)\(([^,]+?)(?:,\s*(\d+))?\)$")
+_PARTITION = re.compile(r"^(day|month|year|hash)\(([^,]+?)(?:,\s*(\d+))?\)$")
 
 
 @dataclass
@@ -57,7 +57,17 @@ class Table:
         return profile.max_length if profile is not None else None
 
     def logical(self, column: str) -> str:
-        return self.schema.column(column).logical_type
+        """The recommended logical type (chosen from the profile), else the source's."""
+        chosen = self.recommendation.column_type(column)
+        return chosen.logical if chosen is not None else self.schema.column(column).logical_type
+
+    def chosen(self, column: str) -> ColumnType | None:
+        return self.recommendation.column_type(column)
+
+    def nullable(self, column: Column) -> bool:
+        """NULLs allowed: where the profile saw them (or the sync mode may bring them), else as the source says."""
+        chosen = self.chosen(column.name)
+        return chosen.nullable if chosen is not None else column.nullable
 
 
 @dataclass(frozen=True)
@@ -70,9 +80,31 @@ class TypeHints:
     key: bool = False
     """Part of a primary, sort or index key (MySQL needs a bounded VARCHAR; ClickHouse a non-Nullable type)."""
     low_cardinality: bool = False
+    min_value: int | None = None
+    max_value: int | None = None
+    """Integer range seen (ClickHouse picks UInt8 .. Int64 from it)."""
+    fixed_length: bool = False
+    enum_values: tuple[str, ...] = ()
+    """A complete, small set of string values (MySQL ENUM)."""
+    compact_time: bool = False
+    """Dates/timestamps within ClickHouse's Date/DateTime range, timestamps in whole seconds."""
 
 
 NO_HINTS = TypeHints()
+
+
+def chosen_hints(table: Table, column: Column, keys: set[str], **extra: bool) -> TypeHints:
+    """The hints of ``column``: its recommended type choice (NULLs, range, lengths, values) and key membership."""
+    chosen = table.chosen(column.name)
+    key = column.name in keys
+    if chosen is None:
+        return TypeHints(nullable=column.nullable and not key, max_length=table.max_length(column.name), key=key,
+                         **extra)
+    return TypeHints(
+        nullable=chosen.nullable and not key, max_length=chosen.max_length or table.max_length(column.name),
+        key=key, min_value=chosen.min_value, max_value=chosen.max_value, fixed_length=chosen.fixed_length,
+        enum_values=chosen.enum_values, **extra,
+    )
 
 
 class DialectTypes(TypeMapper, Protocol):
@@ -130,7 +162,7 @@ class TableTypes:
 
 class Partition(NamedTuple):
     granularity: str
-    """month, day or hash."""
+    """year, month, day or hash."""
     column: str
     buckets: int
     """Hash partitions (0: not given)."""
@@ -165,8 +197,8 @@ def typed_columns(table: Table, types: DialectTypes, notes: list[str],
     typed = []
     for column in table.schema.columns:
         column_hints = hints(column)
-        data_type, type_notes = types.column_type(column_logical(column.logical_type, column.name), column_hints,
-                                                  column.name)
+        data_type, type_notes = types.column_type(column_logical(table.logical(column.name), column.name),
+                                                  column_hints, column.name)
         notes.extend(type_notes)
         typed.append((column, data_type, not column_hints.nullable))
     return typed
@@ -191,11 +223,30 @@ def column_logical(text: str, column: str) -> LogicalType:
 
 def default_hints(table: Table, keys: set[str]) -> Callable[[Column], TypeHints]:
     def hints(column: Column) -> TypeHints:
-        return TypeHints(
-            nullable=column.nullable and column.name not in keys, max_length=table.max_length(column.name),
-            key=column.name in keys,
-        )
+        return chosen_hints(table, column, keys)
     return hints
+
+
+def foreign_key_notes(table: Table, dialect: str) -> list[str]:
+    """The recommended foreign keys as notes: the referenced table may not exist yet when this script runs, and
+    a key with orphans cannot be validated, so each is given as the statement to run once both tables exist."""
+    notes = []
+    for fk in table.recommendation.foreign_keys:
+        constraint = exp.Alter(
+            this=table_ref(table.namespace, table.name), kind="TABLE",
+            actions=[exp.AddConstraint(expressions=[exp.Constraint(
+                this=ident(index_name(dialect, table.name, fk.columns, "fk")),
+                expressions=[exp.ForeignKey(
+                    expressions=[ident(c) for c in fk.columns],
+                    reference=exp.Reference(this=exp.Schema(this=table_ref(table.namespace, fk.ref_table),
+                                                            expressions=[ident(c) for c in fk.ref_columns])),
+                )],
+            )])],
+        ).sql(dialect=dialect)
+        clean = "" if fk.orphans == 0 else f" ({fk.orphans:,} orphan values: clean them first)"
+        notes.append(f"foreign key ({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)}), "
+                     f"{fk.match_share:.1%} matching{clean}: {constraint}")
+    return notes
 
 
 def primary_key(columns: list[str]) -> exp.PrimaryKey:
@@ -227,13 +278,13 @@ def index_name(dialect: str, table: str, columns: tuple[str, ...], method: str) 
 
 
 def partition_parts(recommendation: Recommendation) -> Partition | None:
-    """The partitioning of "month(col)", "day(col)" or "hash(col, n)"; None when there is none."""
+    """The partitioning of "year(col)", "month(col)", "day(col)" or "hash(col, n)"; None when there is none."""
     if not recommendation.partition_by:
         return None
     match = _PARTITION.match(recommendation.partition_by.strip())
     if not match:
-        raise ValueError(f"unsupported partitioning {recommendation.partition_by!r}; expected month(col), day(col) "
-                         "or hash(col, n)")
+        raise ValueError(f"unsupported partitioning {recommendation.partition_by!r}; expected year(col), month(col), "
+                         "day(col) or hash(col, n)")
     return Partition(match.group(1), recommendation.partition_column or match.group(2).strip(),
                      int(match.group(3) or 0))
 

@@ -7,6 +7,8 @@ was or with rows that the next run deduplicates; the watermark never moves backw
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -83,10 +85,19 @@ def quarantine_schema(source: str) -> TableSchema:
 
 def live_schema(source: SourceConnector, table: SourceTable) -> TableSchema:
     """The table as the source has it now, with the configured primary key and cursor column."""
+    return _configured(_discovered(source, table), table)
+
+
+def _discovered(source: SourceConnector, table: SourceTable) -> TableSchema:
     finder = getattr(source, "discover_table", None)
     found = finder(table.name) if finder else next((t for t in source.discover() if t.name == table.name), None)
     if found is None:
-        raise LoadError(f"{table.source}.{table.name}: the table is no longer in the source")
+        raise LoadError(f"{table.source}.{table.name}: the table is no longer in the source (dropped or renamed "
+                        "since discovery); run `aietl discover`")
+    return found
+
+
+def _configured(found: TableSchema, table: SourceTable) -> TableSchema:
     names = {c.name for c in found.columns}
     wanted = [*table.schema.primary_key, *([table.sync.cursor] if table.sync.cursor else [])]
     missing = [name for name in wanted if name not in names]
@@ -197,7 +208,8 @@ def _logged_load(table: SourceTable, source: SourceConnector, destination: Desti
 
 def _load(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
           full_reload: bool, mode: WriteMode, run_id: str | None, outcome: LoadOutcome) -> None:
-    live = live_schema(source, table)
+    found = _discovered(source, table)
+    live = _configured(found, table)
     plan = _plan(metadata, table, live, full_reload)
     outcome.landed, outcome.added_columns, outcome.widened_columns = plan.landed, plan.added, sorted(plan.widened)
     if plan.conflicts or metadata.open_conflicts(table.source, table.name):
@@ -211,7 +223,10 @@ def _load(table: SourceTable, source: SourceConnector, destination: Destination,
     _check_cursor_not_backwards(source, live, previous, table)
     since = wm.read_from(previous, wm.parse_lookback(table.sync.lookback, cursor_type), cursor_type)
     outcome.read_from = wm.encode(since)
-    highest_cursor = _land(table, source, destination, live, plan.landed, since, mode, run_id, outcome)
+    if _passes_through(source, destination, found.primary_key, live.primary_key):
+        highest_cursor = _land_binary(table, source, destination, live, plan.landed, since, mode, outcome)
+    else:
+        highest_cursor = _land(table, source, destination, live, plan.landed, since, mode, run_id, outcome)
     outcome.watermark_to = wm.encode(wm.later(previous, highest_cursor))
     outcome.schema_version = _record_schema(metadata, table, live, plan)
     if table.sync.cursor:
@@ -254,6 +269,8 @@ def _land(table: SourceTable, source: SourceConnector, destination: Destination,
     quarantine = _Quarantine(destination, table.raw_namespace, table.source, run_id)
     tracker = _Tracker(table.sync.cursor)
     batches = source.read(live, since=since, on_bad_record=quarantine)
+    if landed.primary_key and mode is not WriteMode.REPLACE:
+        batches = _without_null_keys(batches, table, landed.primary_key, quarantine)
     try:
         result = destination.write(table.raw_namespace, landed, tracker.track(batches), mode)
     finally:
@@ -263,6 +280,52 @@ def _land(table: SourceTable, source: SourceConnector, destination: Destination,
     outcome.rows_null_cursor = tracker.null_cursors
     outcome.added_columns = sorted(set(outcome.added_columns) | set(result.added_columns))
     return tracker.max_cursor
+
+
+def _without_null_keys(batches: Iterable[pa.RecordBatch], table: SourceTable, key: list[str],
+                       quarantine: _Quarantine) -> Iterator[pa.RecordBatch]:
+    """Rows with a NULL in the merge key cannot be matched: they are quarantined with the reason, the rest go on."""
+    for batch in batches:
+        missing = None
+        for column in key:
+            nulls = pc.is_null(batch.column(batch.schema.get_field_index(column)))
+            missing = nulls if missing is None else pc.or_(missing, nulls)
+        if missing is None or not pc.any(missing).as_py():
+            yield batch
+            continue
+        for row in batch.filter(missing).to_pylist():
+            empty = [column for column in key if row[column] is None]
+            quarantine(QuarantinedRecord(
+                source=table.source, table=table.name, location=f"key {_key_text(row, key)}",
+                reason=f"merge key column(s) {empty} are NULL, so the row cannot be matched", raw=_raw_text(row)))
+        yield batch.filter(pc.invert(missing))
+
+
+def _key_text(row: dict[str, Any], key: list[str]) -> str:
+    return ", ".join(f"{column}={row[column]!r}" for column in key) + f"; row {hashlib.md5(_raw_text(row).encode()).hexdigest()[:12]}"
+
+
+def _raw_text(row: dict[str, Any]) -> str:
+    return json.dumps(row, default=str, sort_keys=True)
+
+
+def _passes_through(source: Any, destination: Any, source_key: list[str], key: list[str]) -> bool:
+    """PostgreSQL to PostgreSQL streams binary COPY through when the keys need no checking row by row: no key, or
+    one that contains the source's own primary key (so the rows of one read repeat no key and have no NULL in it)."""
+    if not (callable(getattr(source, "read_binary", None)) and callable(getattr(destination, "write_copy", None))):
+        return False
+    return not key or (bool(source_key) and set(source_key) <= set(key))
+
+
+def _land_binary(table: SourceTable, source: Any, destination: Any, live: TableSchema, landed: TableSchema,
+                 since: Any, mode: WriteMode, outcome: LoadOutcome) -> Any:
+    result, stats = destination.write_copy(
+        table.raw_namespace, landed, lambda types: source.read_binary(live, since, types), mode,
+        unique_keys=bool(landed.primary_key))
+    outcome.rows_read, outcome.rows_written = stats.rows, result.rows_written
+    outcome.rows_null_cursor = stats.null_cursors
+    outcome.added_columns = sorted(set(outcome.added_columns) | set(result.added_columns))
+    return stats.max_cursor
 
 
 def _describe(error: BaseException) -> str:

@@ -1,17 +1,20 @@
 """``recommendation/<source>/<table>`` assets: the rules engine over each table's profile (+ optional query log).
 
-The query log is a ``.sql`` file (factory argument, env ``AIETL_QUERY_LOG`` or run config) and/or, on request, the
+Each asset also reads the ``relationships/catalog`` asset (candidate keys and foreign-key candidates over every
+landed table) for the table's role, foreign keys, suggested joins and ClickHouse dictionary. The query log is a
+``.sql`` file (factory argument, env ``AIETL_QUERY_LOG`` or run config) and/or, on request, the
 source's own log (pg_stat_statements / system.query_log). A log that cannot be read is reported and ignored; the
 LLM narrative is optional and never changes a decision.
 """
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, source_resource_key
+from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, relationships_key, source_resource_key
 from etl_assets.paths import resolve
 from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.decisions import recommend
@@ -27,6 +30,7 @@ from etl_assets.recommend.querylog import (
     read_pg_stat_statements,
     read_sql_file,
 )
+from etl_assets.relationships.model import Relationships
 
 SOURCE_LOG_READERS = {"postgres": read_pg_stat_statements, "clickhouse": read_clickhouse_query_log}
 
@@ -55,24 +59,34 @@ def _recommendation_asset(
 
     @dg.asset(
         key=asset_key(RECOMMENDATION, table.source, table.name),
-        ins={"profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name))},
+        ins={"profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
+             "relationships": dg.AssetIn(key=relationships_key())},
         group_name=group_name(table.source),
         required_resource_keys={"llm", *([source_key] if reads_source_log else [])},
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",
     )
     def recommendation_asset(
-        context: dg.AssetExecutionContext, config: RecommendationConfig, profile: TableProfile
+        context: dg.AssetExecutionContext, config: RecommendationConfig, profile: TableProfile,
+        relationships: Any,
     ) -> dg.Output[Recommendation]:
         queries, origins = _logged_queries(context, config, table, default_log, source_key)
         usage = analyze(queries, config.query_log_dialect, ", ".join(origins), known_columns) if origins else None
         for problem in usage.problems if usage else []:
             context.log.warning(f"query log: {problem}")
         table_usage = usage.for_table(table.name) if usage else None
-        result = with_narrative(recommend(profile, table, table_usage), context.resources.llm, context.log)
+        found = as_relationships(relationships)
+        decided = recommend(profile, table, table_usage, found, getattr(table, "column_types", None))
+        result = with_narrative(decided, context.resources.llm, context.log)
         return dg.Output(result, metadata=recommendation_metadata(result, usage, table_usage))
 
     return recommendation_asset
+
+
+def as_relationships(value: Any) -> Relationships:
+    """The relationships asset's value: a :class:`Relationships` or its dict (as the IO manager stores it)."""
+    return value if isinstance(value, Relationships) else Relationships.from_dict(value or {"keys": [],
+                                                                                          "relationships": []})
 
 
 def _logged_queries(
@@ -106,6 +120,11 @@ def recommendation_metadata(
         "primary_key": dg.MetadataValue.text(", ".join(recommendation.primary_key) or "-"),
         "indexes": dg.MetadataValue.text("; ".join(indexes) or "none"),
         "low_cardinality": dg.MetadataValue.text(", ".join(recommendation.low_cardinality) or "-"),
+        "role": dg.MetadataValue.text(recommendation.role),
+        "foreign_keys": dg.MetadataValue.text("; ".join(
+            f"({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)})"
+            for fk in recommendation.foreign_keys) or "-"),
+        "column_types": dg.MetadataValue.md(column_types_markdown(recommendation)),
         "refresh_cadence": dg.MetadataValue.text(recommendation.refresh_cadence),
         "summary": dg.MetadataValue.text(recommendation.summary),
         "rationale": dg.MetadataValue.md(rationale_markdown(recommendation)),
@@ -124,6 +143,12 @@ def recommendation_metadata(
 def rationale_markdown(recommendation: Recommendation) -> str:
     rows = [f"| {_cell(reason.claim)} | {_cell(reason.fact)} |" for reason in recommendation.reasons]
     return "\n".join([f"**{_cell(recommendation.summary)}**", "", "| decision | profile fact |", "|---|---|", *rows])
+
+
+def column_types_markdown(recommendation: Recommendation) -> str:
+    rows = [f"| {_cell(c.name)} | {c.logical}{'' if c.nullable else ' NOT NULL'} | {_cell(c.reason)} |"
+            for c in recommendation.column_types]
+    return "\n".join(["| column | type | profile fact |", "|---|---|---|", *rows])
 
 
 def _cell(text: str) -> str:

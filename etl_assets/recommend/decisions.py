@@ -13,31 +13,37 @@ column of a mutable table).
 | target       | query log: >= 50% of executions look up by key, < 20% GROUP BY          | postgres                          |
 | target       | source is ClickHouse and the table has an event time                    | clickhouse                        |
 | target       | event time and (N >= 1M or >= 100k rows/day)                            | clickhouse                        |
+| target       | event time, numeric measures, N >= 100k (FACT_ANALYTICAL_ROWS)          | clickhouse                        |
+| target       | >= 30 columns (WIDE_TABLE_COLUMNS), N >= 100k                           | clickhouse                        |
 | target       | query log: >= 50% of executions GROUP BY, N >= 100k                     | clickhouse                        |
 | target       | otherwise (small or not time-series)                                    | postgres                          |
 | engine       | clickhouse, mutable (sync merge / version column) with a primary key    | ReplacingMergeTree(version)       |
 | engine       | clickhouse otherwise                                                    | MergeTree                         |
-| partition    | clickhouse/parquet: event time, > 50M rows/month                        | day(event time)                   |
-| partition    | clickhouse/parquet: event time, N >= 1M or spans >= 60 days             | month(event time)                 |
-| partition    | postgres: event time and (N >= 10M or >= 10M rows/month)                | month(event time), RANGE          |
+| role         | see :mod:`etl_assets.recommend.roles` (fact, event_log, dimension, reference, table, empty)  |
+| partition    | event time: the finest of day (> 50M rows/month), month, year whose partitions hold >= 10M   |
+|              | rows (rows/day from the spread or the ingestion log), >= 2 and <= 1,000 partitions; else none |
 | partition    | postgres: no event time, N >= 10M, primary key                          | hash(first key column, 8)         |
 | order by     | ReplacingMergeTree                                                      | primary key, fewest distinct first|
-| order by     | otherwise                                                               | <= 3 low-cardinality dims (filtered first), event time; else primary key |
-| primary key  | configured/discovered key, else the profile's first candidate key      | kept if it has no NULLs           |
+| order by     | dimension / reference                                                   | its key                           |
+| order by     | fact / event log: logged filter dims (no log: <= 2 balanced short codes), event time, key;    |
+|              | otherwise <= 2 low-cardinality dims, event time; else key (Redshift SORTKEY leads with time)  |
+| types        | see :mod:`etl_assets.recommend.types` (narrowest type, NOT NULL, lengths, closed sets)       |
+| primary key  | declared key, else the candidate key (profile or exact discovery) with fewest, integer columns; |
+|              | never one with free text or floats (unique by accident)                  | kept if it has no NULLs           |
 | LowCardinal. | string, 1..10,000 distinct, distinct share <= 50%                       | LowCardinality(String)            |
 | pg indexes   | primary key                                                             | BTREE (via PRIMARY KEY)           |
-| pg indexes   | event time of an append-only table, N >= 1M                             | BRIN                              |
+| pg indexes   | event time of an append-only table, N >= 1M (and of every time partition) | BRIN                            |
 | pg indexes   | column filtered/joined/sorted in the log; else an *_id column, N >= 100k | BTREE                            |
-| pg indexes   | json column / text filtered with LIKE (no log: free text, mean >= 30 chars) | GIN / GIN gin_trgm_ops (pg_trgm) |
+| pg indexes   | json column / text filtered with LIKE in the log (never without a log) | GIN / GIN gin_trgm_ops (pg_trgm)  |
 | ch indexes   | equality filter, > 10,000 distinct (no log: *_id/uuid, >= 100 distinct) | bloom_filter                      |
 | ch indexes   | equality filter, <= 10,000 distinct                                     | set                               |
 | ch indexes   | range filter on a number/date not leading the ORDER BY                  | minmax                            |
 | ch indexes   | LIKE filter on a string                                                 | ngrambf_v1                        |
 | distribution | N < 100k                                                                | all                               |
-| distribution | most-joined column (log) or first key column                            | key                               |
+| distribution | most-joined column (log), the foreign key with most distinct values, or first key column | key |
 | cadence      | Kafka                                                                   | streaming                         |
-| cadence      | the most frequent of: >= 1M rows/day: */15 min; >= 10k rows/day or >= 12 loads/day: hourly;   |
-|              | freshness check <= 1 h: */15 min, <= 48 h: hourly; sync incremental/merge: hourly; else daily |
+| cadence      | the most frequent of: >= 1M rows/day: */15 min; >= 10k rows/day: hourly; freshness check      |
+|              | <= 1 h: */15 min, <= 48 h: hourly; else daily (never from how often loads ran)                |
 
 Columns that are NULL in every row, or hold one distinct value, never become keys, partitions or indexes; key
 columns with NULLs are dropped from keys; string columns longer than 2,000 characters get no BTREE and longer than
@@ -46,13 +52,14 @@ columns with NULLs are dropped from keys; string columns longer than 2,000 chara
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from etl_assets.catalog import SourceTable
-from etl_assets.profile.model import ColumnProfile, TableProfile
+from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.facts import (
     BIG_ROWS,
     LOW_CARDINALITY_MAX,
     SMALL_TABLE_ROWS,
-    TIME_TYPES,
     Facts,
     find_column,
     gather_facts,
@@ -60,35 +67,62 @@ from etl_assets.recommend.facts import (
     span_text,
 )
 from etl_assets.recommend.indexes import choose_indexes
+from etl_assets.recommend.layout import choose_order_by, choose_partitioning
 from etl_assets.recommend.model import Index, Reason, Recommendation
 from etl_assets.recommend.querylog import TableUsage
-from etl_assets.recommend.wording import append_only_fact, cadence_words, key_facts, order_facts, summarize
+from etl_assets.recommend.roles import add_relationships, choose_role, main_join_key, measures
+from etl_assets.recommend.types import choose_column_types
+from etl_assets.recommend.wording import append_only_fact, cadence_words, key_facts, summarize
+from etl_assets.relationships.model import Relationships
 
 ROWS_PER_DAY_ANALYTICAL = 100_000
-PG_PARTITION_ROWS = 10_000_000
-DAY_PARTITION_ROWS_PER_MONTH = 50_000_000
+FACT_ANALYTICAL_ROWS = 100_000
+"""A fact with measures this big goes to the column store (scans and GROUP BY over few columns)."""
+WIDE_TABLE_COLUMNS = 30
 CADENCE_ORDER = ("streaming", "*/15 * * * *", "hourly", "daily")
+ROWS_PER_DAY_15_MIN = 1_000_000
+ROWS_PER_DAY_HOURLY = 10_000
 
 
 def recommend(
-    profile: TableProfile, table: SourceTable | None = None, usage: TableUsage | None = None
+    profile: TableProfile, table: SourceTable | None = None, usage: TableUsage | None = None,
+    relationships: Relationships | None = None, column_types: Mapping[str, str] | None = None,
 ) -> Recommendation:
-    """The storage recommendation for one table; pure and deterministic (no LLM, no I/O)."""
-    facts = gather_facts(profile, table, usage)
+    """The storage recommendation for one table; pure and deterministic (no LLM, no I/O).
+
+    ``column_types``: the table's datasources.yaml override (column -> logical type), which wins over the profile."""
+    facts = gather_facts(profile, table, usage, relationships)
     recommendation = Recommendation(source=profile.source, table=profile.table, target_store="postgres")
     _note_unusable_columns(facts, recommendation)
+    recommendation.event_time = facts.event_time.name if facts.event_time is not None else None
+    choose_role(facts, relationships, recommendation)
     _choose_target(facts, recommendation)
     _choose_primary_key(facts, recommendation)
     if recommendation.target_store == "clickhouse":
         _choose_engine(facts, recommendation)
-    _choose_partitioning(facts, recommendation)
-    _choose_order_by(facts, recommendation)
+    add_relationships(facts, relationships, recommendation)
+    choose_partitioning(facts, recommendation)
+    choose_order_by(facts, recommendation)
     _choose_low_cardinality(facts, recommendation)
     choose_indexes(facts, recommendation)
     _choose_distribution(facts, recommendation)
     _choose_cadence(facts, recommendation)
+    _choose_column_types(facts, table, recommendation, column_types)
     recommendation.summary = summarize(facts, recommendation)
     return recommendation
+
+
+def _choose_column_types(facts: Facts, table: SourceTable | None, recommendation: Recommendation,
+                         overrides: Mapping[str, str] | None) -> None:
+    keys = {*recommendation.primary_key, *recommendation.order_by,
+            *([recommendation.partition_column] if recommendation.partition_column else [])}
+    if facts.sync_cursor:
+        keys.add(facts.sync_cursor)
+    recommendation.column_types = choose_column_types(facts.profile, table.schema if table else None,
+                                                      facts.sync_mode, keys, overrides)
+    for chosen in recommendation.column_types:
+        recommendation.reasons.append(Reason(
+            f"{chosen.name}: {chosen.logical}{'' if chosen.nullable else ' NOT NULL'}", chosen.reason))
 
 
 def _note_unusable_columns(facts: Facts, recommendation: Recommendation) -> None:
@@ -122,6 +156,9 @@ def _target_rule(facts: Facts) -> tuple[str, str, str]:
     if event is not None and (rows >= BIG_ROWS or (facts.rows_per_day or 0) >= ROWS_PER_DAY_ANALYTICAL):
         growth = f"; {facts.rows_per_day_origin}" if facts.rows_per_day_origin else ""
         return "clickhouse", "ClickHouse: a large time-series table", f"row_count={rows:,}; {span_text(facts)}{growth}"
+    role = _role_target(facts, rows)
+    if role:
+        return role
     if usage is not None and usage.queries and rows >= SMALL_TABLE_ROWS:
         grouped = sum(c.group_by for c in usage.columns.values())
         if grouped * 2 >= usage.queries:
@@ -129,6 +166,19 @@ def _target_rule(facts: Facts) -> tuple[str, str, str]:
                 f"row_count={rows:,}; GROUP BY in {grouped:,} of {usage.queries:,} logged executions"
     shape = "no date/timestamp column" if event is None else f"row_count={rows:,} < {BIG_ROWS:,}"
     return "postgres", "PostgreSQL: small or transactional table", f"row_count={rows:,}; {shape}"
+
+
+def _role_target(facts: Facts, rows: int) -> tuple[str, str, str] | None:
+    found = measures(facts)
+    if facts.event_time is not None and found and rows >= FACT_ANALYTICAL_ROWS:
+        return "clickhouse", "ClickHouse: a time-series table of measures", \
+            f"row_count={rows:,} >= {FACT_ANALYTICAL_ROWS:,}; {span_text(facts)}; measures " \
+            f"{', '.join(c.name for c in found[:5])}"
+    width = len(facts.profile.columns)
+    if width >= WIDE_TABLE_COLUMNS and rows >= FACT_ANALYTICAL_ROWS:
+        return "clickhouse", "ClickHouse: a wide table (columnar reads touch few columns)", \
+            f"{width} columns >= {WIDE_TABLE_COLUMNS}; row_count={rows:,}"
+    return None
 
 
 def _point_lookups(facts: Facts) -> str:
@@ -177,90 +227,7 @@ def _choose_engine(facts: Facts, recommendation: Recommendation) -> None:
     recommendation.reasons.append(Reason("MergeTree (append-only)", append_only_fact(facts)))
 
 
-def _choose_partitioning(facts: Facts, recommendation: Recommendation) -> None:
-    decision = _partition_rule(facts, recommendation.target_store)
-    if decision is None:
-        return
-    expression, column, claim, fact = decision
-    recommendation.partition_by, recommendation.partition_column = expression, column
-    recommendation.reasons.append(Reason(claim, fact))
-    if recommendation.target_store == "postgres" and recommendation.primary_key:
-        if column not in recommendation.primary_key:
-            old_key = Index(tuple(recommendation.primary_key), "btree")
-            recommendation.primary_key.append(column)
-            recommendation.indexes = [
-                Index(tuple(recommendation.primary_key), "btree") if index == old_key else index
-                for index in recommendation.indexes
-            ]
-            recommendation.reasons.append(Reason(
-                f"primary key extended with {column}",
-                "PostgreSQL requires the partition column in every unique key of a partitioned table",
-            ))
-
-
-def _partition_rule(facts: Facts, target: str) -> tuple[str, str, str, str] | None:
-    event = facts.event_time
-    per_month = facts.rows_per_month
-    growth = f"; {facts.rows_per_day_origin}" if facts.rows_per_day_origin else ""
-    if target in ("clickhouse", "parquet", "kafka") and event is not None:
-        if per_month is not None and per_month > DAY_PARTITION_ROWS_PER_MONTH:
-            return f"day({event.name})", event.name, f"partition by day of {event.name}", \
-                f"{per_month:,.0f} rows/month > {DAY_PARTITION_ROWS_PER_MONTH:,}{growth}"
-        if facts.rows >= BIG_ROWS or (facts.span_days or 0) >= 60:
-            return f"month({event.name})", event.name, f"partition by month of {event.name}", \
-                f"{span_text(facts)}; row_count={facts.rows:,}{growth}"
-        return None
-    if target != "postgres":
-        return None
-    if event is not None and (facts.rows >= PG_PARTITION_ROWS or (per_month or 0) >= PG_PARTITION_ROWS):
-        return f"month({event.name})", event.name, f"PARTITION BY RANGE ({event.name}), one partition per month", \
-            f"row_count={facts.rows:,}; {span_text(facts)}{growth}"
-    if event is None and facts.rows >= PG_PARTITION_ROWS and facts.primary_key:
-        key = facts.primary_key[0]
-        return f"hash({key}, 8)", key, f"PARTITION BY HASH ({key}) into 8 partitions", \
-            f"row_count={facts.rows:,} >= {PG_PARTITION_ROWS:,}; no date/timestamp column to range-partition on"
-    return None
-
-
-def _choose_order_by(facts: Facts, recommendation: Recommendation) -> None:
-    if recommendation.engine and recommendation.engine.startswith("ReplacingMergeTree"):
-        key = sorted(recommendation.primary_key, key=lambda name: _distinct(facts, name))
-        recommendation.order_by = key
-        recommendation.reasons.append(Reason(
-            f"ORDER BY ({', '.join(key)}): the deduplication key, fewest distinct values first",
-            key_facts(facts, [find_column(facts.profile, name) for name in key]),
-        ))
-        return
-    dimensions = _sort_dimensions(facts)
-    event = facts.event_time
-    order = [c.name for c in dimensions] + ([event.name] if event is not None else [])
-    if not order:
-        order = list(recommendation.primary_key)
-    recommendation.order_by = order
-    if order:
-        recommendation.reasons.append(Reason(f"ORDER BY ({', '.join(order)})", order_facts(facts, dimensions)))
-
-
-def _distinct(facts: Facts, name: str) -> int:
-    column = find_column(facts.profile, name)
-    return column.distinct_count if column is not None else 0
-
-
-def _sort_dimensions(facts: Facts) -> list[ColumnProfile]:
-    """Up to three low-cardinality, non-NULL columns: the ones the log filters on first, then fewest distinct."""
-    candidates = [
-        c for c in facts.profile.columns
-        if c.name not in facts.unusable and c.null_count == 0 and is_low_cardinality(c, facts.rows)
-        and c.logical_type not in ("json", "binary", "float32", "float64", *TIME_TYPES)
-    ]
-    filtered = {name: rank for rank, name in enumerate(facts.usage.ranked("filtered"))} if facts.usage else {}
-    candidates.sort(key=lambda c: (filtered.get(c.name.lower(), len(filtered)), c.distinct_count))
-    return candidates[: 3 if filtered else 2]
-
-
 def _choose_low_cardinality(facts: Facts, recommendation: Recommendation) -> None:
-    if recommendation.target_store not in ("clickhouse", "kafka"):
-        return
     for column in facts.profile.columns:
         if column.logical_type == "string" and column.null_share < 1 and is_low_cardinality(column, facts.rows):
             recommendation.low_cardinality.append(column.name)
@@ -271,6 +238,11 @@ def _choose_low_cardinality(facts: Facts, recommendation: Recommendation) -> Non
             ))
 
 
+def _distinct(facts: Facts, name: str) -> int:
+    column = find_column(facts.profile, name)
+    return column.distinct_count if column is not None else 0
+
+
 def _choose_distribution(facts: Facts, recommendation: Recommendation) -> None:
     if 0 < facts.rows < SMALL_TABLE_ROWS and recommendation.target_store != "kafka":
         recommendation.distribution = "all"
@@ -278,12 +250,14 @@ def _choose_distribution(facts: Facts, recommendation: Recommendation) -> None:
             "MPP stores: copy to every node (DISTSTYLE ALL)", f"row_count={facts.rows:,} < {SMALL_TABLE_ROWS:,}"))
         return
     joined = [n for n in facts.usage.ranked("join") if find_column(facts.profile, n)] if facts.usage else []
-    key = joined[:1] or recommendation.primary_key[:1]
+    foreign = main_join_key(recommendation, facts)
+    key = joined[:1] or ([foreign] if foreign else []) or recommendation.primary_key[:1]
     if not key:
         recommendation.distribution = "even"
         return
     recommendation.distribution, recommendation.distribution_key = "key", key
     fact = f"{key[0]}: {facts.usage.column(key[0]).describe()}" if joined and facts.usage else \
+        f"{key[0]} is the foreign key with the most distinct values ({_distinct(facts, key[0]):,})" if foreign else \
         f"{key[0]} is the first primary key column, {_distinct(facts, key[0]):,} distinct of {facts.rows:,} rows"
     recommendation.reasons.append(Reason(f"distribute/shard rows by {key[0]}", fact))
 
@@ -296,24 +270,26 @@ def _choose_cadence(facts: Facts, recommendation: Recommendation) -> None:
 
 
 def _cadence_candidates(facts: Facts) -> list[tuple[str, str]]:
+    """The rate of change (rows/day from the ingestion log or the event time's spread) and the freshness setting;
+    never how often loads happened to run."""
     if facts.kind == "kafka":
         return [("streaming", "source is a Kafka topic")]
-    candidates = [("daily", f"sync mode {facts.sync_mode}; no fast growth or tight freshness")]
+    candidates = [("daily", f"{_change_text(facts)}; no fast growth or tight freshness")]
     per_day = facts.rows_per_day or 0
-    if per_day >= 1_000_000:
+    if per_day >= ROWS_PER_DAY_15_MIN:
         candidates.append(("*/15 * * * *", f"grows {per_day:,.0f} rows/day ({facts.rows_per_day_origin})"))
-    elif per_day >= 10_000:
+    elif per_day >= ROWS_PER_DAY_HOURLY:
         candidates.append(("hourly", f"grows {per_day:,.0f} rows/day ({facts.rows_per_day_origin})"))
-    loads = facts.profile.growth.loads_per_day
-    if loads is not None and loads >= 12:
-        candidates.append(("hourly", f"loaded {loads:,.1f} times/day (ingestion log)"))
     if facts.freshness_hours is not None:
         fresh = facts.freshness_hours
         if fresh <= 1:
             candidates.append(("*/15 * * * *", f"freshness check allows {fresh:g} h"))
         elif fresh <= 48:
             candidates.append(("hourly", f"freshness check allows {fresh:g} h"))
-    if facts.sync_mode in ("incremental", "merge"):
-        candidates.append(("hourly", f"sync mode {facts.sync_mode} on {facts.sync_cursor}: each refresh reads only "
-                                     "new or changed rows"))
     return candidates
+
+
+def _change_text(facts: Facts) -> str:
+    if facts.rows_per_day is None:
+        return f"sync mode {facts.sync_mode}; no measured growth"
+    return f"grows {facts.rows_per_day:,.0f} rows/day ({facts.rows_per_day_origin})"

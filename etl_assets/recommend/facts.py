@@ -14,12 +14,16 @@ from typing import Any
 from etl_assets.catalog import SourceTable
 from etl_assets.profile.model import ColumnProfile, TableProfile
 from etl_assets.recommend.querylog import TableUsage
+from etl_assets.relationships.model import Relationships
 
 BIG_ROWS = 1_000_000
 LOW_CARDINALITY_MAX = 10_000
 LOW_CARDINALITY_MAX_SHARE = 0.5
 SMALL_TABLE_ROWS = 100_000
 TIME_TYPES = ("date", "timestamp", "timestamptz")
+KEY_EXCLUDED_TYPES = ("float32", "float64", "json", "binary")
+KEY_EXCLUDED_SEMANTICS = ("text",)
+"""A candidate key with a column of these types / semantic types is never the primary key (unique by accident)."""
 _CREATED_LIKE = re.compile(r"(created|inserted|event|occurred|ts$|time|date|day|_at$)", re.IGNORECASE)
 _VERSION_LIKE = re.compile(r"(updated|modified|changed|version)", re.IGNORECASE)
 
@@ -39,6 +43,9 @@ class Facts:
     event_time: ColumnProfile | None = None
     version_column: ColumnProfile | None = None
     span_days: float | None = None
+    active_days: float | None = None
+    """The event time's span without far outliers: for a date column the days that hold rows (its distinct
+    count) when fewer than the min..max span; else the span."""
     rows_per_day: float | None = None
     rows_per_day_origin: str = ""
     unusable: dict[str, str] = field(default_factory=dict)
@@ -57,8 +64,9 @@ class Facts:
         return self.sync_mode == "merge" or self.version_column is not None
 
 
-def gather_facts(profile: TableProfile, table: SourceTable | None, usage: TableUsage | None) -> Facts:
-    primary_key, origin = _declared_key(profile, table)
+def gather_facts(profile: TableProfile, table: SourceTable | None, usage: TableUsage | None,
+                 relationships: Relationships | None = None) -> Facts:
+    primary_key, origin = _declared_key(profile, table, relationships)
     facts = Facts(
         profile=profile, kind=table.kind if table else "", usage=usage,
         sync_mode=table.sync.mode if table else "full", sync_cursor=table.sync.cursor if table else None,
@@ -70,16 +78,39 @@ def gather_facts(profile: TableProfile, table: SourceTable | None, usage: TableU
     facts.event_time = _event_time(facts)
     if facts.event_time is not None:
         facts.span_days = _span_days(facts.event_time)
+        facts.active_days = _active_days(facts.event_time, facts.span_days)
     facts.rows_per_day, facts.rows_per_day_origin = _growth(facts)
     return facts
 
 
-def _declared_key(profile: TableProfile, table: SourceTable | None) -> tuple[list[str], str]:
+def _declared_key(profile: TableProfile, table: SourceTable | None,
+                  relationships: Relationships | None) -> tuple[list[str], str]:
     if table and table.schema.primary_key:
         return list(table.schema.primary_key), "declared primary key"
-    if profile.candidate_keys:
-        return list(profile.candidate_keys[0]), "the profile's first candidate key (unique, no NULLs)"
-    return [], ""
+    found = [(list(k), "the profile's candidate key (unique, no NULLs)") for k in profile.candidate_keys]
+    if relationships is not None:
+        found += [(list(k.columns), "a candidate key verified exactly on the warehouse")
+                  for k in relationships.keys if (k.table.source, k.table.table) == (profile.source, profile.table)]
+    usable = [(key, origin) for key, origin in found if all(_key_column(find_column(profile, c)) for c in key)]
+    if not usable:
+        return [], ""
+    key, origin = min(usable, key=lambda item: _key_rank(profile, item[0]))
+    skipped = len({tuple(k) for k, _ in found}) - len({tuple(k) for k, _ in usable})
+    return key, origin + (f"; fewest, narrowest columns ({skipped} candidate(s) of free text or floats skipped)"
+                          if skipped else "")
+
+
+def _key_column(column: ColumnProfile | None) -> bool:
+    """Free text (comments, addresses) and floats are unique by accident, never by design: no key columns."""
+    return column is not None and column.logical_type not in KEY_EXCLUDED_TYPES and \
+        column.semantic_type not in KEY_EXCLUDED_SEMANTICS
+
+
+def _key_rank(profile: TableProfile, key: list[str]) -> tuple[int, int, int]:
+    """Fewest columns first, then most integer columns, then the earliest columns."""
+    columns = [find_column(profile, name) for name in key]
+    integers = sum(1 for c in columns if c is not None and c.logical_type.startswith("int"))
+    return len(key), -integers, sum(_position(profile, c) for c in columns if c is not None)
 
 
 def _unusable_reason(column: ColumnProfile, rows: int) -> str:
@@ -151,13 +182,21 @@ def _span_days(column: ColumnProfile) -> float | None:
     return (last - first).total_seconds() / 86_400
 
 
+def _active_days(column: ColumnProfile, span: float | None) -> float | None:
+    if span is None or column.logical_type != "date" or not column.distinct_count:
+        return span
+    return min(span, float(column.distinct_count))
+
+
 def _growth(facts: Facts) -> tuple[float | None, str]:
     growth = facts.profile.growth
     if growth.rows_per_day is not None:
         return growth.rows_per_day, f"ingestion log: {growth.rows_per_day:,.0f} rows/day over {growth.loads:,} loads"
-    if facts.event_time is not None and facts.span_days and facts.span_days >= 1:
-        per_day = facts.rows / facts.span_days
-        return per_day, f"{span_text(facts)}: {facts.rows:,} rows over {facts.span_days:,.0f} days = " \
+    days = facts.active_days
+    if facts.event_time is not None and days and days >= 1:
+        per_day = facts.rows / days
+        active = "" if days == facts.span_days else " holding rows"
+        return per_day, f"{span_text(facts)}: {facts.rows:,} rows over {days:,.0f} days{active} = " \
                         f"{per_day:,.0f} rows/day"
     return None, ""
 

@@ -13,7 +13,6 @@ from etl_assets.recommend.model import Index, Reason, Recommendation
 
 BTREE_MAX_CHARS = 2_000
 TRIGRAM_MAX_CHARS = 10_000
-FREE_TEXT_MEAN_CHARS = 30
 NUMERIC_PREFIXES = ("int", "float", "decimal")
 _ID_LIKE = re.compile(r"(^id$|_id$|uuid)", re.IGNORECASE)
 
@@ -56,22 +55,15 @@ def _postgres_index_rule(facts: Facts, column: ColumnProfile) -> tuple[str, str]
     long_text = (column.max_length or 0) > BTREE_MAX_CHARS
     if column.logical_type == "json":
         return "gin", f"{column.name} is json ({column.null_count:,} NULLs of {facts.rows:,}): containment queries"
-    if column.logical_type == "string" and (column.max_length or 0) <= TRIGRAM_MAX_CHARS and (
-        (usage is not None and usage.like) or (facts.usage is None and _is_free_text(column))
-    ):
-        why = usage.describe() if usage is not None and usage.like else \
-            f"free text (semantic type text, mean length {column.mean_length or 0:,.0f} chars)"
-        return "gin_trgm", f"{column.name}: {why}; substring search needs pg_trgm's gin_trgm_ops"
+    if column.logical_type == "string" and (column.max_length or 0) <= TRIGRAM_MAX_CHARS and usage is not None \
+            and usage.like:
+        return "gin_trgm", f"{column.name}: {usage.describe()}; substring search needs pg_trgm's gin_trgm_ops"
     if usage is not None and (usage.equality or usage.range or usage.join or usage.order_by) and not long_text:
         return "btree", f"{column.name}: {usage.describe()} in the query log"
     if facts.usage is None and _ID_LIKE.search(column.name) and facts.rows >= SMALL_TABLE_ROWS and not long_text:
         return "btree", f"{column.name}: identifier-like name, {column.distinct_count:,} distinct of " \
                         f"{facts.rows:,} rows (likely join key)"
     return "", ""
-
-
-def _is_free_text(column: ColumnProfile) -> bool:
-    return column.semantic_type == "text" and (column.mean_length or 0) >= FREE_TEXT_MEAN_CHARS
 
 
 def _clickhouse_indexes(facts: Facts, recommendation: Recommendation) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from etl_assets.profile.model import ColumnProfile
-from etl_assets.recommend.facts import SMALL_TABLE_ROWS, Facts, span_text
+from etl_assets.recommend.facts import Facts, span_text
 from etl_assets.recommend.model import Recommendation
 
 STORE_NAMES = {"postgres": "PostgreSQL", "clickhouse": "ClickHouse", "parquet": "Parquet", "kafka": "Kafka"}
@@ -11,8 +11,8 @@ STORE_NAMES = {"postgres": "PostgreSQL", "clickhouse": "ClickHouse", "parquet": 
 
 def summarize(facts: Facts, recommendation: Recommendation) -> str:
     """One line in the product brief's style: shape, growth, filters -> store, engine, partitioning, cadence."""
-    shape = "empty" if facts.rows == 0 else "time-series" if facts.event_time is not None else \
-        "dimension" if facts.rows < SMALL_TABLE_ROWS else "table"
+    series = " time-series" if facts.event_time is not None and recommendation.role != "empty" else ""
+    shape = f"{recommendation.role.replace('_', ' ')}{series}"
     left = [f"{shape} ({facts.rows:,} rows)"]
     if facts.rows_per_day:
         left.append(f"grows {_compact(facts.rows_per_day)} rows/day")

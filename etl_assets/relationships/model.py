@@ -42,6 +42,8 @@ class Relationship:
     orphans: int
     """Distinct non-NULL values (tuples) of ``columns`` with no match in the referenced key."""
     distinct_values: int
+    evidence: str = ""
+    """Why it is believed: contained in a key, or (gap-free integer keys) names that agree plus the ranges."""
 
     @property
     def clean(self) -> bool:
@@ -52,6 +54,8 @@ class Relationship:
 class Relationships:
     keys: list[CandidateKey] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """How discovery went: what was capped or skipped, and how many candidates were pruned and verified."""
 
     def keys_of(self, source: str, table: str) -> list[CandidateKey]:
         return [k for k in self.keys if (k.table.source, k.table.table) == (source, table)]
@@ -75,7 +79,7 @@ class Relationships:
         keys = [CandidateKey(ref(k["table"]), tuple(k["columns"]), k.get("declared", False)) for k in data["keys"]]
         relationships = [
             Relationship(ref(r["table"]), tuple(r["columns"]), ref(r["ref_table"]), tuple(r["ref_columns"]),
-                         r["match_share"], r["orphans"], r["distinct_values"])
+                         r["match_share"], r["orphans"], r["distinct_values"], r.get("evidence", ""))
             for r in data["relationships"]
         ]
-        return cls(keys, relationships)
+        return cls(keys, relationships, list(data.get("notes", [])))

@@ -1,5 +1,6 @@
-"""The analysis report: what each table holds (profile highlights, semantic types) and how it should be stored
-(the recommendation with its reasons, the DDL target).
+"""The analysis report: what each table holds (profile highlights, semantic types), how it should be stored
+(the recommendation with its reasons, the DDL target) and, when measured, the proof: the recommended layout's bytes
+on disk and query times against a naive layout.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from etl_assets.profile.model import ColumnProfile, TableProfile
+from etl_assets.proof.model import Proof
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.charts import bar_chart, null_share_chart, rows_chart
 from etl_assets.reports.common import (
@@ -27,32 +29,39 @@ def build_analysis_report(
     profiles: Sequence[TableProfile],
     recommendations: Sequence[Recommendation] = (),
     *,
+    proofs: Sequence[Proof] = (),
     notes: Sequence[Issue] = (),
     generated_at: str | None = None,
 ) -> Report:
-    """Per table: profile highlights, semantic types, the storage recommendation with its reasons."""
+    """Per table: profile highlights, semantic types, the storage recommendation with its reasons, and its proof
+    by measurement when there is one."""
     by_table = {(r.source, r.table): r for r in recommendations}
-    sections = [_analysis_section(p, by_table.get((p.source, p.table))) for p in profiles]
+    proved = {(p.source, p.table): p for p in proofs}
+    sections = [_analysis_section(p, by_table.get((p.source, p.table)), proved.get((p.source, p.table)))
+                for p in profiles]
     summary_rows = [
         [s.source, s.table, p.row_count, len(p.columns), _target_of(by_table.get((p.source, p.table))),
-         _refresh_of(by_table.get((p.source, p.table))), s.health, headline(s)]
+         _refresh_of(by_table.get((p.source, p.table))), _proof_of(proved.get((p.source, p.table))), s.health,
+         headline(s)]
         for s, p in zip(sections, profiles, strict=True)
     ]
     summary = Grid("Tables", [Field("Source"), Field("Table"), Field("Rows", "int"), Field("Columns", "int"),
-                              Field("Target"), Field("Refresh"), Field("Health", "health"), Field("Top issue")],
+                              Field("Target"), Field("Refresh"), Field("Measured"), Field("Health", "health"),
+                              Field("Top issue")],
                    summary_rows)
     return Report(
         name="analysis", title="Data analysis", generated_at=generated_at or now_iso(),
         health=worst([s.health for s in sections]),
         counts={**health_counts(sections), "rows": sum(p.row_count for p in profiles),
-                "columns": sum(len(p.columns) for p in profiles), "recommendations": len(by_table)},
+                "columns": sum(len(p.columns) for p in profiles), "recommendations": len(by_table),
+                "proofs": len(proved), "proofs_flagged": sum(1 for p in proved.values() if p.flagged)},
         summary=summary, sections=sections,
         charts=[rows_chart(profiles), null_share_chart(profiles), _semantic_chart(profiles)],
         notes=[*notes, *_missing_recommendation_notes(profiles, by_table)],
     )
 
 
-def _analysis_section(profile: TableProfile, recommendation: Recommendation | None) -> Section:
+def _analysis_section(profile: TableProfile, recommendation: Recommendation | None, proof: Proof | None) -> Section:
     issues = profile_issues(profile)
     if recommendation is None:
         issues.append(Issue("warn", "no storage recommendation yet: materialize "
@@ -64,8 +73,33 @@ def _analysis_section(profile: TableProfile, recommendation: Recommendation | No
         section.paragraphs.extend(p for p in (recommendation.summary, _narrative(recommendation)) if p)
         section.grids.insert(0, Grid("Why this layout", [Field("Decision"), Field("Based on")],
                                      [[r.claim, r.fact] for r in recommendation.reasons]))
+    if proof is not None:
+        _add_proof(section, proof)
     section.paragraphs.extend(method_notes(profile))
     return section
+
+
+def _add_proof(section: Section, proof: Proof) -> None:
+    """The measurement: sizes and ratios as facts, the per-query medians as a grid, a flag as an issue."""
+    section.facts.extend([
+        Fact("Proof", proof.summary()),
+        Fact("Measured on", f"{proof.dialect}, {proof.rows_loaded:,} sample rows" if proof.rows_loaded else
+             proof.dialect),
+        Fact("Naive size", proof.naive_bytes, "bytes"),
+        Fact("Recommended size", proof.recommended_bytes, "bytes"),
+        Fact("Size ratio vs naive", proof.size_ratio, "float"),
+        Fact("Query speedup vs naive", proof.speedup, "float"),
+    ])
+    if proof.queries:
+        section.grids.append(Grid(
+            f"Proof by measurement (queries from the {proof.query_origin})",
+            [Field("Query"), Field("Naive median ms", "float"), Field("Recommended median ms", "float"),
+             Field("Speedup", "float")],
+            [[q.name, q.naive_median_ms, q.recommended_median_ms, q.speedup] for q in proof.queries],
+            note="; ".join(proof.notes)))
+    if proof.flagged:
+        section.issues.append(Issue("warn", f"the recommendation measures worse than naive: {proof.summary()}"))
+        section.health = worst([section.health, "warn"])
 
 
 def _profile_facts(profile: TableProfile) -> list[Fact]:
@@ -128,6 +162,10 @@ def _target_of(recommendation: Recommendation | None) -> str | None:
         return None
     engine = f" ({recommendation.engine})" if recommendation.engine else ""
     return f"{recommendation.target_store}{engine}"
+
+
+def _proof_of(proof: Proof | None) -> str | None:
+    return proof.summary().removeprefix("recommended layout: ") if proof else None
 
 
 def _refresh_of(recommendation: Recommendation | None) -> str | None:

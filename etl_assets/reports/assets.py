@@ -3,7 +3,8 @@
 Each writes ``<name>.html``, ``.md``, ``.json`` and ``.pdf`` to ``<state dir>/reports`` (or the directory in its
 run config) and records the paths, a Markdown preview and its counts as materialization metadata.
 
-- analysis reads the ``profile/S/T`` and ``recommendation/S/T`` assets;
+- analysis reads the ``profile/S/T`` and ``recommendation/S/T`` assets, and the ``proof/S/T`` assets when built with
+  ``proofs=True``;
 - quality reads the profiles, the latest results of the asset checks on every ``*/S/T`` asset, and quarantine counts
   from the ingestion log (``metadata`` resource);
 - pipeline depends on the ``raw/S/T`` assets and reads the ingestion log.
@@ -20,9 +21,10 @@ import dagster as dg
 from pydantic import Field as ConfigField
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import RAW, asset_key, key_component, report_key
+from etl_assets.keys import PROOF, RAW, asset_key, key_component, report_key
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
+from etl_assets.proof.model import Proof
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.common import IngestionLog
@@ -44,28 +46,33 @@ class ReportConfig(dg.Config):
     formats: list[str] = ConfigField(default=list(FORMATS), description=f"Any of {', '.join(FORMATS)}.")
 
 
-def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True) -> list[dg.AssetsDefinition]:
+def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True,
+                        proofs: bool = False) -> list[dg.AssetsDefinition]:
     """The three report assets over ``tables``.
 
     With ``ingestion_log=False`` the assets do not require the ``metadata`` resource and say in the reports that the
-    ingestion log is not configured.
+    ingestion log is not configured. With ``proofs=True`` the analysis report also reads the ``proof/S/T`` assets
+    (build them with ``etl_assets.proof.assets.build_proof_assets``); without, it renders without measurements.
     """
     resource_keys = {METADATA_KEY} if ingestion_log else set()
-    return [_analysis_asset(tables), _quality_asset(tables, resource_keys), _pipeline_asset(tables, resource_keys)]
+    return [_analysis_asset(tables, proofs), _quality_asset(tables, resource_keys),
+            _pipeline_asset(tables, resource_keys)]
 
 
-def _analysis_asset(tables: list[SourceTable]) -> dg.AssetsDefinition:
+def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinition:
     @dg.asset(
         key=report_key("analysis"), group_name=GROUP, kinds=KINDS,
-        ins={**_ins("profile", tables), **_ins("recommendation", tables)},
+        ins={**_ins("profile", tables), **_ins("recommendation", tables), **(_ins(PROOF, tables) if proofs else {})},
         automation_condition=dg.AutomationCondition.eager(),
-        description="Per table: profile highlights, semantic types, the storage recommendation with its reasons "
-                    "and the DDL target. HTML, Markdown, JSON and PDF.",
+        description="Per table: profile highlights, semantic types, the storage recommendation with its reasons, "
+                    "the DDL target and the proof by measurement. HTML, Markdown, JSON and PDF.",
     )
     def analysis_report(context: dg.AssetExecutionContext, config: ReportConfig, **inputs: Any) -> dg.MaterializeResult:
         profiles, missing_profiles = _inputs(inputs, "profile", tables, TableProfile)
         recommendations, _ = _inputs(inputs, "recommendation", tables, Recommendation)
-        report = build_analysis_report(profiles, recommendations, notes=missing_profiles)
+        measured, missing_proofs = _inputs(inputs, PROOF, tables, Proof) if proofs else ([], [])
+        report = build_analysis_report(profiles, recommendations, proofs=measured,
+                                       notes=[*missing_profiles, *missing_proofs])
         return _publish(context, config, report)
 
     return analysis_report

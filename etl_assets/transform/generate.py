@@ -17,6 +17,8 @@ from sqlglot import exp
 
 from etl_assets.catalog import SourceTable, raw_namespace
 from etl_assets.keys import RAW, asset_key
+from etl_assets.relationships.model import Relationships
+from etl_assets.relationships.store import read_relationships
 from etl_assets.transform.emit_pandas import emit_pandas
 from etl_assets.transform.emit_pyspark import emit_pyspark
 from etl_assets.transform.spec.resolved import Pipelines, Relation, ResolvedModel
@@ -43,8 +45,12 @@ class GeneratedProject:
         return sorted(f.stem for f in self.files if f.suffix == ".sql" and self.root in f.parents)
 
 
-def generate(project_dir: Path, tables: list[SourceTable], pipelines: Pipelines) -> GeneratedProject:
-    """(Re)write models/generated/ of the dbt project at ``project_dir``."""
+def generate(project_dir: Path, tables: list[SourceTable], pipelines: Pipelines,
+             relationships: Relationships | None = None) -> GeneratedProject:
+    """(Re)write models/generated/ of the dbt project at ``project_dir``; the staging tests include the keys and clean
+    references that ``relationships`` (default: the last ``relationships/catalog`` run's file, if any) found."""
+    if relationships is None:
+        relationships = read_relationships() or Relationships()
     root = project_dir / GENERATED_DIR
     if root.exists():
         shutil.rmtree(root)
@@ -53,7 +59,7 @@ def generate(project_dir: Path, tables: list[SourceTable], pipelines: Pipelines)
     for table in tables:
         path = root / "staging" / table.source / f"{staging_name(table.source, table.name)}.sql"
         files.append(_write(path, staging_sql(table)))
-    files.append(_write(root / "staging" / "schema.yml", _dump(staging_schema(tables))))
+    files.append(_write(root / "staging" / "schema.yml", _dump(staging_schema(tables, relationships))))
     for model in pipelines.ordered():
         files.append(_write(root / "marts" / f"{model.name}.sql", mart_sql(model, pipelines.file)))
     files.append(_write(root / "marts" / "schema.yml", _dump(marts_schema(pipelines.ordered()))))
@@ -92,17 +98,42 @@ def staging_sql(table: SourceTable) -> str:
             + f"select\n{columns}\nfrom {{{{ source('{table.source}', '{table.name}') }}}}\n")
 
 
-def staging_schema(tables: list[SourceTable]) -> dict[str, Any]:
+def staging_schema(tables: list[SourceTable], relationships: Relationships | None = None) -> dict[str, Any]:
+    relationships = relationships or Relationships()
+    names = {(t.source, t.name) for t in tables}
     return {"version": 2, "models": [
         {
             "name": staging_name(table.source, table.name),
             "description": f"{table.source}.{table.name} as landed, one row per source row.",
             "meta": {RAW_GROUP_META: table.source},
-            "columns": [_column(c.name, c.logical_type, _key_tests(c.name, table.schema.primary_key))
+            "columns": [_column(c.name, c.logical_type,
+                                _key_tests(c.name, _staging_key(table, relationships))
+                                + _relationship_tests(c.name, table, relationships, names))
                         for c in table.schema.columns],
         }
         for table in tables
     ]}
+
+
+def _staging_key(table: SourceTable, relationships: Relationships) -> list[str]:
+    """The declared primary key, else the first exact candidate key found in the data."""
+    if table.schema.primary_key:
+        return list(table.schema.primary_key)
+    found = relationships.keys_of(table.source, table.name)
+    return list(found[0].columns) if found else []
+
+
+def _relationship_tests(column: str, table: SourceTable, relationships: Relationships,
+                        names: set[tuple[str, str]]) -> list[Any]:
+    """dbt ``relationships`` tests for the clean single-column references from this column to a project table
+    (dbt's generic test takes one column; composite references stay in relationships.json and the DDL)."""
+    tests = []
+    for found in relationships.outgoing(table.source, table.name):
+        target = (found.ref_table.source, found.ref_table.table)
+        if found.clean and found.columns == (column,) and target in names:
+            to = f"ref('{staging_name(*target)}')"
+            tests.append({"relationships": {"arguments": {"to": to, "field": found.ref_columns[0]}}})
+    return tests
 
 
 def _key_tests(column: str, primary_key: list[str]) -> list[Any]:

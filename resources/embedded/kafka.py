@@ -24,7 +24,7 @@ class EmbeddedKafka:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> EmbeddedKafka:
-        if _port_open(self.port):
+        if port_open(self.port):
             raise RuntimeError(f"port {self.port} is already in use; stop what listens there or set another port")
         url = f"tcp://127.0.0.1:{self.port}"
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +35,7 @@ class EmbeddedKafka:
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not _port_open(self.port):
+        while not port_open(self.port):
             if self._process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the Tansu broker did not start on {self.bootstrap}; see {self.log_file}")
             time.sleep(0.1)
@@ -53,10 +53,14 @@ class EmbeddedKafka:
             self._process.wait(timeout=15)
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:``port``."""
     with socket.socket() as probe:
         probe.settimeout(0.5)
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+_port_open = port_open
 
 
 def free_port() -> int:

@@ -1,7 +1,8 @@
 """The embedded default as one unit: PostgreSQL, the Tansu broker, and the sample data loaded into them.
 
 The chdb engine and Qdrant local mode need no server: they open their data paths (under the same state directory)
-in the process that uses them.
+in the process that uses them. One process at a time owns a state directory (:mod:`resources.embedded.lock`): a
+second ``aietl demo``/``ui`` on it stops at once with one line naming the owner, and touches none of its services.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ from pathlib import Path
 
 import psycopg
 
-from resources.embedded.kafka import EmbeddedKafka
+from resources.embedded.kafka import EmbeddedKafka, port_open
+from resources.embedded.lock import StateLock
 from resources.embedded.postgres import EmbeddedPostgres
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_KAFKA_PORT = 19092
 EMBEDDED_PASSWORD = "aietl"
 DATABASES = ("warehouse", "shop")
+
+
+class PortInUseError(RuntimeError):
+    """A port the embedded default needs is taken by another program; the message names it and the env var."""
 
 
 @dataclass
@@ -30,6 +36,8 @@ class EmbeddedStack:
     def __post_init__(self) -> None:
         self.postgres = EmbeddedPostgres(self.home / "postgres", self.pg_port, password=EMBEDDED_PASSWORD)
         self.kafka = EmbeddedKafka(self.kafka_port, self.home / "logs" / "tansu.log")
+        self.lock = StateLock(self.home)
+        self._started: list[str] = []
 
     def environment(self) -> dict[str, str]:
         """What datasources.yaml reads to find the embedded services."""
@@ -40,19 +48,43 @@ class EmbeddedStack:
         }
 
     def start(self) -> EmbeddedStack:
-        self.postgres.start()
-        for database in DATABASES:
-            self.postgres.create_database(database)
+        """Take the state directory, check the ports, then start; on any failure, stop only what this call started.
+
+        A server still running on this directory once the lock is taken was left by a process that died: it is
+        this directory's, so it is reused and stopped at the end like one started here.
+        """
+        self.lock.acquire()
         try:
+            self._check_ports()
+            self._started.append("postgres")
+            self.postgres.start()
+            for database in DATABASES:
+                self.postgres.create_database(database)
             self.kafka.start()
-        except Exception:
-            self.postgres.stop()
+        except BaseException:
+            self.stop()
             raise
         return self
 
     def stop(self) -> None:
-        self.kafka.stop()
-        self.postgres.stop()
+        """Stop what :meth:`start` started (the broker object only ever stops its own process), then give the state
+        directory up."""
+        try:
+            self.kafka.stop()
+            if "postgres" in self._started:
+                self.postgres.stop()
+        finally:
+            self._started.clear()
+            self.lock.release()
+
+    def _check_ports(self) -> None:
+        busy = [(port, env, what) for port, env, what, ours in (
+            (self.pg_port, "AIETL_PG_PORT", "PostgreSQL", self.postgres.is_running()),
+            (self.kafka_port, "AIETL_KAFKA_PORT", "the Kafka broker", False)) if not ours and port_open(port)]
+        if busy:
+            port, env, what = busy[0]
+            raise PortInUseError(f"port {port} (for {what} of the embedded default) is already in use by another "
+                                 f"program; stop it or set {env} to a free port")
 
 
 def run_sql_file(dsn: str, sql_file: Path) -> None:

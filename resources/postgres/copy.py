@@ -115,8 +115,13 @@ def copy_target_fields(connection: psycopg.Connection, namespace: str, name: str
                        ) -> pa.Schema:
     """The Arrow schema that COPY must encode: the target's own types, for the target's columns in ``columns``."""
     existing = target_columns(connection, namespace, name)
+    return arrow_fields({column: pg_type for column, pg_type in existing.items() if column in columns})
+
+
+def arrow_fields(types: dict[str, str]) -> pa.Schema:
+    """The Arrow schema pgpq encodes for columns of the given PostgreSQL types."""
     return pa.schema([pa.field(column, to_arrow(logical_type(pg_type)), metadata={"pg": pg_type})
-                      for column, pg_type in existing.items() if column in columns])
+                      for column, pg_type in types.items()])
 
 
 def copy_batches(connection: psycopg.Connection, target: sql.Composable, fields: pa.Schema,

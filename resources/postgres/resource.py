@@ -20,7 +20,7 @@ import pyarrow as pa
 from psycopg import sql
 from pydantic import Field
 
-from resources.postgres import catalog, client, copy, write
+from resources.postgres import catalog, client, copy, transfer, write
 from resources.postgres import sql as statements
 from resources.protocol import OnBadRecord, WriteMode, WriteResult
 from resources.schema import TableSchema
@@ -131,11 +131,42 @@ class PostgresResource(dg.ConfigurableResource):
             connection.execute(statements.UTC_SESSION)
             yield from copy.read_csv(connection, query, table, self.label, self.password)
 
+    def read_binary(self, table: TableSchema, since: Any, target_types: dict[str, str]) -> Iterator[bytes]:
+        """Like :meth:`read`, as a binary COPY stream whose columns are cast to ``target_types`` (a PostgreSQL
+        target's column types): what :meth:`write_copy` of a PostgreSQL destination lands without decoding."""
+        return transfer.read_binary(self.conninfo(), table, table.namespace or self.schema_name, since, target_types,
+                                    self.label, self.password)
+
     def max_cursor(self, table: TableSchema) -> Any:
         if not table.cursor_column:
             raise ValueError(f"{self.label}: table {table.name!r} has no cursor column configured")
         with self.connect(autocommit=True) as connection:
             return connection.execute(statements.max_cursor(table, table.namespace or self.schema_name)).fetchone()[0]
+
+    def max_cursors(self, tables: list[TableSchema], timeout_s: float = 30.0) -> dict[str, Any]:
+        """Table name -> its cursor's maximum (as text), for many tables in one round trip (a sensor's tick).
+
+        A table that cannot be read (dropped, renamed, no permission) gets an exception as its value, naming it and
+        the reason; the others are still answered.
+        """
+        wanted = [(t.namespace or self.schema_name, t.name, t.cursor_column) for t in tables if t.cursor_column]
+        if not wanted:
+            return {}
+        with self.connect(autocommit=True) as connection:
+            connection.execute(statements.set_statement_timeout(timeout_s))
+            try:
+                return dict(connection.execute(statements.max_cursors(wanted)).fetchall())
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+                    psycopg.errors.InsufficientPrivilege):
+                return {name: self._one_max_cursor(connection, entry) for entry in wanted for name in [entry[1]]}
+
+    def _one_max_cursor(self, connection: psycopg.Connection, entry: tuple[str, str, str]) -> Any:
+        try:
+            return connection.execute(statements.max_cursors([entry])).fetchone()[1]
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+                psycopg.errors.InsufficientPrivilege) as error:
+            return ValueError(f"{self.label}: cannot read the cursor of {entry[0]}.{entry[1]}: "
+                              f"{client.redact(error, self.password)}")
 
     # ---- destination -------------------------------------------------------------------------------------------
 
@@ -159,3 +190,13 @@ class PostgresResource(dg.ConfigurableResource):
             raise ValueError(f"{self.label}: merge into {namespace}.{table.name} needs a primary key")
         with self.connect() as connection, connection.transaction():
             return write.write(connection, namespace, table, batches, mode)
+
+    def write_copy(self, namespace: str, table: TableSchema, chunks: transfer.ChunkSource, mode: WriteMode,
+                   unique_keys: bool = False) -> tuple[WriteResult, transfer.LoadedStats]:
+        """Like :meth:`write`, from a binary COPY stream in this target's column types (see :meth:`read_binary`);
+        also returns the loaded rows' count, highest cursor and NULL cursors."""
+        stats = transfer.LoadedStats()
+        fill = transfer.chunk_filler(chunks, table.cursor_column, stats)
+        with self.connect() as connection, connection.transaction():
+            connection.execute(statements.UTC_SESSION)
+            return write.land(connection, namespace, table, fill, WriteMode(mode), unique_keys), stats

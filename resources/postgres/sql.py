@@ -100,6 +100,18 @@ def max_cursor(table: TableSchema, namespace: str) -> sql.Composed:
         sql.Identifier(table.cursor_column), sql.Identifier(namespace, table.name))
 
 
+def max_cursors(tables: Sequence[tuple[str, str, str]]) -> sql.Composed:
+    """One query for the highest cursor of many ``(namespace, table, cursor column)``: rows of (table, max as text)."""
+    return sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, max({})::text FROM {}").format(
+            sql.Literal(table), sql.Identifier(cursor), sql.Identifier(namespace, table))
+        for namespace, table, cursor in tables)
+
+
+def set_statement_timeout(seconds: float) -> sql.Composed:
+    return sql.SQL("SET statement_timeout = {}").format(sql.Literal(f"{int(seconds * 1000)}ms"))
+
+
 def create_schema(namespace: str) -> sql.Composed:
     return sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(namespace))
 
@@ -155,8 +167,11 @@ def create_temporary_like(temporary: sql.Identifier, namespace: str, table: str)
 
 
 def upsert(namespace: str, table: str, incoming: sql.Identifier, columns: Sequence[str], primary_key: Sequence[str],
-           cursor_column: str | None) -> sql.Composed:
-    """Insert the incoming rows, one per key (the latest cursor wins), updating the rows whose key exists."""
+           cursor_column: str | None, deduplicate: bool = True) -> sql.Composed:
+    """Insert the incoming rows, one per key (the latest cursor wins), updating the rows whose key exists.
+
+    Without ``deduplicate`` the incoming keys must be unique already (no sort is needed then).
+    """
     key = names(primary_key)
     order = key
     if cursor_column and cursor_column in columns:
@@ -164,9 +179,58 @@ def upsert(namespace: str, table: str, incoming: sql.Identifier, columns: Sequen
     others = [name for name in columns if name not in primary_key]
     action = sql.SQL("DO NOTHING") if not others else sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(n), sql.Identifier(n)) for n in others))
+    if not deduplicate:
+        return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+            sql.Identifier(namespace, table), names(columns), names(columns), incoming, key, action)
     return sql.SQL(
         "INSERT INTO {} ({}) SELECT DISTINCT ON ({}) {} FROM {} ORDER BY {} ON CONFLICT ({}) {}"
     ).format(sql.Identifier(namespace, table), names(columns), key, names(columns), incoming, order, key, action)
+
+
+def lock_for_load(namespace: str, table: str) -> sql.Composed:
+    """Loads of one table take turns (readers are not blocked)."""
+    return sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(namespace, table))
+
+
+def is_empty(namespace: str, table: str) -> sql.Composed:
+    return sql.SQL("SELECT NOT EXISTS (SELECT FROM {})").format(sql.Identifier(namespace, table))
+
+
+def copy_out_binary(columns: Sequence[tuple[str, str, str]], namespace: str, table: str, cursor_column: str | None,
+                    since: Any) -> sql.Composed:
+    """``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` of ``(column, source type, target type)`` triples, each cast to
+    its target's type so the stream loads as is; with ``since``, rows whose cursor is ``>= since`` or NULL."""
+    select = sql.SQL("SELECT {} FROM {}").format(
+        sql.SQL(", ").join(_cast_to_target(*column) for column in columns), sql.Identifier(namespace, table))
+    if since is not None and cursor_column:
+        cursor = sql.Identifier(cursor_column)
+        select = sql.SQL("{} WHERE {} >= {} OR {} IS NULL").format(select, cursor, sql.Literal(since), cursor)
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(select)
+
+
+def _cast_to_target(column: str, source_type: str, target_type: str) -> sql.Composable:
+    name = sql.Identifier(column)
+    if source_type == target_type:
+        return name
+    value: sql.Composable = name
+    if source_type.endswith("[]"):
+        value = sql.SQL("to_jsonb({})").format(name)
+    elif source_type == "numeric" and target_type.startswith("numeric("):
+        value = sql.SQL("round({}, {})").format(name, sql.Literal(_scale(target_type)))
+    return sql.SQL("CAST({} AS {}) AS {}").format(value, sql.SQL(target_type), name)
+
+
+def _scale(numeric_type: str) -> int:
+    inside = numeric_type[numeric_type.index("(") + 1:numeric_type.index(")")]
+    return int(inside.split(",")[1]) if "," in inside else 0
+
+
+def loaded_stats(target: sql.Composable, cursor_column: str | None) -> sql.Composed:
+    """Rows, highest cursor and NULL cursors of a table that holds exactly the rows of one load."""
+    if not cursor_column:
+        return sql.SQL("SELECT count(*), NULL, 0 FROM {}").format(target)
+    cursor = sql.Identifier(cursor_column)
+    return sql.SQL("SELECT count(*), max({}), count(*) - count({}) FROM {}").format(cursor, cursor, target)
 
 
 def append_new_rows(namespace: str, table: str, incoming: sql.Identifier, columns: Sequence[str],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psycopg
 import pyarrow as pa
@@ -13,28 +13,67 @@ from psycopg import sql
 
 from resources.postgres import sql as statements
 from resources.postgres.catalog import has_dependent_views, target_columns
-from resources.postgres.copy import copy_batches, copy_target_fields
+from resources.postgres.copy import arrow_fields, copy_batches
 from resources.postgres.types import SchemaConflictError, ddl_type, logical_type
 from resources.protocol import WriteMode, WriteResult
 from resources.schema import Column, TableSchema, widest_type
 
 IDENTIFIER_BYTES = 63
 
+Filler = Callable[[psycopg.Connection, sql.Composable, dict[str, str]], int]
+"""COPYs rows into a table (its column -> PostgreSQL type given) and returns how many."""
+
 
 def write(connection: psycopg.Connection, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch],
           mode: WriteMode) -> WriteResult:
+    """Land Arrow batches (encoded to binary COPY by pgpq, in the target's own column types)."""
+    return land(connection, namespace, table, arrow_filler(batches), mode, unique_keys=False)
+
+
+def arrow_filler(batches: Iterable[pa.RecordBatch]) -> Filler:
+    def fill(connection: psycopg.Connection, target: sql.Composable, types: dict[str, str]) -> int:
+        return copy_batches(connection, target, arrow_fields(types), batches)
+    return fill
+
+
+def land(connection: psycopg.Connection, namespace: str, table: TableSchema, fill: Filler, mode: WriteMode,
+         unique_keys: bool) -> WriteResult:
+    """Land what ``fill`` COPYs, on the caller's transaction.
+
+    ``unique_keys`` says the rows cannot repeat a primary key (a snapshot of a source whose own key covers it): the
+    upsert then needs no de-duplication, and a first load into an empty target COPYs straight into it.
+    """
     connection.execute(statements.create_schema(namespace))
     if mode is WriteMode.REPLACE:
-        return replace(connection, namespace, table, batches)
+        return replace(connection, namespace, table, fill)
     added = ensure_table(connection, namespace, table)
+    if not table.primary_key and not table.cursor_column:
+        return WriteResult(rows_written=_fill_target(connection, namespace, table, fill), added_columns=added)
+    connection.execute(statements.lock_for_load(namespace, table.name))
+    if (unique_keys or not table.primary_key) and _is_empty(connection, namespace, table.name):
+        return WriteResult(rows_written=_fill_target(connection, namespace, table, fill), added_columns=added)
+    temporary, names = _load_temporary(connection, namespace, table, fill)
     if table.primary_key:
-        written = upsert(connection, namespace, table, batches)
-    elif table.cursor_column:
-        written = append_new_rows(connection, namespace, table, batches)
+        statement = statements.upsert(namespace, table.name, temporary, names, table.primary_key,
+                                      table.cursor_column, deduplicate=not unique_keys)
     else:
-        written = copy_batches(connection, sql.Identifier(namespace, table.name), copy_target_fields(
-            connection, namespace, table.name, _names(table)), batches)
-    return WriteResult(rows_written=written, added_columns=added)
+        statement = statements.append_new_rows(namespace, table.name, temporary, names, table.cursor_column)
+    return WriteResult(rows_written=connection.execute(statement).rowcount, added_columns=added)
+
+
+def _fill_target(connection: psycopg.Connection, namespace: str, table: TableSchema, fill: Filler) -> int:
+    return fill(connection, sql.Identifier(namespace, table.name), load_types(connection, namespace, table.name, table))
+
+
+def load_types(connection: psycopg.Connection, namespace: str, name: str, table: TableSchema) -> dict[str, str]:
+    """Column -> PostgreSQL type of the target ``namespace.name``, for the columns of ``table``, in target order."""
+    wanted = _names(table)
+    return {column: pg_type for column, pg_type in target_columns(connection, namespace, name).items()
+            if column in wanted}
+
+
+def _is_empty(connection: psycopg.Connection, namespace: str, name: str) -> bool:
+    return connection.execute(statements.is_empty(namespace, name)).fetchone()[0]
 
 
 def ensure_table(connection: psycopg.Connection, namespace: str, table: TableSchema) -> list[str]:
@@ -84,8 +123,7 @@ def _names(table: TableSchema) -> set[str]:
     return {c.name for c in table.columns}
 
 
-def replace(connection: psycopg.Connection, namespace: str, table: TableSchema,
-            batches: Iterable[pa.RecordBatch]) -> WriteResult:
+def replace(connection: psycopg.Connection, namespace: str, table: TableSchema, fill: Filler) -> WriteResult:
     """Load a staging table, then swap it in (or, when views depend on the target, delete + insert from it)."""
     existing = target_columns(connection, namespace, table.name)
     staging_schema = _with_kept_columns(table, existing)
@@ -93,8 +131,7 @@ def replace(connection: psycopg.Connection, namespace: str, table: TableSchema,
     constraint = truncate_identifier(f"_aietl_pk_{uuid.uuid4().hex[:12]}")
     connection.execute(statements.drop_table(namespace, staging))
     _create_table(connection, namespace, staging, staging_schema, constraint)
-    fields = copy_target_fields(connection, namespace, staging, _names(table))
-    written = copy_batches(connection, sql.Identifier(namespace, staging), fields, batches)
+    written = fill(connection, sql.Identifier(namespace, staging), load_types(connection, namespace, staging, table))
     added = [c.name for c in table.columns if existing and c.name not in existing]
     if existing and has_dependent_views(connection, namespace, table.name):
         ensure_table(connection, namespace, staging_schema)
@@ -119,25 +156,11 @@ def _with_kept_columns(table: TableSchema, existing: dict[str, str]) -> TableSch
                        primary_key=table.primary_key, cursor_column=table.cursor_column, namespace=table.namespace)
 
 
-def _load_temporary(connection: psycopg.Connection, namespace: str, table: TableSchema,
-                    batches: Iterable[pa.RecordBatch]) -> tuple[sql.Identifier, list[str]]:
-    """COPY the batches into a temporary copy of the target; returns its name and the loaded column names."""
+def _load_temporary(connection: psycopg.Connection, namespace: str, table: TableSchema, fill: Filler
+                    ) -> tuple[sql.Identifier, list[str]]:
+    """COPY into a temporary copy of the target; returns its name and the loaded column names."""
     temporary = sql.Identifier(f"_aietl_incoming_{uuid.uuid4().hex[:12]}")
     connection.execute(statements.create_temporary_like(temporary, namespace, table.name))
-    fields = copy_target_fields(connection, namespace, table.name, _names(table))
-    copy_batches(connection, temporary, fields, batches)
-    return temporary, fields.names
-
-
-def upsert(connection: psycopg.Connection, namespace: str, table: TableSchema,
-           batches: Iterable[pa.RecordBatch]) -> int:
-    temporary, names = _load_temporary(connection, namespace, table, batches)
-    statement = statements.upsert(namespace, table.name, temporary, names, table.primary_key, table.cursor_column)
-    return connection.execute(statement).rowcount
-
-
-def append_new_rows(connection: psycopg.Connection, namespace: str, table: TableSchema,
-                    batches: Iterable[pa.RecordBatch]) -> int:
-    temporary, names = _load_temporary(connection, namespace, table, batches)
-    statement = statements.append_new_rows(namespace, table.name, temporary, names, table.cursor_column)
-    return connection.execute(statement).rowcount
+    types = load_types(connection, namespace, table.name, table)
+    fill(connection, temporary, types)
+    return temporary, list(types)

@@ -66,3 +66,38 @@ def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     assert warehouse_counts(demo_home) == counts
+
+
+def test_a_second_command_on_a_state_directory_in_use_says_so_and_touches_nothing(tmp_path):
+    from resources.embedded.lock import StateLock
+
+    owner = StateLock(tmp_path).acquire()
+    try:
+        environment = {"AIETL_HOME": str(tmp_path), "AIETL_PG_PORT": str(free_port()),
+                       "AIETL_KAFKA_PORT": str(free_port()), "DAGSTER_HOME": ""}
+        for command in ("demo", "ui"):
+            refused = aietl(environment, command)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            [line] = [text for text in refused.stderr.splitlines() if text.startswith("Error:")]
+            assert f"state directory {tmp_path} is in use by pid {os.getpid()}" in line
+            assert "AIETL_HOME" in line and "Traceback" not in refused.stderr
+        assert not (tmp_path / "postgres").exists(), "the refused command started a server"
+    finally:
+        owner.release()
+
+
+def test_a_busy_port_is_one_line_naming_the_port_and_its_variable(tmp_path):
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        for variable in ("AIETL_PG_PORT", "AIETL_KAFKA_PORT"):
+            environment = {"AIETL_HOME": str(tmp_path / variable), "AIETL_PG_PORT": str(free_port()),
+                           "AIETL_KAFKA_PORT": str(free_port()), "DAGSTER_HOME": "", variable: str(port)}
+            refused = aietl(environment, "demo")
+            assert refused.returncode == 1
+            [line] = [text for text in refused.stderr.splitlines() if text.startswith("Error:")]
+            assert f"port {port}" in line and f"set {variable} to a free port" in line, line
+            assert not (tmp_path / variable / "postgres" / "pgdata").exists() or variable == "AIETL_KAFKA_PORT"

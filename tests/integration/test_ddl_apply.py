@@ -14,7 +14,7 @@ from etl_assets.recommend.assets import build_recommendation_assets
 from resources.clickhouse import ClickHouseResource
 from resources.llm import LlmResource
 from resources.postgres import PostgresResource
-from tests.support.ddl import sample_tables, synthetic_profile
+from tests.support.ddl import relationships_asset, sample_tables, synthetic_profile
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def assets_for(table: SourceTable) -> list:
     def profile() -> TableProfile:
         return synthetic_profile(table.schema)
 
-    return [profile, *build_recommendation_assets([table]), *build_ddl_assets([table])]
+    return [relationships_asset(), profile, *build_recommendation_assets([table]), *build_ddl_assets([table])]
 
 
 def materialize(table: SourceTable, warehouse: object, apply: bool = True) -> dg.ExecuteInProcessResult:

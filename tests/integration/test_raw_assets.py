@@ -250,6 +250,14 @@ class DisappearingPostgres(PostgresResource):
         yield first
         yield from batches
 
+    def read_binary(self, table: TableSchema, since: Any, target_types: dict[str, str]) -> Iterator[bytes]:
+        chunks = super().read_binary(table, since, target_types)
+        first = next(chunks)
+        self.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND pid <> pg_backend_pid() AND query LIKE 'COPY (SELECT%%'")
+        yield first
+        yield from chunks
+
 
 def test_a_source_that_disappears_mid_read_leaves_what_was_loaded(pg_dsn, source, store):
     source.execute("""CREATE TABLE big AS SELECT n AS id, repeat(md5(n::text), 10) AS filler

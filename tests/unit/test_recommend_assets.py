@@ -11,11 +11,12 @@ import pytest
 from etl_assets.catalog import SourceTable
 from etl_assets.ddl.assets import build_ddl_assets
 from etl_assets.ddl.types import DIALECTS
-from etl_assets.keys import DDL, RECOMMENDATION, asset_key
+from etl_assets.keys import DDL, RECOMMENDATION, asset_key, relationships_key
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.profiler import profile_arrow
 from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.recommend.model import Recommendation
+from etl_assets.relationships.model import CandidateKey, Relationships, TableRef
 from resources.llm import LlmResource
 from resources.postgres import PostgresResource
 from tests.support.ddl import sample_tables
@@ -37,10 +38,16 @@ def profile_asset(table: SourceTable, sample_dir: Path) -> dg.AssetsDefinition:
     return profile
 
 
+@dg.asset(key=relationships_key())
+def relationships() -> dict:
+    """Stand-in for the relationships asset: the customers file's declared key, as the IO manager stores it."""
+    return Relationships([CandidateKey(TableRef("shop_files", "customers"), ("customer_id",), True)]).to_dict()
+
+
 def run(assets: list, run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
         **resources) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        assets, resources={"llm": LlmResource(), "warehouse": UNREACHABLE_WAREHOUSE, **resources},
+        [relationships, *assets], resources={"llm": LlmResource(), "warehouse": UNREACHABLE_WAREHOUSE, **resources},
         run_config=run_config or {}, instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=True,
     )
 

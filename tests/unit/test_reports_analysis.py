@@ -1,8 +1,9 @@
-"""The analysis report on hand-made profiles and recommendations."""
+"""The analysis report on hand-made profiles, recommendations and proofs."""
 
 from __future__ import annotations
 
 from etl_assets.profile.model import TableProfile
+from etl_assets.proof.model import Proof, QueryTiming
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.charts import CHART_BARS
@@ -91,3 +92,56 @@ def test_no_tables_gives_an_empty_but_valid_report() -> None:
     report = build_analysis_report([])
     assert report.health == "ok" and report.sections == [] and report.summary.rows == []
     assert all(chart.labels == [] for chart in report.charts)
+
+
+def measured(source: str, table: str, naive_bytes: int, recommended_bytes: int,
+             times: list[tuple[str, float, float]]) -> Proof:
+    queries = [QueryTiming(name, "group_by", "SELECT 1", naive_ms=[naive] * 3, recommended_ms=[recommended] * 3,
+                           naive_rows=1, recommended_rows=1) for name, naive, recommended in times]
+    return Proof(source, table, "clickhouse", "measured", 100_000, rows_loaded=100_000, naive_bytes=naive_bytes,
+                 recommended_bytes=recommended_bytes, queries=queries)
+
+
+def test_analysis_shows_the_proof_sizes_query_medians_and_ratios() -> None:
+    proof = measured("shop_files", "customers", 3_100_000, 1_000_000,
+                     [("time range", 24.0, 10.0), ("group by", 24.0, 10.0), ("lookup", 2.4, 1.0), ("join", 4.8, 2.0)])
+
+    report = build_analysis_report([sample_customers(), sample_orders()], [sample_recommendation()], proofs=[proof])
+
+    customers = section(report, "customers")
+    facts = facts_of(customers)
+    assert facts["Proof"] == "recommended layout: 3.1x smaller, 2.4x faster on these 4 queries"
+    assert facts["Naive size"] == 3_100_000 and facts["Recommended size"] == 1_000_000
+    assert round(facts["Size ratio vs naive"], 2) == 3.1 and round(facts["Query speedup vs naive"], 2) == 2.4
+    grid = next(g for g in customers.grids if g.title.startswith("Proof by measurement"))
+    assert grid.rows[0] == ["time range", 24.0, 10.0, 2.4]
+    assert report.summary.rows[0][6] == "3.1x smaller, 2.4x faster on these 4 queries"
+    assert report.summary.rows[1][6] is None and "Proof" not in facts_of(section(report, "orders"))
+    assert report.counts["proofs"] == 1 and report.counts["proofs_flagged"] == 0
+
+
+def test_a_recommendation_that_measures_worse_than_naive_is_flagged() -> None:
+    worse = measured("shop_db", "orders", 1_000_000, 1_500_000, [("group by", 10.0, 20.0)])
+
+    report = build_analysis_report([sample_orders()], proofs=[worse])
+
+    orders = section(report, "orders")
+    assert worse.flagged and "FLAGGED" in facts_of(orders)["Proof"]
+    assert facts_of(orders)["Proof"].startswith("recommended layout: 1.5x larger, 2.0x slower on this query")
+    issue_with(orders, "warn", "measures worse than naive", "1.5x larger")
+    assert orders.health in ("warn", "fail") and report.counts["proofs_flagged"] == 1
+
+
+def test_a_failed_or_skipped_proof_says_why() -> None:
+    failed = Proof("shop_db", "orders", "postgres", "failed", 100_000, rows_loaded=5000,
+                   reason="the recommended layout could not be built or hold the sample: duplicate key")
+    skipped = Proof("shop_files", "customers", "postgres", "skipped", 100_000,
+                    reason="raw_shop_files.customers has no rows to measure with")
+
+    report = build_analysis_report([sample_customers(), sample_orders()], proofs=[failed, skipped])
+
+    assert facts_of(section(report, "orders"))["Proof"] == (
+        "recommended layout FLAGGED: the recommended layout could not be built or hold the sample: duplicate key")
+    assert facts_of(section(report, "customers"))["Proof"] == (
+        "not measured: raw_shop_files.customers has no rows to measure with")
+    assert report.counts["proofs_flagged"] == 1

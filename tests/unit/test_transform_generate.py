@@ -7,14 +7,57 @@ from pathlib import Path
 import sqlglot
 import yaml
 
+from etl_assets.relationships.model import CandidateKey, Relationship, Relationships, TableRef
+from etl_assets.relationships.store import write_relationships
 from etl_assets.transform.generate import generate, staging_name
 from etl_assets.transform.spec.resolver import load_pipelines
 from tests.support.pipelines import PIPELINES, TABLES
 from tests.support.sql import assert_same_sql, parse_sql, render_dbt
 
 
-def generated(tmp_path: Path):
-    return generate(tmp_path, TABLES, load_pipelines(PIPELINES, TABLES))
+def generated(tmp_path: Path, relationships: Relationships | None = None):
+    return generate(tmp_path, TABLES, load_pipelines(PIPELINES, TABLES), relationships or Relationships())
+
+
+def staging_columns(project) -> dict[str, dict[str, list]]:
+    models = yaml.safe_load((project.root / "staging" / "schema.yml").read_text())["models"]
+    return {m["name"]: {c["name"]: c.get("data_tests", []) for c in m["columns"]} for m in models}
+
+
+def test_found_references_become_relationship_tests_and_found_keys_unique_tests(tmp_path: Path) -> None:
+    orders, customers, stores = TableRef("shop_db", "orders"), TableRef("shop_files", "customers"), TableRef(
+        "shop_files", "stores")
+    found = Relationships(
+        keys=[CandidateKey(TableRef("shop_files", "stores"), ("id",))],
+        relationships=[
+            Relationship(orders, ("customer_id",), customers, ("customer_id",), 1.0, 0, 120),
+            Relationship(orders, ("store_id",), stores, ("id",), 0.999, 1, 1000),
+            Relationship(orders, ("customer_id", "store_id"), customers, ("customer_id", "city"), 1.0, 0, 9),
+            Relationship(orders, ("status",), TableRef("elsewhere", "t"), ("code",), 1.0, 0, 3),
+        ])
+
+    tests = staging_columns(generated(tmp_path, found))
+
+    order_tests = tests[staging_name("shop_db", "orders")]
+    assert order_tests["customer_id"] == [{"relationships": {"arguments": {
+        "to": "ref('stg_shop_files__customers')", "field": "customer_id"}}}]
+    assert order_tests["store_id"] == [] and order_tests["status"] == []
+    assert tests[staging_name("shop_files", "stores")]["id"] == ["not_null", "unique"]
+
+
+def test_relationships_file_is_read_offline_and_absent_means_none(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AIETL_HOME", str(tmp_path / "home"))
+    pipelines = load_pipelines(PIPELINES, TABLES)
+    plain = staging_columns(generate(tmp_path / "a", TABLES, pipelines))
+    assert plain[staging_name("shop_db", "orders")]["customer_id"] == []
+    write_relationships(Relationships(relationships=[Relationship(
+        TableRef("shop_db", "orders"), ("customer_id",), TableRef("shop_files", "customers"), ("customer_id",),
+        1.0, 0, 5)]))
+
+    tests = staging_columns(generate(tmp_path / "b", TABLES, pipelines))
+
+    assert tests[staging_name("shop_db", "orders")]["customer_id"][0]["relationships"]["arguments"]["field"] == (
+        "customer_id")
 
 
 def test_sources_carry_the_raw_asset_keys(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from etl_assets.ddl.common import (
     column_defs,
     column_ref,
     default_hints,
+    foreign_key_notes,
     partition_parts,
     schema_and_table,
 )
@@ -58,13 +59,14 @@ def build(table: Table) -> Ddl:
     body = column_defs(table, MAPPER, notes, default_hints(table, set(rec.primary_key)))
     properties: list[exp.Expr] = []
     partition = partition_parts(rec)
-    if partition and partition.granularity in ("month", "day"):
+    if partition and partition.granularity in ("year", "month", "day"):
         properties.append(exp.PartitionedByProperty(this=_partition_expression(table, partition)))
     elif partition:
         notes.append(f"{rec.partition_by} is not applied in BigQuery (no hash partitioning); clustering instead")
     cluster = [n for n in (rec.order_by or rec.primary_key) if _clusterable(table, n)][:MAX_CLUSTER]
     if cluster:
         properties.append(exp.ClusterProperty(expressions=[column_ref(name) for name in cluster]))
+    notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, schema_and_table(table, body, properties), notes)
 
 

@@ -9,6 +9,7 @@ from the ClickHouse connector's table (:mod:`resources.clickhouse.types`). Key c
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlglot import exp
@@ -18,6 +19,7 @@ from etl_assets.ddl.common import (
     Ddl,
     Table,
     TypeHints,
+    chosen_hints,
     column_ref,
     fit_decimal,
     ident,
@@ -25,6 +27,7 @@ from etl_assets.ddl.common import (
     partition_parts,
     typed_columns,
 )
+from etl_assets.recommend.facts import parse_instant
 from etl_assets.recommend.model import Index
 from resources.clickhouse import ddl as clickhouse_ddl
 from resources.clickhouse import types as clickhouse_types
@@ -40,8 +43,17 @@ TEXT_SKIP_INDEXES = ("tokenbf_v1", "ngrambf_v1")
 SKIP_INDEX_GRANULARITY = 4
 REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 REPLICA_NAME = "{replica}"
-_LOW_CARDINALITY_STORES = ("clickhouse", "kafka")
 _ENGINE = re.compile(r"^(\w+)(?:\((.*)\))?$")
+_INTEGERS = (
+    ("UInt8", 0, 2**8 - 1), ("UInt16", 0, 2**16 - 1), ("UInt32", 0, 2**32 - 1), ("UInt64", 0, 2**64 - 1),
+    ("Int8", -(2**7), 2**7 - 1), ("Int16", -(2**15), 2**15 - 1), ("Int32", -(2**31), 2**31 - 1),
+    ("Int64", -(2**63), 2**63 - 1),
+)
+"""ClickHouse's integer types, narrowest first: unsigned ones for ranges without negative values."""
+DATE_RANGE = (dt.date(1970, 1, 1), dt.date(2149, 6, 6))
+DATETIME_RANGE = (dt.datetime(1970, 1, 1), dt.datetime(2106, 2, 7))
+PARTITION_FUNCTIONS = {"year": "toYear", "month": "toYYYYMM", "day": "toYYYYMMDD"}
+_COMPACT = {"date": "Date", "timestamp": "DateTime", "timestamptz": "DateTime('UTC')"}
 
 
 class ClickHouseTypes:
@@ -62,11 +74,36 @@ class ClickHouseTypes:
             logical = fit_decimal(logical, DECIMAL_LIMITS, NAME, column, notes)
         if logical.name == "json" and hints.nullable:
             notes.append(f"{column}: ClickHouse JSON cannot be Nullable; NULL is stored as an empty object")
-        data_type = clickhouse_types.data_type(logical, nullable=hints.nullable and not hints.key)
+        data_type = _narrow(logical, hints) or clickhouse_types.data_type(logical, nullable=False)
+        data_type.set("nullable", hints.nullable and not hints.key and data_type.this != exp.DataType.Type.JSON)
         if hints.low_cardinality and logical.name == "string":
             data_type = exp.DataType(this=exp.DataType.Type.LOWCARDINALITY, expressions=[data_type], nested=True,
                                      nullable=False)
         return data_type, notes
+
+
+def _narrow(logical: LogicalType, hints: TypeHints) -> exp.DataType | None:
+    """The narrowest integer for the range seen, Date/DateTime for times within their range; None: the default."""
+    if logical.is_integer and hints.min_value is not None and hints.max_value is not None:
+        name = next(n for n, low, high in _INTEGERS if low <= hints.min_value and hints.max_value <= high)
+        return exp.DataType.build(name, dialect=NAME)
+    if hints.compact_time and logical.name in _COMPACT:
+        return exp.DataType.build(_COMPACT[logical.name], dialect=NAME)
+    return None
+
+
+def compact_time(table: Table, column: str) -> bool:
+    """Whether the profiled range fits Date/DateTime (and a timestamp has whole seconds only)."""
+    profile, chosen = table.profiles.get(column), table.chosen(column)
+    logical = table.logical(column)
+    if profile is None or logical not in _COMPACT or (logical != "date" and not (chosen and chosen.seconds)):
+        return False
+    first, last = parse_instant(profile.min), parse_instant(profile.max)
+    if first is None or last is None:
+        return False
+    low, high = DATETIME_RANGE if logical != "date" else (dt.datetime.combine(DATE_RANGE[0], dt.time()),
+                                                          dt.datetime.combine(DATE_RANGE[1], dt.time()))
+    return low <= first and last < high
 
 
 MAPPER = ClickHouseTypes()
@@ -86,7 +123,20 @@ def build(table: Table) -> Ddl:
     ]
     if table.cluster:
         statements.append(_distributed_table(table, local_name, notes))
+    notes.extend(_relationship_notes(table))
     return Ddl(NAME, statements, notes)
+
+
+def _relationship_notes(table: Table) -> list[str]:
+    rec = table.recommendation
+    notes = [f"foreign key ({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)}), "
+             f"{fk.match_share:.1%} matching: not enforced by ClickHouse; join on it" for fk in rec.foreign_keys]
+    if rec.dictionary and rec.primary_key:
+        notes.append(f"small dimension joined by other tables: serve it as a dictionary too, e.g. CREATE DICTIONARY "
+                     f"{table.namespace}.{table.name}_dict (...) PRIMARY KEY {', '.join(rec.primary_key)} "
+                     f"SOURCE(CLICKHOUSE(TABLE '{table.name}')) LAYOUT(HASHED()) LIFETIME(3600), "
+                     f"read with dictGet")
+    return notes
 
 
 def key_columns(table: Table) -> set[str]:
@@ -113,8 +163,8 @@ def _column_defs(table: Table, notes: list[str], keys: set[str]) -> list[exp.Exp
     low_cardinality = _low_cardinality(table)
 
     def hints(column: Column) -> TypeHints:
-        return TypeHints(nullable=column.nullable and column.name not in keys, max_length=table.max_length(column.name),
-                         key=column.name in keys, low_cardinality=column.name in low_cardinality)
+        return chosen_hints(table, column, keys, low_cardinality=column.name in low_cardinality,
+                            compact_time=compact_time(table, column.name))
 
     return [_column_def(column.name, data_type, not_null)
             for column, data_type, not_null in typed_columns(table, MAPPER, notes, hints)]
@@ -128,8 +178,7 @@ def _column_def(name: str, data_type: exp.DataType, not_null: bool) -> exp.Colum
 
 
 def _low_cardinality(table: Table) -> set[str]:
-    rec = table.recommendation
-    return set(rec.low_cardinality) if rec.target_store in _LOW_CARDINALITY_STORES else set()
+    return set(table.recommendation.low_cardinality)
 
 
 def _skippable(table: Table, index: Index, notes: list[str]) -> bool:
@@ -160,8 +209,8 @@ def _layout(table: Table) -> list[exp.Expr]:
     rec = table.recommendation
     properties: list[exp.Expr] = []
     partition = partition_parts(rec)
-    if partition and partition.granularity in ("month", "day"):
-        function = "toYYYYMM" if partition.granularity == "month" else "toYYYYMMDD"
+    if partition and partition.granularity in PARTITION_FUNCTIONS:
+        function = PARTITION_FUNCTIONS[partition.granularity]
         properties.append(clickhouse_ddl.partition_by(
             exp.Anonymous(this=function, expressions=[column_ref(partition.column)])))
     properties.append(clickhouse_ddl.order_by(rec.order_by or rec.primary_key))

@@ -19,6 +19,7 @@ from etl_assets.ddl.common import (
     TableTypes,
     TypeHints,
     column_ref,
+    foreign_key_notes,
     ident,
     index_name,
     keyed_body,
@@ -38,6 +39,7 @@ _READ_BACK = {
     exp.DataType.Type.DATETIME: "timestamp",
 }
 DECIMAL_LIMITS = (65, 30)
+MAX_CHAR = 255
 MAX_KEY_CHARS = 768
 """InnoDB keys are at most 3072 bytes, i.e. 768 utf8mb4 characters."""
 
@@ -51,6 +53,11 @@ class MySqlTypes(TableTypes):
 
 def _string_type(hints: TypeHints, column: str, notes: list[str]) -> exp.DataType:
     longest = hints.max_length
+    if hints.enum_values and not hints.key:
+        return exp.DataType(this=exp.DataType.Type.ENUM,
+                            expressions=[exp.Literal.string(value) for value in hints.enum_values])
+    if hints.fixed_length and longest is not None and 0 < longest <= MAX_CHAR:
+        return sized(exp.DataType.Type.CHAR, longest)
     if hints.key:
         if longest is not None and longest > MAX_KEY_CHARS:
             notes.append(f"{column}: values up to {longest:,} characters exceed MySQL's key limit of "
@@ -58,10 +65,18 @@ def _string_type(hints: TypeHints, column: str, notes: list[str]) -> exp.DataTyp
         return sized(exp.DataType.Type.VARCHAR,
                      MAX_KEY_CHARS if longest is None else min(MAX_KEY_CHARS, max(64, 2 * longest)))
     if longest is not None and longest <= 255:
-        return sized(exp.DataType.Type.VARCHAR, 255)
+        return sized(exp.DataType.Type.VARCHAR, length_bound(longest))
     if longest is None or longest <= 16_383:
         return exp.DataType(this=exp.DataType.Type.TEXT)
     return exp.DataType(this=exp.DataType.Type.MEDIUMTEXT if longest <= 4_194_303 else exp.DataType.Type.LONGTEXT)
+
+
+def length_bound(longest: int) -> int:
+    """Twice the longest value seen, rounded up to a power of two (at least 8, at most 255)."""
+    size = 8
+    while size < 2 * longest:
+        size *= 2
+    return min(size, 255)
 
 
 MAPPER = MySqlTypes(NAME, TYPES, _READ_BACK, DECIMAL_LIMITS, sized=("string",))
@@ -83,6 +98,7 @@ def build(table: Table) -> Ddl:
                      "column into every unique key)")
     properties = [exp.EngineProperty(this=exp.var("InnoDB")),
                   exp.CharacterSetProperty(this=exp.var("utf8mb4"), default=True)]
+    notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, schema_and_table(table, body, properties), notes)
 
 

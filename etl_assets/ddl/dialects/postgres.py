@@ -1,4 +1,4 @@
-"""PostgreSQL: PRIMARY KEY; when PostgreSQL is the recommended store also PARTITION BY RANGE (monthly or daily
+"""PostgreSQL: PRIMARY KEY; when PostgreSQL is the recommended store also PARTITION BY RANGE (yearly, monthly or daily
 partitions + DEFAULT) or HASH, and btree / brin / gin / gin_trgm indexes.
 
 Types are the PostgreSQL connector's (:mod:`resources.postgres.types`), the one PostgreSQL table; decimals are
@@ -23,6 +23,7 @@ from etl_assets.ddl.common import (
     create_table,
     default_hints,
     fit_decimal,
+    foreign_key_notes,
     ident,
     index_name,
     partition_parts,
@@ -40,6 +41,8 @@ METHODS = ("btree", "brin", "gin", "gin_trgm")
 DECIMAL_LIMITS = (1000, 1000)
 MAX_RANGE_PARTITIONS = 60
 PARTITIONS_AHEAD = 3
+TIME_ROLES = ("fact", "event_log")
+"""Roles time-partitioned (with BRIN on the time column) in PostgreSQL whatever the recommended store."""
 HASH_PARTITIONS = 8
 """Hash partitions when the recommendation does not say how many."""
 
@@ -70,7 +73,11 @@ def build(table: Table) -> Ddl:
     rec, notes = table.recommendation, []
     own_layout = rec.target_store == NAME
     indexes = [i for i in rec.indexes if i.method in METHODS and own_layout and list(i.columns) != rec.primary_key]
-    partition = partition_parts(rec) if own_layout else None
+    partition = partition_parts(rec)
+    if partition and not (own_layout or (rec.role in TIME_ROLES and partition.granularity != "hash")):
+        partition = None
+    if partition and partition.granularity != "hash" and not any(i.method == "brin" for i in indexes):
+        indexes.append(Index((partition.column,), "brin"))
     key = list(rec.primary_key)
     if partition and key and partition.column not in key:
         key.append(partition.column)
@@ -86,6 +93,7 @@ def build(table: Table) -> Ddl:
     if partition:
         statements.extend(_partitions(table, partition, notes))
     statements.extend(_index(table, index) for index in indexes)
+    notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, statements, notes)
 
 
@@ -121,28 +129,46 @@ def _partitions(table: Table, partition: Partition, notes: list[str]) -> list[ex
 
 
 def _range_bounds(profile: ColumnProfile | None, granularity: str, notes: list[str]) -> list[tuple[date, date]]:
-    """Monthly/daily ranges covering the profiled min..max plus a few ahead; the DEFAULT partition takes the rest."""
+    """Yearly/monthly/daily ranges covering the profiled min..max plus a few ahead; DEFAULT takes the rest."""
     first = parse_instant(profile.min) if profile else None
     last = parse_instant(profile.max) if profile else None
     if first is None or last is None:
         notes.append("no profiled time range: only the DEFAULT partition is created")
         return []
-    step = _next_month if granularity == "month" else _next_day
-    start = date(first.year, first.month, 1) if granularity == "month" else first.date()
+    step = {"year": _next_year, "month": _next_month}.get(granularity, _next_day)
+    start = {"year": date(first.year, 1, 1), "month": date(first.year, first.month, 1)}.get(granularity, first.date())
     ranges: list[tuple[date, date]] = []
     horizon = last.date()
     for _ in range(PARTITIONS_AHEAD):
         horizon = step(horizon)
-    while start <= horizon and len(ranges) < MAX_RANGE_PARTITIONS:
-        ranges.append((start, step(start)))
-        start = step(start)
-    if start <= horizon:
-        notes.append(f"range partitions capped at {MAX_RANGE_PARTITIONS}; create later ones as time passes")
-    return ranges
+    earliest = _back(horizon, granularity, MAX_RANGE_PARTITIONS)
+    begin = max(start, earliest)
+    while begin <= horizon:
+        ranges.append((begin, step(begin)))
+        begin = step(begin)
+    if ranges and ranges[0][0] > first.date():
+        notes.append(f"range partitions capped at the latest {MAX_RANGE_PARTITIONS}: rows before "
+                     f"{ranges[0][0].isoformat()} (e.g. outliers back to {first.date().isoformat()}) land in the "
+                     "DEFAULT partition")
+    return ranges[-MAX_RANGE_PARTITIONS:]
+
+
+def _back(day: date, granularity: str, count: int) -> date:
+    """The start of the partition ``count - 1`` steps before the one holding ``day``."""
+    if granularity == "day":
+        return date.fromordinal(max(1, day.toordinal() - count + 1))
+    if granularity == "year":
+        return date(max(1, day.year - count + 1), 1, 1)
+    months = day.year * 12 + day.month - 1 - (count - 1)
+    return date(max(1, months // 12), months % 12 + 1, 1)
 
 
 def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _next_year(day: date) -> date:
+    return date(day.year + 1, 1, 1)
 
 
 def _next_day(day: date) -> date:

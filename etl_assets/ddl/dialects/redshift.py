@@ -1,4 +1,5 @@
-"""Redshift: DISTSTYLE ALL/KEY/EVEN/AUTO, DISTKEY, COMPOUND SORTKEY; strings sized in bytes, JSON as SUPER.
+"""Redshift: DISTSTYLE ALL/KEY/EVEN/AUTO, DISTKEY, COMPOUND SORTKEY (led by the event time); strings sized in
+bytes, JSON as SUPER.
 
 | logical      | Redshift                   | logical      | Redshift                |
 |--------------|----------------------------|--------------|-------------------------|
@@ -18,6 +19,7 @@ from etl_assets.ddl.common import (
     Table,
     TableTypes,
     TypeHints,
+    foreign_key_notes,
     ident,
     keyed_body,
     schema_and_table,
@@ -30,6 +32,8 @@ _READ_BACK = {exp.DataType.Type.VARCHAR: "string", exp.DataType.Type.CHAR: "stri
               exp.DataType.Type.SUPER: "json"}
 DECIMAL_LIMITS = (38, 37)
 MAX_VARCHAR_BYTES = 65_535
+MIN_VARCHAR_BYTES = 8
+"""VARCHAR sizes are 4 bytes per character seen, rounded up to a power of two from this."""
 
 
 class RedshiftTypes(TableTypes):
@@ -47,7 +51,7 @@ def _varchar_bytes(hints: TypeHints, column: str, notes: list[str]) -> int:
         notes.append(f"{column}: values up to {hints.max_length:,} characters may exceed Redshift's "
                      f"{MAX_VARCHAR_BYTES:,}-byte VARCHAR; load with TRUNCATECOLUMNS or keep them in SUPER")
         return MAX_VARCHAR_BYTES
-    size = 256
+    size = MIN_VARCHAR_BYTES
     while size < worst_case_bytes:
         size *= 2
     return min(size, MAX_VARCHAR_BYTES)
@@ -62,7 +66,10 @@ def build(table: Table) -> Ddl:
     properties: list[exp.Expr] = [exp.DistStyleProperty(this=exp.var(rec.distribution.upper()))]
     if rec.distribution == "key" and rec.distribution_key:
         properties.append(exp.DistKeyProperty(this=ident(rec.distribution_key[0])))
-    sort_key = [name for name in rec.order_by if table.logical(name) not in ("json", "binary")]
+    leading = [rec.event_time] if rec.event_time and rec.event_time in rec.order_by else []
+    sort_key = [name for name in [*leading, *rec.order_by] if table.logical(name) not in ("json", "binary")]
+    sort_key = list(dict.fromkeys(sort_key))
     if sort_key:
         properties.append(exp.SortKeyProperty(this=[ident(name) for name in sort_key], compound=True))
+    notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, schema_and_table(table, body, properties), notes)

@@ -18,6 +18,7 @@ from etl_assets.ddl.common import (
     Table,
     TableTypes,
     column_ref,
+    foreign_key_notes,
     keyed_body,
     partition_parts,
     schema_and_table,
@@ -41,10 +42,11 @@ def build(table: Table) -> Ddl:
     body = keyed_body(table, MAPPER, notes, rec.primary_key)
     properties: list[exp.Expr] = []
     partition = partition_parts(rec)
-    if partition and partition.granularity in ("month", "day"):
+    if partition and partition.granularity in ("year", "month", "day"):
         bucket: exp.Expr = exp.TsOrDsToDate(this=column_ref(partition.column))
-        if partition.granularity == "month":
-            bucket = exp.DateTrunc(this=bucket, unit=exp.var("MONTH"))
+        if partition.granularity != "day":
+            bucket = exp.DateTrunc(this=bucket, unit=exp.var(partition.granularity.upper()))
         dimensions = [column_ref(n) for n in rec.order_by if n != partition.column and table.logical(n) != "json"]
         properties.append(exp.ClusterProperty(expressions=[bucket, *dimensions][:MAX_CLUSTER]))
+    notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, schema_and_table(table, body, properties), notes)

@@ -1,0 +1,183 @@
+"""The advice against published expert schemas, and the proof by measurement, in one run (``make bench-advice``).
+
+Over TPC-H (``tpchgen-cli``, scale 0.01) and generated tables of the shape of ClickHouse's published example datasets
+(OnTime, UK price paid, NYC taxi trips: ``tests/support/published_schemas.py``), every table goes through the real
+assets (raw landing from files, profile, relationships, recommendation, DDL, proof) once with the ClickHouse engine
+(chdb) as the warehouse and once with PostgreSQL. It prints the published decisions matched (TPC-H primary and
+foreign keys; partition column, leading ORDER BY column and LowCardinality columns of the ClickHouse datasets), the
+measured size and query-time ratios of the recommended layouts against naive ones on both engines, and, merged in,
+``bench/relationship_scale.py``'s figures. The last line is one JSON object:
+
+    {"bench": "advice", "decisions": N, "matched": M, "match_share": ..., "size_ratio_vs_naive": ...,
+     "query_speedup_vs_naive": ..., "pg_size_ratio_vs_naive": ..., "pg_query_speedup_vs_naive": ..., ...}
+
+``size_ratio_vs_naive`` is total naive bytes / total recommended bytes and ``query_speedup_vs_naive`` the geometric
+mean of the per-query median speedups, both on the ClickHouse engine; the ``pg_`` figures are PostgreSQL's. Targets:
+match_share >= 0.9; >= 2x smaller and >= 2x faster on ClickHouse; never slower on PostgreSQL. PostgreSQL is the one
+named by ``AIETL_BENCH_PG_DSN`` / ``AIETL_TEST_PG_DSN``, else an embedded one started here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+
+def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: int, tpch_scale: float) -> dict:
+    from resources.clickhouse import ClickHouseResource
+    from resources.metadata import MetadataResource
+    from resources.postgres import PostgresResource
+    from tests.support import published_schemas, tpch
+
+    published_schemas.write_datasets(work / "published", rows)
+    tpch.generate(work / "tpch", scale=tpch_scale)
+    metadata = MetadataResource(postgres=PostgresResource.from_dsn(_database(admin_dsn, "meta")))
+    outcome: dict = {}
+    for engine in ("clickhouse", "postgres"):
+        warehouse = (ClickHouseResource(chdb_path=str(work / "chdb")) if engine == "clickhouse"
+                     else PostgresResource.from_dsn(_database(admin_dsn, "warehouse")))
+        started = time.perf_counter()
+        published = published_schemas.run_platform(work / "published", "published", warehouse, metadata,
+                                                    sample_rows=sample_rows, runs=runs)
+        tpch_run = published_schemas.run_platform(work / "tpch", "tpch", warehouse, metadata,
+                                                  sample_rows=sample_rows, runs=runs)
+        seconds = time.perf_counter() - started
+        outcome[engine] = (published, tpch_run, seconds)
+        for name, proof in {**published.proofs, **tpch_run.proofs}.items():
+            print(f"{engine:>10} {name:<14} {proof.summary()}", flush=True)
+            for query in proof.timed:
+                print(f"{'':>26} {query.naive_median_ms:9.2f} ms naive {query.recommended_median_ms:9.2f} ms "
+                      f"recommended  {query.speedup:5.2f}x  {query.name}", flush=True)
+    return outcome
+
+
+def _database(admin_dsn: str, purpose: str) -> str:
+    name = f"bench_advice_{purpose}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
+
+
+def _drop_databases(admin_dsn: str) -> None:
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
+        names = [row[0] for row in connection.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'bench_advice_%'").fetchall()]
+        for name in names:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def proof_figures(proofs: list) -> dict:
+    measured = [p for p in proofs if p.status == "measured"]
+    naive = sum(p.naive_bytes or 0 for p in measured)
+    recommended = sum(p.recommended_bytes or 0 for p in measured)
+    speedups = [q.speedup for p in measured for q in p.queries if q.speedup]
+    slower = [name for p in measured for name in p.slower_queries]
+    return {
+        "size_ratio_vs_naive": round(naive / recommended, 3) if recommended else None,
+        "query_speedup_vs_naive": round(math.exp(statistics.fmean(math.log(s) for s in speedups)), 3)
+        if speedups else None,
+        "queries": len(speedups), "slower_queries": len(slower),
+        "flagged": sorted(f"{p.source}.{p.table}" for p in proofs if p.flagged),
+    }
+
+
+def decisions_of(outcome: dict) -> list:
+    from tests.support import published_schemas
+
+    published, tpch_run, _ = outcome["clickhouse"]
+    return [*published_schemas.clickhouse_decisions(published.recommendations),
+            *published_schemas.tpch_decisions(tpch_run.recommendations, tpch_run.relationships)]
+
+
+def summary(outcome: dict, relationship_figures: dict, peak_mb: float) -> dict:
+    decisions = decisions_of(outcome)
+    matched = [d for d in decisions if d.matched]
+    for decision in decisions:
+        mark = "ok  " if decision.matched else "MISS"
+        print(f"{mark} {decision.dataset:<14} {decision.kind:<17} {decision.subject:<40} "
+              f"published={decision.expected!r} proposed={decision.proposed!r}")
+    figures = {}
+    for engine, prefix in (("clickhouse", ""), ("postgres", "pg_")):
+        published, tpch_run, seconds = outcome[engine]
+        measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()])
+        figures.update({f"{prefix}{key}": value for key, value in measured.items()})
+        figures[f"{prefix}platform_s"] = round(seconds, 1)
+    by_kind: dict[str, list[int]] = {}
+    for decision in decisions:
+        by_kind.setdefault(decision.kind, [0, 0])[0] += 1
+        by_kind[decision.kind][1] += decision.matched
+    return {
+        "bench": "advice", "decisions": len(decisions), "matched": len(matched),
+        "match_share": round(len(matched) / len(decisions), 3) if decisions else None,
+        **figures,
+        "matched_by_kind": {kind: f"{hit}/{total}" for kind, (total, hit) in sorted(by_kind.items())},
+        "targets_met": {
+            "match_share": bool(decisions) and len(matched) / len(decisions) >= 0.9,
+            "clickhouse_2x_smaller": (figures.get("size_ratio_vs_naive") or 0) >= 2,
+            "clickhouse_2x_faster": (figures.get("query_speedup_vs_naive") or 0) >= 2,
+            "postgres_never_slower": figures.get("pg_slower_queries") == 0,
+        },
+        **relationship_figures,
+        "peak_mb": peak_mb,
+    }
+
+
+def relationship_scale(admin_dsn: str, tables: int, rows: int) -> dict:
+    if not (PROJECT / "bench" / "relationship_scale.py").exists():
+        return {"relationship_scale": "bench/relationship_scale.py is not there"}
+    sys.path.insert(0, str(PROJECT / "bench"))
+    from relationship_scale import run
+
+    return run(_database(admin_dsn, "relationships"), tables=tables, rows=rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=300_000, help="rows of each published-shape table")
+    parser.add_argument("--sample-rows", type=int, default=100_000, help="rows each proof loads into both layouts")
+    parser.add_argument("--tpch-scale", type=float, default=0.01, help="TPC-H scale factor (0.01: lineitem 60k rows)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs of each proof query")
+    parser.add_argument("--relationship-tables", type=int, default=50)
+    parser.add_argument("--relationship-rows", type=int, default=1_000_000)
+    parser.add_argument("--skip-relationship-scale", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench_advice_"))
+    os.environ["AIETL_HOME"] = str(work / "home")
+    admin_dsn = os.environ.get("AIETL_BENCH_PG_DSN") or os.environ.get("AIETL_TEST_PG_DSN")
+    server = None
+    if not admin_dsn:
+        from resources.embedded import EmbeddedPostgres
+        from resources.embedded.kafka import free_port
+
+        server = EmbeddedPostgres(work / "pg", port=free_port()).start()
+        admin_dsn = server.dsn()
+    try:
+        outcome = engines_run(work, admin_dsn, args.rows, args.sample_rows, args.runs, args.tpch_scale)
+        relationships = ({} if args.skip_relationship_scale
+                         else relationship_scale(admin_dsn, args.relationship_tables, args.relationship_rows))
+    finally:
+        _drop_databases(admin_dsn)
+        if server is not None:
+            server.stop()
+    peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print(json.dumps(summary(outcome, relationships, peak_mb)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""``proof/<source>/<table>`` assets: the recommended layout measured against a naive one on the warehouse.
+
+Each proof builds both layouts of the table on the warehouse's engine (PostgreSQL, or ClickHouse / chdb) in
+schemas of its own, loads the same sample of the raw table into both, and records bytes on disk and the median
+time of each representative query (from the query log when one is given, else derived from the profile). A
+recommendation that measures worse than naive is flagged, in the metadata and by the ``not_worse_than_naive``
+asset check (severity WARN).
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from etl_assets.catalog import SourceTable, raw_namespace
+from etl_assets.keys import DDL, PROFILE, PROOF, RECOMMENDATION, asset_key, group_name, relationships_key
+from etl_assets.paths import resolve
+from etl_assets.profile.model import TableProfile
+from etl_assets.proof.engines import engine_for
+from etl_assets.proof.measure import DEFAULT_RUNS, DEFAULT_SAMPLE_ROWS, MIN_MEASURED_ROWS, ProofPlan, prove
+from etl_assets.proof.model import Proof
+from etl_assets.proof.queries import JoinTarget, ProofQuery, logged_queries
+from etl_assets.recommend.model import Recommendation
+from etl_assets.recommend.querylog import QueryLogUnavailable, read_sql_file
+from etl_assets.relationships.model import Relationships
+
+CHECK = "not_worse_than_naive"
+
+
+class ProofConfig(dg.Config):
+    sample_rows: int = Field(default=DEFAULT_SAMPLE_ROWS, gt=0, description="Rows of the raw table loaded into both "
+                             "layouts.")
+    runs: int = Field(default=DEFAULT_RUNS, gt=0, description="Timed runs of each query (after one warm-up).")
+    query_log_file: str = Field(default="", description="A .sql file of representative queries; empty: the "
+                                "factory's file or env AIETL_QUERY_LOG; without one the queries come from the profile.")
+    query_log_dialect: str = "postgres"
+    keep_tables: bool = Field(default=False, description="Leave both measured tables in place (for a look).")
+    min_rows: int = Field(default=MIN_MEASURED_ROWS, ge=1, description="Samples smaller than this are loaded (the "
+                          "layout must hold them) but not measured: sizes and times would be the engine's minimums.")
+
+
+def proof_key(source: str, table: str) -> dg.AssetKey:
+    return asset_key(PROOF, source, table)
+
+
+def build_proof_assets(tables: list[SourceTable], *, relationships: bool = False,
+                       query_log_file: str | Path | None = None) -> list[dg.AssetsDefinition]:
+    """One proof asset per table; with ``relationships`` each also reads ``relationships/catalog`` and times a
+    join on the table's foreign-key candidates."""
+    default_log = str(query_log_file or os.environ.get("AIETL_QUERY_LOG", ""))
+    return [_proof_asset(table, relationships, default_log) for table in tables]
+
+
+def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str) -> dg.AssetsDefinition:
+    key = proof_key(table.source, table.name)
+    ins = {
+        "ddl": dg.AssetIn(key=asset_key(DDL, table.source, table.name)),
+        "recommendation": dg.AssetIn(key=asset_key(RECOMMENDATION, table.source, table.name)),
+        "profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
+    }
+    if with_relationships:
+        ins["relationships"] = dg.AssetIn(key=relationships_key())
+
+    @dg.asset(
+        key=key, ins=ins, group_name=group_name(table.source), required_resource_keys={"warehouse"},
+        check_specs=[dg.AssetCheckSpec(CHECK, asset=key, description="The recommended layout is not larger or "
+                                                                     "slower than the naive one.")],
+        description=f"Proof by measurement for {table.source}.{table.name}: the recommended layout against a naive "
+                    "one on the warehouse, same sample, bytes on disk and median query times.",
+    )
+    def proof_asset(context: dg.AssetExecutionContext, config: ProofConfig, ddl: dict[str, str],
+                    recommendation: Recommendation, profile: TableProfile, **extra: Any) -> Any:
+        engine = engine_for(context.resources.warehouse)
+        if engine.dialect not in (ddl or {}):
+            context.log.warning(f"ddl/{table.source}/{table.name} has no {engine.dialect} script; building it here")
+        logged, origin = _logged(context, config, table, default_log)
+        plan = ProofPlan(
+            schema=table.schema, recommendation=_as(recommendation, Recommendation), profile=_as(profile, TableProfile),
+            raw_namespace=raw_namespace(table.source), sample_rows=config.sample_rows, runs=config.runs,
+            joins=_joins(extra.get("relationships"), table), logged=logged, query_origin=origin or "profile",
+            keep_tables=config.keep_tables, min_rows=config.min_rows,
+        )
+        result = prove(engine, plan)
+        context.log.info(f"{table.source}.{table.name}: {result.summary()}")
+        yield dg.Output(result, metadata=proof_metadata(result))
+        yield dg.AssetCheckResult(check_name=CHECK, passed=not result.flagged, severity=dg.AssetCheckSeverity.WARN,
+                                  description=result.summary())
+
+    return proof_asset
+
+
+def _as(value: Any, kind: type) -> Any:
+    return kind.from_dict(value) if isinstance(value, dict) else value
+
+
+def _logged(context: dg.AssetExecutionContext, config: ProofConfig, table: SourceTable,
+            default_log: str) -> tuple[list[ProofQuery], str]:
+    log_file = config.query_log_file or default_log
+    if not log_file:
+        return [], ""
+    try:
+        entries = read_sql_file(resolve(log_file), config.query_log_dialect)
+    except QueryLogUnavailable as error:
+        context.log.warning(f"{table.source}.{table.name}: proving with queries from the profile: {error}")
+        return [], ""
+    problems: list[str] = []
+    queries = logged_queries(entries, table.name, config.query_log_dialect, raw_namespace(table.source), problems)
+    for problem in problems:
+        context.log.warning(f"query log: {problem}")
+    return queries, Path(log_file).name if queries else ""
+
+
+def _joins(relationships: Any, table: SourceTable) -> list[JoinTarget]:
+    """The table's foreign-key candidates, cleanest first, as joins against the referenced raw tables."""
+    if relationships is None:
+        return []
+    found = _as(relationships, Relationships).outgoing(table.source, table.name)
+    ordered = sorted(found, key=lambda r: (-r.match_share, r.ref_table.table, r.columns))
+    return [JoinTarget(r.columns, raw_namespace(r.ref_table.source), r.ref_table.table, r.ref_columns)
+            for r in ordered]
+
+
+def proof_metadata(proof: Proof) -> dict[str, dg.MetadataValue]:
+    metadata: dict[str, dg.MetadataValue] = {
+        "summary": dg.MetadataValue.text(proof.summary()),
+        "flagged": dg.MetadataValue.bool(proof.flagged),
+        "status": dg.MetadataValue.text(proof.status),
+        "engine": dg.MetadataValue.text(proof.dialect),
+        "sample_rows": dg.MetadataValue.int(proof.rows_loaded),
+        "queries_from": dg.MetadataValue.text(proof.query_origin),
+    }
+    if proof.naive_bytes is not None:
+        metadata["naive_bytes"] = dg.MetadataValue.int(proof.naive_bytes)
+    if proof.recommended_bytes is not None:
+        metadata["recommended_bytes"] = dg.MetadataValue.int(proof.recommended_bytes)
+    if proof.size_ratio is not None:
+        metadata["size_ratio_vs_naive"] = dg.MetadataValue.float(round(proof.size_ratio, 3))
+    if proof.speedup is not None:
+        metadata["query_speedup_vs_naive"] = dg.MetadataValue.float(round(proof.speedup, 3))
+    if proof.queries:
+        metadata["queries"] = dg.MetadataValue.md(queries_markdown(proof))
+    if proof.notes:
+        metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {note}" for note in proof.notes))
+    metadata["proof"] = dg.MetadataValue.json(proof.to_dict())
+    return metadata
+
+
+def queries_markdown(proof: Proof) -> str:
+    rows = [f"| {_cell(q.name)} | {_ms(q.naive_median_ms)} | {_ms(q.recommended_median_ms)} | "
+            f"{f'{q.speedup:.2f}x' if q.speedup else _cell(q.error or '-')} |" for q in proof.queries]
+    return "\n".join(["| query | naive median ms | recommended median ms | speedup |", "|---|---:|---:|---:|", *rows])
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

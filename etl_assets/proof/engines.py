@@ -1,0 +1,168 @@
+"""The engine operations a proof needs, through the warehouse resource: statements, the sample copy, maintenance
+(PostgreSQL VACUUM ANALYZE, ClickHouse OPTIMIZE FINAL), bytes on disk and timed queries.
+
+Names are quoted by sqlglot or psycopg.sql, values travel as literals of sqlglot trees; nothing is interpolated.
+Every PostgreSQL statement runs under ``statement_timeout``; ClickHouse queries under ``max_execution_time``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from psycopg import sql
+from sqlglot import exp
+
+STATEMENT_TIMEOUT_S = 300
+MAX_SAMPLE_PARTITIONS = 10_000
+"""ClickHouse's own advice caps a table's partitions at 1,000-10,000; the sample copy admits that many."""
+PG_PARTITION_TREE_SIZE = sql.SQL(
+    "SELECT pg_total_relation_size(c.oid) + coalesce((SELECT sum(pg_total_relation_size(t.relid)) "
+    "FROM pg_partition_tree(c.oid) t WHERE t.relid <> c.oid), 0) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s")
+"""A partitioned table's bytes are in its partitions: the parent itself has no storage."""
+
+
+class Engine(Protocol):
+    dialect: str
+
+    def run(self, statement: str) -> None: ...
+    def load(self, statement: str) -> None: ...
+    def drop_namespace(self, namespace: str) -> None: ...
+    def maintain(self, namespace: str, table: str) -> None: ...
+    def size_bytes(self, namespace: str, table: str) -> int | None: ...
+    def column_types(self, namespace: str, table: str) -> dict[str, str]: ...
+    def rows(self, statement: str) -> list[dict[str, Any]]: ...
+    def time(self, statement: str, runs: int) -> tuple[list[float], int]: ...
+
+
+def engine_for(warehouse: Any) -> Engine:
+    dialect = getattr(warehouse, "dialect", None)
+    if dialect == "postgres":
+        return PostgresEngine(warehouse)
+    if dialect == "clickhouse":
+        return ClickHouseEngine(warehouse)
+    raise ValueError(f"proofs run on a PostgreSQL or ClickHouse warehouse, not {dialect!r}")
+
+
+def table_ref(namespace: str, table: str, alias: str | None = None) -> exp.Table:
+    return exp.Table(this=exp.to_identifier(table, quoted=True), db=exp.to_identifier(namespace, quoted=True),
+                     alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)) if alias else None)
+
+
+def copy_statement(source: exp.Table, target: exp.Table, columns: Sequence[str], dialect: str,
+                   limit: int | None = None, casts: dict[str, str] | None = None) -> str:
+    """``INSERT INTO target (columns) SELECT columns FROM source [LIMIT n]``, each column cast to ``casts[c]``."""
+    def projected(name: str) -> exp.Expr:
+        column = exp.Column(this=exp.to_identifier(name, quoted=True))
+        native = (casts or {}).get(name)
+        return exp.Cast(this=column, to=_data_type(native, dialect)) if native else column
+
+    select = exp.select(*(projected(c) for c in columns)).from_(source)
+    if limit is not None:
+        select = select.limit(limit)
+    into = exp.Schema(this=target, expressions=[exp.to_identifier(c, quoted=True) for c in columns])
+    return exp.Insert(this=into, expression=select).sql(dialect=dialect)
+
+
+def _data_type(native: str, dialect: str) -> exp.DataType:
+    try:
+        return exp.DataType.build(native, dialect=dialect)
+    except Exception:  # noqa: BLE001 - a type sqlglot does not know (an enum, a domain) is passed through as named
+        return exp.DataType.build(native, dialect=dialect, udt=True)
+
+
+class PostgresEngine:
+    dialect = "postgres"
+
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+
+    def _connection(self) -> Any:
+        return self.warehouse.connect(autocommit=True)
+
+    def run(self, statement: str) -> None:
+        with self._connection() as connection:
+            connection.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_S * 1000)))
+            connection.execute(statement)
+
+    def load(self, statement: str) -> None:
+        self.run(statement)
+
+    def drop_namespace(self, namespace: str) -> None:
+        self.run(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(namespace)))  # type: ignore[arg-type]
+
+    def maintain(self, namespace: str, table: str) -> None:
+        """VACUUM ANALYZE (outside a transaction): dead tuples gone, visibility map and statistics fresh."""
+        self.run(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(namespace, table)))  # type: ignore[arg-type]
+
+    def size_bytes(self, namespace: str, table: str) -> int | None:
+        with self._connection() as connection:
+            row = connection.execute(PG_PARTITION_TREE_SIZE, (namespace, table)).fetchone()
+        return int(row[0]) if row and row[0] else None
+
+    def column_types(self, namespace: str, table: str) -> dict[str, str]:
+        return dict(self.warehouse.table_columns(namespace, table))
+
+    def rows(self, statement: str) -> list[dict[str, Any]]:
+        with self._connection() as connection, connection.cursor() as cursor:
+            cursor.execute(statement)
+            names = [column.name for column in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def time(self, statement: str, runs: int) -> tuple[list[float], int]:
+        """Milliseconds of ``runs`` executions (after one warm-up) on one connection, and the result's row count."""
+        with self._connection() as connection, connection.cursor() as cursor:
+            cursor.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_S * 1000)))
+            cursor.execute(statement)
+            count = len(cursor.fetchall())
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                cursor.execute(statement)
+                cursor.fetchall()
+                timings.append((time.perf_counter() - started) * 1000)
+        return timings, count
+
+
+class ClickHouseEngine:
+    dialect = "clickhouse"
+
+    def __init__(self, warehouse: Any) -> None:
+        self.warehouse = warehouse
+
+    def run(self, statement: str) -> None:
+        self.warehouse.execute(statement)
+
+    def load(self, statement: str) -> None:
+        """The sample arrives in one INSERT, unlike a table's real loads: it may span more partitions than
+        ClickHouse admits per insert block by default (100)."""
+        self.run(f"{statement} SETTINGS max_partitions_per_insert_block = {MAX_SAMPLE_PARTITIONS}")
+
+    def drop_namespace(self, namespace: str) -> None:
+        self.run(f"DROP DATABASE IF EXISTS {exp.to_identifier(namespace, quoted=True).sql('clickhouse')} SYNC")
+
+    def maintain(self, namespace: str, table: str) -> None:
+        """OPTIMIZE FINAL: the parts merged, as a table settles to once its inserts are done."""
+        self.run(f"OPTIMIZE TABLE {table_ref(namespace, table).sql('clickhouse')} FINAL")
+
+    def size_bytes(self, namespace: str, table: str) -> int | None:
+        return self.warehouse.table_size_bytes(namespace, table)
+
+    def column_types(self, namespace: str, table: str) -> dict[str, str]:
+        return dict(self.warehouse.table_columns(namespace, table))
+
+    def rows(self, statement: str) -> list[dict[str, Any]]:
+        return self.warehouse.query_arrow(statement).to_pylist()
+
+    def time(self, statement: str, runs: int) -> tuple[list[float], int]:
+        limited = f"{statement} SETTINGS max_execution_time = {int(STATEMENT_TIMEOUT_S)}, use_query_cache = 0"
+        with self.warehouse.session():
+            count = self.warehouse.query_arrow(limited).num_rows
+            timings = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                self.warehouse.query_arrow(limited)
+                timings.append((time.perf_counter() - started) * 1000)
+        return timings, count

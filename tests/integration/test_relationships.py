@@ -1,0 +1,160 @@
+"""Key and relationship discovery on real engines: TPC-H (its specification's keys are the answer), the awkward inputs
+(a near-key with one duplicate, 0.1% orphans, a one-row table, a key of all columns, names that need quoting, 1,000
+columns) on PostgreSQL and on the chdb engine, and the ``relationships/catalog`` asset materialized by Dagster."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+
+from etl_assets.catalog import SourceTable, raw_namespace
+from etl_assets.config.models import CheckSettings, SyncSettings
+from etl_assets.keys import relationships_key
+from etl_assets.relationships.assets import build_relationship_assets
+from etl_assets.relationships.discover import TableSpec, discover
+from etl_assets.relationships.model import Relationships
+from resources.clickhouse import ClickHouseResource
+from resources.postgres import PostgresResource
+from resources.protocol import WriteMode
+from resources.schema import Column, TableSchema
+from tests.support import tpch
+from tests.support.tpch import tpch_files, tpch_postgres  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.integration
+
+
+def spec_of(schema: TableSchema) -> TableSpec:
+    return TableSpec(schema.source, schema.name, raw_namespace(schema.source), tuple(schema.primary_key),
+                     {c.name: c.logical_type for c in schema.columns})
+
+
+def clean_set(found: Relationships) -> set[tuple]:
+    return {(r.table.table, r.columns, r.ref_table.table, r.ref_columns) for r in found.relationships if r.clean}
+
+
+def assert_tpch(found: Relationships) -> None:
+    keys = {(k.table.table, k.columns) for k in found.keys}
+    for table, key in tpch.PRIMARY_KEYS.items():
+        assert (table, key) in keys, (table, key)
+    for table, key in tpch.PRIMARY_KEYS.items():
+        assert found.keys_of(tpch.SOURCE, table)[0].columns == key, table
+    assert clean_set(found) == set(tpch.FOREIGN_KEYS)
+    assert all(r.clean and r.match_share == 1.0 for r in found.relationships)
+
+
+def test_tpch_keys_and_foreign_keys_on_postgres(tpch_postgres) -> None:  # noqa: F811
+    dsn, schemas = tpch_postgres
+    found = discover(PostgresResource.from_dsn(dsn), [spec_of(s) for s in schemas])
+
+    assert_tpch(found)
+    lineitem_to_orders = next(r for r in found.relationships if r.columns == ("l_orderkey",))
+    assert lineitem_to_orders.distinct_values == 15_000 and lineitem_to_orders.orphans == 0
+
+
+def test_tpch_on_the_clickhouse_engine(tpch_files: Path, tmp_path: Path) -> None:  # noqa: F811
+    warehouse = ClickHouseResource(chdb_path=str(tmp_path / "chdb"))
+    schemas = tpch.load(warehouse, tpch_files)
+
+    assert_tpch(discover(warehouse, [spec_of(s) for s in schemas]))
+
+
+def test_relationships_asset_materializes_with_metadata_and_file(tpch_postgres, tmp_path: Path,  # noqa: F811
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIETL_HOME", str(tmp_path / "home"))
+    dsn, schemas = tpch_postgres
+    tables = [SourceTable(kind="files", schema=s, sync=SyncSettings(), batch_size=1000, semantic_search=False,
+                          text_columns=(), checks=CheckSettings(), target="warehouse") for s in schemas]
+
+    result = dg.materialize(build_relationship_assets(tables), resources={"warehouse": PostgresResource.from_dsn(dsn)})
+
+    assert result.success
+    found = result.output_for_node(relationships_key().to_python_identifier())
+    assert clean_set(found) == set(tpch.FOREIGN_KEYS)
+    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    assert len(metadata["relationships"].value.records) == len(tpch.FOREIGN_KEYS)
+    assert metadata["clean_relationships"].value == 10 and metadata["partial_relationships"].value == 0
+    assert "f.l_orderkey = d.o_orderkey" in metadata["suggested_joins"].value
+    stored = json.loads(Path(metadata["relationships_json"].value).read_text(encoding="utf-8"))
+    assert Relationships.from_dict(stored) == found
+
+
+# ---- awkward inputs, on PostgreSQL and on the chdb engine ------------------------------------------------------
+
+
+@pytest.fixture(params=["postgres", "chdb"])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "postgres":
+        return PostgresResource.from_dsn(request.getfixturevalue("pg_dsn"))
+    return ClickHouseResource(chdb_path=str(tmp_path / "chdb"))
+
+
+def land(warehouse, schema: TableSchema, data: dict) -> TableSpec:
+    namespace = raw_namespace(schema.source)
+    if warehouse.dialect == "clickhouse":
+        from sqlglot import exp
+        warehouse.execute(exp.Create(kind="DATABASE", this=exp.to_identifier(namespace, quoted=True),
+                                     exists=True).sql("clickhouse"))
+    warehouse.ensure_table(namespace, schema)
+    table = pa.table(data).cast(schema.arrow_schema())
+    warehouse.write(namespace, schema, table.to_batches(), WriteMode.REPLACE)
+    return spec_of(schema)
+
+
+def schema(name: str, *columns: tuple[str, str]) -> TableSchema:
+    return TableSchema(source="odd", name=name, columns=[Column(n, t) for n, t in columns])
+
+
+def test_awkward_inputs(warehouse) -> None:
+    ids = [3 * n + 1 for n in range(1000)]
+    specs = [
+        land(warehouse, schema("dim", ("dim_id", "int64"), ("label", "string")),
+             {"dim_id": ids, "label": [f"L{n:04d}" for n in range(1000)]}),
+        land(warehouse, schema("near_key", ("almost_id", "int64"), ("v", "float64")),
+             {"almost_id": [2 * n for n in range(1, 25_000)] + [14], "v": [0.5] * 25_000}),
+        land(warehouse, schema("fact", ("fact_no", "int64"), ("dim_id", "int64")),
+             {"fact_no": list(range(10_000)), "dim_id": [ids[n % 1000] if n != 9999 else 2 for n in range(10_000)]}),
+        land(warehouse, schema("Order Items", ("select", "int64"), ("group by", "int64"), ("it's", "string")),
+             {"select": list(range(300)), "group by": [ids[n * 3] for n in range(300)],
+              "it's": [f"x{n % 7}" for n in range(300)]}),
+        land(warehouse, schema("one_row", ("a", "int64"), ("b", "string")), {"a": [7], "b": ["L0001"]}),
+        land(warehouse, schema("triples", ("p", "int32"), ("q", "int32"), ("r", "int32")),
+             {"p": [n // 4 % 2 for n in range(8)], "q": [n // 2 % 2 for n in range(8)], "r": [n % 2 for n in range(8)]}),
+    ]
+    wide_columns = [(f"c{n:04d}", "int64") for n in range(1000)]
+    specs.append(land(warehouse, schema("wide", *wide_columns), {n: [i * 1000 + j for j in range(20)]
+                                                                 for i, (n, _) in enumerate(wide_columns)}))
+
+    found = discover(warehouse, specs)
+
+    keys = {k.table.table: [k.columns for k in found.keys_of("odd", k.table.table)] for k in found.keys}
+    assert keys["dim"][0] == ("dim_id",) and ("label",) in keys["dim"]
+    assert "near_key" not in keys
+    assert "one_row" not in keys
+    assert keys["triples"] == [("p", "q", "r")]
+    assert keys["Order Items"][0] == ("select",)
+    assert len(keys["wide"]) == 64
+    assert any("wide" in note and "not considered" in note and "cap 64" in note for note in found.notes)
+    assert any("one row" in note for note in found.notes)
+    by_dependent = {(r.table.table, r.columns): r for r in found.relationships}
+    partial = by_dependent[("fact", ("dim_id",))]
+    assert (partial.ref_table.table, partial.ref_columns, partial.orphans, partial.distinct_values) == (
+        "dim", ("dim_id",), 1, 1001)
+    assert not partial.clean and partial.match_share == pytest.approx(1000 / 1001, abs=1e-6)
+    quoted = by_dependent[("Order Items", ("group by",))]
+    assert quoted.clean and quoted.ref_table.table == "dim"
+    assert not [r for r in found.relationships if "one_row" in (r.table.table, r.ref_table.table)]
+    assert not [r for r in found.relationships if r.table.table == "wide" or r.ref_table.table == "wide"]
+
+
+def test_missing_table_is_noted_not_fatal(warehouse) -> None:
+    spec = land(warehouse, schema("here", ("k", "int64")), {"k": [1, 2, 3]})
+
+    found = discover(warehouse, [spec, TableSpec("odd", f"gone_{uuid.uuid4().hex[:6]}", "raw_odd")])
+
+    assert [k.columns for k in found.keys] == [("k",)]
+    assert any("not in the warehouse" in note for note in found.notes)

@@ -1,0 +1,84 @@
+"""The pure rules of key and relationship discovery: names, evidence, selection and the bounded key search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from etl_assets.relationships.inclusion import (
+    Candidate,
+    ColumnFacts,
+    TableFacts,
+    Verified,
+    candidates,
+    name_score,
+    select,
+)
+from etl_assets.relationships.keys import KeyColumn, find_keys
+
+
+def test_name_scores() -> None:
+    assert name_score("l_suppkey", "s_suppkey", "supplier") == 3
+    assert name_score("store_id", "id", "stores") == 2
+    assert name_score("id", "id", "orders") == 0
+    assert name_score("l_linenumber", "o_orderkey", "orders") == 0
+
+
+def table(name: str, rows: int, keys: list[list[str]], *columns: ColumnFacts) -> TableFacts:
+    return TableFacts("s", name, "raw_s", rows, {c.name: c for c in columns}, keys, [], [])
+
+
+def test_gap_free_integer_keys_need_agreeing_names() -> None:
+    dim = table("customer", 100, [["c_custkey"]], ColumnFacts("c_custkey", "integer", 100, 1, 100, 100, 100))
+    fact = table("orders", 500, [], ColumnFacts("o_custkey", "integer", 500, 1, 99, 60),
+                 ColumnFacts("o_quantity", "integer", 500, 1, 50, 50))
+
+    found = candidates([dim, fact])
+
+    assert [(c.columns, c.dense_range) for c in found] == [(("o_custkey",), (1, 100))]
+
+
+def verified(dim: TableFacts, fact: TableFacts, column: str, key: str, orphans: int, distinct: int,
+             score: int = 3) -> Verified:
+    return Verified(Candidate(fact, (column,), dim, (key,), score, None, in_range=dim.rows), distinct, orphans)
+
+
+def test_partial_reference_is_kept_with_its_orphans_and_clean_beats_partial() -> None:
+    dim = table("dim", 1000, [["k"]], ColumnFacts("k", "string", 1000, "a", "z", 1000))
+    other = table("other", 1000, [["k"]], ColumnFacts("k", "string", 1000, "a", "z", 1000))
+    fact = table("fact", 5000, [], ColumnFacts("k", "string", 5000, "a", "z", 1000))
+
+    partial = select([verified(dim, fact, "k", "k", 1, 1000)])
+    assert len(partial) == 1 and partial[0].match_share == 0.999
+    mixed = select([verified(dim, fact, "k", "k", 1, 1000), verified(other, fact, "k", "k", 0, 1000)])
+    assert [v.candidate.ref.table for v in mixed] == ["other"]
+    assert select([verified(dim, fact, "k", "k", 400, 1000, score=0)]) == []
+
+
+class CountingProbe:
+    """Uniqueness answered from rows in memory, counting the exact checks asked for."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows, self.exact = rows, 0
+
+    def subset_duplicates(self, combos: Sequence[tuple[str, ...]]) -> set[tuple[str, ...]]:
+        return {c for c in combos if len({tuple(r[n] for n in c) for r in self.rows[:4]}) < min(4, len(self.rows))}
+
+    def is_unique(self, combo: Sequence[str]) -> bool:
+        self.exact += 1
+        return len({tuple(r[n] for n in combo) for r in self.rows}) == len(self.rows)
+
+
+def key_columns(rows: list[dict]) -> list[KeyColumn]:
+    names = list(rows[0])
+    return [KeyColumn(n, "integer", 0, len({r[n] for r in rows}) == len(rows), len({r[n] for r in rows}))
+            for n in names]
+
+
+def test_one_row_has_no_inferred_keys_and_composites_are_bounded() -> None:
+    one = [{"a": 1, "b": 2}]
+    search = find_keys(key_columns(one), 1, CountingProbe(one))
+    assert search.keys == [] and "one row" in search.notes[0]
+    lines = [{"order_no": o, "line_no": n, "qty": (o * n) % 3} for o in range(5) for n in range(3)]
+    probe = CountingProbe(lines)
+    assert find_keys(key_columns(lines), len(lines), probe).keys == [["order_no", "line_no"]]
+    assert probe.exact <= 8
