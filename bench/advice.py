@@ -38,7 +38,8 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 
-def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: int, tpch_scale: float) -> dict:
+def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: int, tpch_scale: float,
+                engines: tuple[str, ...] = ("clickhouse", "postgres")) -> dict:
     from resources.clickhouse import ClickHouseResource
     from resources.metadata import MetadataResource
     from resources.postgres import PostgresResource
@@ -48,7 +49,7 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
     tpch.generate(work / "tpch", scale=tpch_scale)
     metadata = MetadataResource(postgres=PostgresResource.from_dsn(_database(admin_dsn, "meta")))
     outcome: dict = {}
-    for engine in ("clickhouse", "postgres"):
+    for engine in engines:
         warehouse = (ClickHouseResource(chdb_path=str(work / "chdb")) if engine == "clickhouse"
                      else PostgresResource.from_dsn(_database(admin_dsn, "warehouse")))
         started = time.perf_counter()
@@ -113,6 +114,8 @@ def summary(outcome: dict, relationship_figures: dict, peak_mb: float) -> dict:
               f"published={decision.expected!r} proposed={decision.proposed!r}")
     figures = {}
     for engine, prefix in (("clickhouse", ""), ("postgres", "pg_")):
+        if engine not in outcome:
+            continue
         published, tpch_run, seconds = outcome[engine]
         measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()])
         figures.update({f"{prefix}{key}": value for key, value in measured.items()})
@@ -155,6 +158,8 @@ def main() -> None:
     parser.add_argument("--relationship-tables", type=int, default=50)
     parser.add_argument("--relationship-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-relationship-scale", action="store_true")
+    parser.add_argument("--engine", choices=("clickhouse", "postgres"), action="append",
+                        help="measure on this engine only (repeatable; default both)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench_advice_"))
@@ -168,7 +173,8 @@ def main() -> None:
         server = EmbeddedPostgres(work / "pg", port=free_port()).start()
         admin_dsn = server.dsn()
     try:
-        outcome = engines_run(work, admin_dsn, args.rows, args.sample_rows, args.runs, args.tpch_scale)
+        outcome = engines_run(work, admin_dsn, args.rows, args.sample_rows, args.runs, args.tpch_scale,
+                              tuple(args.engine or ("clickhouse", "postgres")))
         relationships = ({} if args.skip_relationship_scale
                          else relationship_scale(admin_dsn, args.relationship_tables, args.relationship_rows))
     finally:

@@ -1,6 +1,7 @@
 """`aietl demo` on the embedded default: the whole graph runs, twice, without duplicating a row."""
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,18 @@ def warehouse_counts(environment: dict[str, str]) -> dict[str, int]:
     return counts
 
 
+def recommendations(environment: dict[str, str]) -> dict[str, dict]:
+    """Each table's recommendation as the demo's run stored it, without its wording (reasons cite load counts)."""
+    storage = Path(environment["AIETL_HOME"]) / "dagster_home" / "storage" / "recommendation"
+    decided = {}
+    for path in sorted(storage.glob("*/*")):
+        with path.open("rb") as stored:
+            advice = pickle.load(stored).to_dict()
+        decided[f"{path.parent.name}.{path.name}"] = {key: value for key, value in advice.items()
+                                                     if key not in ("reasons", "summary", "narrative")}
+    return decided
+
+
 def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
     first = run_demo(demo_home)
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
@@ -63,9 +76,13 @@ def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
     first_hit = found.stdout.lower().split("\n2.")[0]
     assert first_hit.startswith("1.") and "tent" in first_hit, found.stdout
 
+    advice = recommendations(demo_home)
+    assert len(advice) == len(RAW_TABLES), sorted(advice)
+
     second = run_demo(demo_home)
     assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-4000:]
     assert warehouse_counts(demo_home) == counts
+    assert recommendations(demo_home) == advice, "the advice changed although the data did not"
 
 
 def test_a_second_command_on_a_state_directory_in_use_says_so_and_touches_nothing(tmp_path):

@@ -145,8 +145,8 @@ def test_chart_is_an_svg_without_scripts() -> None:
 def test_markdown_has_summary_sections_and_tables(rendered: list[tuple[Report, str, str]]) -> None:
     report, _, markdown = rendered[0]
     assert markdown.startswith("# Data analysis — ⚠️ WARN\n")
-    assert "| shop\\_files | customers | 1,000 | 4 | postgres (heap) | daily | ⚠️ WARN |" not in markdown
-    assert "| shop_files | customers | 1,000 | 4 | postgres (heap) | daily | ⚠️ WARN |" in markdown
+    assert "| shop\\_files | customers | 1,000 | 4 | postgres (heap) | daily | – | ⚠️ WARN |" not in markdown
+    assert "| shop_files | customers | 1,000 | 4 | postgres (heap) | daily | – | ⚠️ WARN |" in markdown
     for sec in report.sections:
         assert f"## {sec.source}.{sec.table} — " in markdown
     assert "### Why this layout" in markdown and "### Columns" in markdown

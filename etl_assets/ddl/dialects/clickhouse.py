@@ -54,6 +54,11 @@ DATE_RANGE = (dt.date(1970, 1, 1), dt.date(2149, 6, 6))
 DATETIME_RANGE = (dt.datetime(1970, 1, 1), dt.datetime(2106, 2, 7))
 PARTITION_FUNCTIONS = {"year": "toYear", "month": "toYYYYMM", "day": "toYYYYMMDD"}
 _COMPACT = {"date": "Date", "timestamp": "DateTime", "timestamptz": "DateTime('UTC')"}
+ZSTD_LEVEL = 1
+"""Column codec level: ZSTD(1) stores analytic columns 20-40% smaller than the default LZ4 and decodes at a
+similar speed; higher levels cost write time for little more."""
+DELTA_TYPES = ("date", "timestamp", "timestamptz")
+"""Time columns change slowly from row to row once sorted, so Delta before ZSTD stores small differences."""
 
 
 class ClickHouseTypes:
@@ -114,6 +119,7 @@ def build(table: Table) -> Ddl:
     skip_indexes = [i for i in rec.indexes if i.method in SKIP_INDEXES and _skippable(table, i, notes)]
     keys = key_columns(table) | {name for i in skip_indexes if i.method in TEXT_SKIP_INDEXES for name in i.columns}
     body = _column_defs(table, notes, keys)
+    notes.extend(_codec_notes(table))
     body.extend(_skip_index(index) for index in skip_indexes)
     local_name = f"{table.name}_local" if table.cluster else table.name
     statements: list[exp.Expr] = [
@@ -158,23 +164,45 @@ def engine_parts(engine: str | None) -> tuple[str, list[str]]:
     return match.group(1), arguments
 
 
-def _column_defs(table: Table, notes: list[str], keys: set[str]) -> list[exp.Expr]:
-    """Column definitions: ``keys`` are not Nullable (the Distributed table passes the table's own keys only)."""
+def _column_defs(table: Table, notes: list[str], keys: set[str], codecs: bool = True) -> list[exp.Expr]:
+    """Column definitions: ``keys`` are not Nullable (the Distributed table passes the table's own keys only, and
+    no codecs: it stores nothing)."""
     low_cardinality = _low_cardinality(table)
 
     def hints(column: Column) -> TypeHints:
         return chosen_hints(table, column, keys, low_cardinality=column.name in low_cardinality,
                             compact_time=compact_time(table, column.name))
 
-    return [_column_def(column.name, data_type, not_null)
+    return [_column_def(column.name, data_type, not_null, codec(table.logical(column.name)) if codecs else [])
             for column, data_type, not_null in typed_columns(table, MAPPER, notes, hints)]
 
 
-def _column_def(name: str, data_type: exp.DataType, not_null: bool) -> exp.ColumnDef:
+def _column_def(name: str, data_type: exp.DataType, not_null: bool, codecs: list[exp.Expr]) -> exp.ColumnDef:
     definition = clickhouse_ddl.column_def(name, data_type)
-    if not_null:
-        definition.set("constraints", [exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())])
+    constraints = [exp.ColumnConstraint(kind=exp.NotNullColumnConstraint())] if not_null else []
+    if codecs:
+        constraints.append(exp.ColumnConstraint(kind=exp.CompressColumnConstraint(this=codecs)))
+    definition.set("constraints", constraints or None)
     return definition
+
+
+def codec(logical: str) -> list[exp.Expr]:
+    """``CODEC(Delta, ZSTD(1))`` for time columns, ``CODEC(ZSTD(1))`` for the others (JSON keeps its own)."""
+    if logical == "json":
+        return []
+    zstd = exp.Anonymous(this="ZSTD", expressions=[exp.Literal.number(ZSTD_LEVEL)])
+    return [exp.var("Delta"), zstd] if logical in DELTA_TYPES else [zstd]
+
+
+def _codec_notes(table: Table) -> list[str]:
+    names = [c.name for c in table.schema.columns]
+    times = [n for n in names if table.logical(n) in DELTA_TYPES]
+    notes = [f"CODEC(ZSTD({ZSTD_LEVEL})) on columns: smaller than the default LZ4 at a similar read speed "
+             "(analytic data is written once, read many times)"]
+    if times:
+        notes.append(f"CODEC(Delta, ZSTD({ZSTD_LEVEL})) on time columns {', '.join(times)}: consecutive values in "
+                     "sorted granules differ little, Delta stores the differences")
+    return notes
 
 
 def _low_cardinality(table: Table) -> set[str]:
@@ -245,7 +273,7 @@ def _distributed_table(table: Table, local_name: str, notes: list[str]) -> exp.C
         exp.Literal.string(table.cluster or ""), exp.Literal.string(table.namespace),
         exp.Literal.string(local_name), sharding,
     ])
-    body = _column_defs(table, [], key_columns(table))
+    body = _column_defs(table, [], key_columns(table), codecs=False)
     return clickhouse_ddl.create_table(table.namespace, table.name, body, [engine], cluster=table.cluster,
                                        if_not_exists=True)
 
