@@ -1,0 +1,182 @@
+"""The schema-drift sensor against a real PostgreSQL source, evaluated by Dagster with its cursor carried across ticks.
+
+The source table is landed once first (a real materialization), so the schema history has a version to extend.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, materialize
+
+from etl_assets.catalog import load_catalog, save_catalog, source_tables
+from etl_assets.config.models import DataSources
+from etl_assets.ddl.assets import build_ddl_assets
+from etl_assets.keys import relationships_key
+from etl_assets.profile.assets import build_profile_assets
+from etl_assets.raw.assets import build_raw_assets
+from etl_assets.recommend.assets import build_recommendation_assets
+from etl_assets.relationships.assets import build_relationship_assets
+from resources.llm import LlmResource
+from resources.metadata import MetadataResource
+from resources.postgres import PostgresResource
+from sensors.drift import build_drift_sensors
+
+LAYERS = ("profile", "recommendation", "ddl")
+
+
+def keys(*layers: str) -> list[AssetKey]:
+    return [AssetKey([layer, "shop", "orders"]) for layer in layers]
+
+
+def sql(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def datasources(source: PostgresResource) -> DataSources:
+    return DataSources.model_validate({
+        "warehouse": "wh", "metadata": "wh",
+        "targets": {"postgres": {"wh": {"database": source.database, "port": source.port}}},
+        "sources": {"postgres": {"shop": {"database": source.database, "port": source.port}}},
+    })
+
+
+class Project:
+    """A code location of one source table's raw, profile, recommendation and DDL assets plus the drift sensor."""
+
+    def __init__(self, pg_dsn: str, catalog_file: Path, source: PostgresResource | None = None,
+                 probe_timeout_s: float = 30):
+        self.catalog_file = catalog_file
+        self.source = source or PostgresResource.from_dsn(pg_dsn, source_name="shop")
+        self.datasources = datasources(PostgresResource.from_dsn(pg_dsn))
+        warehouse = PostgresResource.from_dsn(pg_dsn)
+        self.metadata = MetadataResource(postgres=warehouse)
+        self.resources = {"source_shop": self.source, "warehouse": warehouse, "metadata": self.metadata,
+                          "llm": LlmResource()}
+        [self.sensor] = build_drift_sensors(self.datasources, self.tables(), catalog_file,
+                                            probe_timeout_s=probe_timeout_s)
+        self.instance = DagsterInstance.ephemeral()
+        self.definitions = Definitions(assets=self.assets(), sensors=[self.sensor], resources=self.resources)
+        self.cursor: str | None = None
+
+    def tables(self):
+        """The tables as a freshly started run worker sees them: from the catalog file as it is now."""
+        return source_tables(self.datasources, load_catalog(self.catalog_file))
+
+    def assets(self) -> list:
+        tables = self.tables()
+        return [*build_raw_assets(tables, retry_policy=None), *build_profile_assets(tables, retry_policy=None),
+                *build_relationship_assets(tables), *build_recommendation_assets(tables), *build_ddl_assets(tables)]
+
+    def tick(self):
+        with build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.definitions,
+                                  resources={"source_shop": self.source, "metadata": self.metadata}) as context:
+            result = self.sensor.evaluate_tick(context)
+        self.cursor = result.cursor
+        return result
+
+    def materialize(self, selection: list[AssetKey], tags: dict[str, str] | None = None) -> None:
+        outcome = materialize(self.assets(), selection=selection, resources=self.resources, instance=self.instance,
+                              tags=tags)
+        assert outcome.success
+
+    def catalog_columns(self) -> dict[str, str]:
+        [orders] = load_catalog(self.catalog_file)["shop"]
+        return {column.name: column.logical_type for column in orders.columns}
+
+
+@pytest.fixture
+def project(pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.setenv("AIETL_HOME", str(tmp_path / "state"))
+    sql(pg_dsn, "CREATE TABLE orders (id bigint PRIMARY KEY, status integer NOT NULL, total numeric(12, 2), "
+                "note text)",
+        "INSERT INTO orders VALUES (1, 1, 10.50, 'first'), (2, 2, 20.00, NULL)")
+    catalog_file = tmp_path / "catalog.json"
+    save_catalog(catalog_file, {"shop": PostgresResource.from_dsn(pg_dsn, source_name="shop").discover()})
+    landed = Project(pg_dsn, catalog_file)
+    landed.materialize(keys("raw"))
+    return landed
+
+
+def test_an_added_column_is_recorded_catalogued_shown_and_refreshes_the_table(project: Project,
+                                                                               pg_dsn: str) -> None:
+    baseline = project.tick()
+    assert not baseline.run_requests
+    assert "no column changed in the 1 table(s) of shop probed" in baseline.skip_message
+
+    sql(pg_dsn, "ALTER TABLE orders ADD COLUMN phone text", "UPDATE orders SET phone = '+1 555 0100'")
+    drift = project.tick()
+    [request] = drift.run_requests
+    assert request.asset_selection == keys("raw", *LAYERS)
+    assert request.tags["aietl/schema_change"] == "added phone (string)"
+    assert request.tags["aietl/schema_version"] == "2"
+    [event] = drift.asset_events
+    assert event.asset_key == AssetKey(["raw", "shop", "orders"])
+    assert "| phone | | string | added |" in event.metadata["schema_change"].value
+    assert event.metadata["schema_diff"].value["added"] == ["phone"]
+
+    history = project.metadata.schema_history("shop", "orders")
+    assert [row["version"] for row in history] == [1, 2]
+    assert history[-1]["diff"]["added"] == ["phone"] and history[-1]["diff"]["detected_by"] == "drift_shop"
+    assert "phone" in [c["name"] for c in history[-1]["source_schema"]["columns"]]
+    assert "phone" not in [c["name"] for c in history[-1]["landed_schema"]["columns"]]
+    assert project.catalog_columns()["phone"] == "string"
+
+    quiet = project.tick()
+    assert not quiet.run_requests and "no column changed" in quiet.skip_message
+
+    project.materialize([*request.asset_selection, relationships_key()], tags=request.tags)  # in-memory inputs
+    with psycopg.connect(pg_dsn) as connection:
+        assert connection.execute("SELECT phone FROM raw_shop.orders WHERE id = 1").fetchone() == ("+1 555 0100",)
+    ddl = project.instance.get_latest_materialization_event(AssetKey(["ddl", "shop", "orders"]))
+    assert "phone" in ddl.asset_materialization.metadata["postgres"].value
+
+
+def test_a_dropped_column_and_type_changes_are_named_and_a_conflict_skips_the_load(project: Project,
+                                                                                    pg_dsn: str) -> None:
+    project.tick()
+    sql(pg_dsn, "ALTER TABLE orders DROP COLUMN note",
+        "ALTER TABLE orders ALTER COLUMN status TYPE text USING status::text",
+        "ALTER TABLE orders ALTER COLUMN total TYPE numeric(18, 2)")
+    [request] = project.tick().run_requests
+    change = request.tags["aietl/schema_change"]
+    assert "removed note" in change
+    assert "total decimal(12,2) -> decimal(18,2) (widened)" in change
+    assert "status int32 -> string (conflict" in change
+    assert request.asset_selection == keys(*LAYERS)
+    diff = project.metadata.latest_schema("shop", "orders")["diff"]
+    assert diff["removed"] == ["note"] and [c["column"] for c in diff["conflicts"]] == ["status"]
+    assert project.catalog_columns() == {"id": "int64", "status": "string", "total": "decimal(18,2)"}
+    assert not project.tick().run_requests
+
+
+def test_a_dropped_table_is_reported_not_requested(project: Project, pg_dsn: str) -> None:
+    project.tick()
+    sql(pg_dsn, "DROP TABLE orders")
+    result = project.tick()
+    assert not result.run_requests
+    assert "orders: no longer in the source (dropped or renamed); run `aietl discover`" in result.skip_message
+
+
+def test_a_source_that_is_down_or_hangs_is_skipped_with_the_reason(project: Project, pg_dsn: str,
+                                                                   tmp_path: Path) -> None:
+    down = Project(pg_dsn, project.catalog_file,
+                   source=PostgresResource.from_dsn(pg_dsn, source_name="shop", port=1, connect_timeout_s=2))
+    result = down.tick()
+    assert not result.run_requests
+    assert "source shop: cannot discover its schema" in result.skip_message
+
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        hanging = PostgresResource.from_dsn(pg_dsn, source_name="shop", port=silent.getsockname()[1],
+                                            connect_timeout_s=3)
+        stuck = Project(pg_dsn, project.catalog_file, source=hanging, probe_timeout_s=0.5)
+        result = stuck.tick()
+    assert not result.run_requests
+    assert "discovery did not answer within 0.5s" in result.skip_message
