@@ -20,6 +20,7 @@ from etl_assets.profile.assets import build_profile_assets
 from etl_assets.raw.assets import build_raw_assets
 from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.relationships.assets import build_relationship_assets
+from resources.files import FilesResource, FileTable
 from resources.llm import LlmResource
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
@@ -180,3 +181,41 @@ def test_a_source_that_is_down_or_hangs_is_skipped_with_the_reason(project: Proj
         result = stuck.tick()
     assert not result.run_requests
     assert "discovery did not answer within 0.5s" in result.skip_message
+
+
+def test_a_csv_header_that_gains_a_column_is_drift_of_a_files_table_not_landed_yet(pg_dsn: str,
+                                                                                    tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "orders.csv").write_text("id,amount\n1,10\n", encoding="utf-8")
+    warehouse = PostgresResource.from_dsn(pg_dsn)
+    config = DataSources.model_validate({
+        "warehouse": "wh", "metadata": "wh",
+        "targets": {"postgres": {"wh": {"database": warehouse.database, "port": warehouse.port}}},
+        "sources": {"files": {"drop": {"path": str(landing), "tables": {"orders": {"file": "orders.csv"}}}}},
+    })
+    files = FilesResource(path=str(landing), source_name="drop", tables={"orders": FileTable(file="orders.csv")})
+    catalog_file = tmp_path / "catalog.json"
+    save_catalog(catalog_file, {"drop": files.discover()})
+    tables = source_tables(config, load_catalog(catalog_file))
+    [sensor] = build_drift_sensors(config, tables, catalog_file)
+    metadata = MetadataResource(postgres=warehouse)
+    definitions = Definitions(assets=[*build_raw_assets(tables), *build_profile_assets(tables),
+                                      *build_relationship_assets(tables), *build_recommendation_assets(tables),
+                                      *build_ddl_assets(tables)], sensors=[sensor],
+                              resources={"source_drop": files, "warehouse": warehouse, "metadata": metadata,
+                                         "llm": LlmResource()})
+
+    def tick(cursor: str | None):
+        with build_sensor_context(instance=DagsterInstance.ephemeral(), cursor=cursor, definitions=definitions,
+                                  resources={"source_drop": files, "metadata": metadata}) as context:
+            return sensor.evaluate_tick(context)
+
+    baseline = tick(None)
+    assert not baseline.run_requests
+    (landing / "orders.csv").write_text("id,amount,currency\n1,10,EUR\n", encoding="utf-8")
+    [request] = tick(baseline.cursor).run_requests
+    assert request.tags["aietl/schema_change"] == "added currency (string)"
+    assert request.tags["aietl/schema_version"] == "not landed yet"
+    assert metadata.schema_history("drop", "orders") == []
+    assert [c.name for c in load_catalog(catalog_file)["drop"][0].columns] == ["id", "amount", "currency"]
