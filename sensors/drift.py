@@ -16,7 +16,8 @@ with the catalog (config/catalog.json, else the schema the definitions were buil
   its blocking check, the rest of the run, so then only the three layers run and show the mismatch.
 
 The cursor keeps a digest of each table's columns as last handled, so a change is acted on once even when the
-catalog file cannot be written. Tables that disappeared are reported (they stay in the catalog until discovered).
+catalog file cannot be written. Tables that disappeared, and new tables the source's ``include``/``exclude`` select, are reported
+(the catalog changes for them when ``aietl discover`` runs).
 Sources on the embedded chdb engine are not watched (one process per data path, see ``sensors.incremental``).
 """
 
@@ -43,8 +44,8 @@ from dagster import (
     sensor,
 )
 
-from etl_assets.catalog import SourceTable, load_catalog, save_catalog
-from etl_assets.config.models import DataSources
+from etl_assets.catalog import SourceTable, load_catalog, save_catalog, selected
+from etl_assets.config.models import DataSources, SourceDefaults
 from etl_assets.keys import DDL, PROFILE, RAW, RECOMMENDATION, asset_key, definition_name, source_resource_key
 from etl_assets.paths import CATALOG_FILE
 from etl_assets.raw.evolution import plan_schema
@@ -72,7 +73,8 @@ def watched_tables(datasources: DataSources, tables: list[SourceTable]) -> dict[
 
 def build_drift_sensors(datasources: DataSources, tables: list[SourceTable], catalog_file: Path = CATALOG_FILE,
                         probe_timeout_s: float = PROBE_TIMEOUT_S) -> list[SensorDefinition]:
-    return [_source_sensor(source, source_tables, catalog_file, probe_timeout_s)
+    sources = datasources.all_sources()
+    return [_source_sensor(source, source_tables, sources[source][1], catalog_file, probe_timeout_s)
             for source, source_tables in watched_tables(datasources, tables).items()]
 
 
@@ -120,7 +122,7 @@ def _discover(connector: Any) -> tuple[list[TableSchema], dict[str, str]]:
     return per_table() if callable(per_table) else (connector.discover(), {})
 
 
-def _source_sensor(source: str, tables: list[SourceTable], catalog_file: Path,
+def _source_sensor(source: str, tables: list[SourceTable], settings: SourceDefaults, catalog_file: Path,
                    probe_timeout_s: float) -> SensorDefinition:
     resource_key = source_resource_key(source)
     watched = AssetSelection.assets(*[key for table in tables for key in requested_keys(table)])
@@ -141,23 +143,14 @@ def _source_sensor(source: str, tables: list[SourceTable], catalog_file: Path,
             return SensorResult(skip_reason=f"source {source}: cannot discover its schema: {error_text(error)}",
                                 cursor=context.cursor)
         handled = json.loads(context.cursor) if context.cursor else {}
-        stored = {schema.name: schema for schema in load_catalog(catalog_file).get(source, [])}
-        changed, notes = [], []
-        for table in tables:
-            found = live.get(table.name)
-            if found is None:
-                notes.append(f"{table.name}: " + failed.get(table.name, "no longer in the source (dropped or "
-                                                                        "renamed); run `aietl discover`"))
-                continue
-            digest = column_digest(found)
-            before = stored.get(table.name, table.schema)
-            if handled.get(table.name) != digest and column_digest(before) != digest:
-                changed.append((table, before, found))
-            handled[table.name] = digest
+        changed, notes, probed = compare(tables, live, failed, _stored(context, catalog_file, source), handled)
+        new = sorted(name for name in live if name not in {t.name for t in tables} and selected(name, settings))
+        if new:
+            notes.append(f"new table(s) {new} are not in the catalog yet; run `aietl discover {source}`")
         for note in notes:
             context.log.warning(f"source {source}: {note}")
         if not changed:
-            skip = f"no column changed in the {len(tables) - len(notes)} table(s) of {source} probed"
+            skip = f"no column changed in the {probed} table(s) of {source} probed"
             return SensorResult(skip_reason="; ".join([skip, *notes]), cursor=json.dumps(handled, sort_keys=True))
         requests, events = [], []
         for table, before, found in changed:
@@ -168,6 +161,36 @@ def _source_sensor(source: str, tables: list[SourceTable], catalog_file: Path,
         return SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(handled, sort_keys=True))
 
     return drift_sensor
+
+
+def compare(tables: list[SourceTable], live: dict[str, TableSchema], failed: dict[str, str],
+            stored: dict[str, TableSchema], handled: dict[str, str],
+            ) -> tuple[list[tuple[SourceTable, TableSchema, TableSchema]], list[str], int]:
+    """The tables whose columns changed (table, catalog schema, live schema), notes on those not probed, and how
+    many were; ``handled`` (the cursor) is updated to the live digests."""
+    changed, notes = [], []
+    for table in tables:
+        found = live.get(table.name)
+        if found is None:
+            notes.append(f"{table.name}: " + failed.get(table.name, "no longer in the source (dropped or renamed); "
+                                                                    "run `aietl discover`"))
+            continue
+        digest = column_digest(found)
+        before = stored.get(table.name, table.schema)
+        if handled.get(table.name) != digest and column_digest(before) != digest:
+            changed.append((table, before, found))
+        handled[table.name] = digest
+    return changed, notes, len(tables) - len(notes)
+
+
+def _stored(context: SensorEvaluationContext, catalog_file: Path, source: str) -> dict[str, TableSchema]:
+    """The source's tables in the catalog file as it is now (the definitions' copy when it cannot be read)."""
+    try:
+        return {schema.name: schema for schema in load_catalog(catalog_file).get(source, [])}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        context.log.warning(f"catalog {catalog_file} cannot be read ({error_text(error)}); comparing with the "
+                            f"schemas the code location was built from")
+        return {}
 
 
 def _handle(context: SensorEvaluationContext, table: SourceTable, before: TableSchema,

@@ -90,7 +90,10 @@ def file_versions(connector: Any, table: str) -> Versions:
     directory = connector.directory()
     versions = {}
     for path in connector.files_for(table):
-        stat = Path(path).stat()
+        try:
+            stat = Path(path).stat()
+        except FileNotFoundError:  # moved away between the listing and the stat
+            continue
         versions[display_name(Path(path), directory)] = f"{stat.st_size}:{stat.st_mtime_ns}"
     return versions
 

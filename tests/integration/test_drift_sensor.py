@@ -156,12 +156,14 @@ def test_a_dropped_column_and_type_changes_are_named_and_a_conflict_skips_the_lo
     assert not project.tick().run_requests
 
 
-def test_a_dropped_table_is_reported_not_requested(project: Project, pg_dsn: str) -> None:
+def test_a_dropped_and_a_new_table_are_reported_not_requested(project: Project, pg_dsn: str) -> None:
     project.tick()
-    sql(pg_dsn, "DROP TABLE orders")
+    sql(pg_dsn, "ALTER TABLE orders RENAME TO orders_2026", "CREATE TABLE refunds (id bigint PRIMARY KEY)")
     result = project.tick()
     assert not result.run_requests
+    assert "no column changed in the 0 table(s) of shop probed" in result.skip_message
     assert "orders: no longer in the source (dropped or renamed); run `aietl discover`" in result.skip_message
+    assert "new table(s) ['orders_2026', 'refunds'] are not in the catalog yet" in result.skip_message
 
 
 def test_a_source_that_is_down_or_hangs_is_skipped_with_the_reason(project: Project, pg_dsn: str,
