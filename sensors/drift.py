@@ -201,7 +201,7 @@ def _handle(context: SensorEvaluationContext, table: SourceTable, before: TableS
     context.log.info(f"schema of {table.source}.{table.name} changed: {summary}")
     history = str(version) if version else "not landed yet"
     request = RunRequest(
-        run_key=f"drift:{table.source}.{table.name}@{column_digest(found)}",
+        run_key=f"drift:{table.source}.{table.name}@{column_digest(before)}->{column_digest(found)}",
         asset_selection=requested_keys(table, conflicting=bool(change["conflicts"])),
         tags={"aietl/trigger": "schema_drift", "aietl/table": f"{table.source}.{table.name}",
               "aietl/schema_change": _clip(summary), "aietl/schema_version": history},

@@ -7,8 +7,13 @@ modification time at least ``settle_s`` old, so a file still being written (or c
 The run key is a digest of the versions of all the table's files, so each state of the files loads once, even when
 the cursor is lost. Files that disappear do not start a load (landing directories are often cleaned up).
 
+When the run requested for a table fails or is canceled (after the raw asset's own retries), the next tick
+requests the same files again under the run key with ``#<attempt>``, up to ``MAX_ATTEMPTS`` runs; then the skip
+reason says so and names the run.
+
 The cursor is JSON: per table, the versions requested last (at most ``MAX_TRACKED_FILES``, the newest; older files
-fall under a ``floor`` mtime and count as loaded until they change) and the pending versions seen on the last tick.
+fall under a ``floor`` mtime and count as loaded until they change), the pending versions seen on the last tick, and
+the run key requested until its run succeeds.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ from typing import Any
 
 from dagster import (
     AssetSelection,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
     sensor,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from etl_assets.catalog import SourceTable
 from etl_assets.keys import RAW, asset_key, definition_name, source_resource_key
@@ -42,6 +51,9 @@ MAX_TRACKED_FILES = 2_000
 """Files per table whose versions the cursor keeps; older ones are covered by the table's ``floor`` mtime."""
 LISTED_FILES = 10
 """Files named in a tag or skip reason."""
+MAX_ATTEMPTS = 3
+"""Runs requested for the same files when the previous one failed or was canceled."""
+FAILED_STATUSES = {DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 Versions = dict[str, str]
 
@@ -53,6 +65,9 @@ class TableState:
     loaded: Versions = field(default_factory=dict)
     floor: int = 0
     seen: Versions = field(default_factory=dict)
+    key: str = ""
+    """The run key last requested, until that run succeeds."""
+    attempt: int = 1
 
     def is_loaded(self, name: str, version: str) -> bool:
         if name in self.loaded:
@@ -60,7 +75,8 @@ class TableState:
         return mtime_ns(version) <= self.floor
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loaded": self.loaded, "floor": self.floor, "seen": self.seen}
+        return {"loaded": self.loaded, "floor": self.floor, "seen": self.seen, "key": self.key,
+                "attempt": self.attempt}
 
 
 @dataclass(frozen=True)
@@ -103,13 +119,14 @@ def decide(state: TableState, current: Versions, now_ns: int, settle_s: int) -> 
     changed = {name: version for name, version in current.items() if not state.is_loaded(name, version)}
     if not changed:
         kept = {name: version for name, version in state.loaded.items() if name in current}
-        return TableTick(TableState(kept, state.floor), {}, False, "no new or changed file")
+        return TableTick(TableState(kept, state.floor, key=state.key, attempt=state.attempt), {}, False,
+                         "no new or changed file")
     moving = {name: _unsettled(state.seen.get(name), version, now_ns, settle_s) for name, version in changed.items()}
     moving = {name: why for name, why in moving.items() if why}
     if moving:
         listed = "; ".join(f"{name} {why}" for name, why in sorted(moving.items())[:LISTED_FILES])
         more = f" and {len(moving) - LISTED_FILES} more" if len(moving) > LISTED_FILES else ""
-        return TableTick(TableState(state.loaded, state.floor, changed), changed, False,
+        return TableTick(TableState(state.loaded, state.floor, changed, state.key, state.attempt), changed, False,
                          f"waiting for {len(moving)} file(s) to settle: {listed}{more}")
     loaded, floor = _bounded(current, state.floor)
     return TableTick(TableState(loaded, floor), changed, True)
@@ -138,7 +155,8 @@ def _bounded(current: Versions, floor: int) -> tuple[Versions, int]:
 
 def decode_cursor(cursor: str | None) -> dict[str, TableState]:
     document = json.loads(cursor) if cursor else {}
-    return {table: TableState(dict(entry.get("loaded", {})), int(entry.get("floor", 0)), dict(entry.get("seen", {})))
+    return {table: TableState(dict(entry.get("loaded", {})), int(entry.get("floor", 0)), dict(entry.get("seen", {})),
+                              str(entry.get("key", "")), int(entry.get("attempt", 1)))
             for table, entry in document.items()}
 
 
@@ -169,43 +187,74 @@ def _source_sensor(source: str, tables: list[SourceTable], settle_s: int) -> Sen
         connector = getattr(context.resources, resource_key)
         states = decode_cursor(context.cursor)
         now_ns = time.time_ns()
-        requests, reasons = [], []
+        requests, reasons, problems = [], [], []
         for table in tables:
             try:
                 current = file_versions(connector, table.name)
             except (OSError, KeyError, ValueError) as error:  # a missing directory or file; the others go on
-                reasons.append(f"{table.name}: cannot list its files: {error}")
+                problems.append(f"{table.name}: cannot list its files: {error}")
                 continue
-            outcome = decide(states.get(table.name, TableState()), current, now_ns, settle_s)
-            states[table.name] = outcome.state
-            if outcome.request:
-                requests.append(_run_request(context, source, table.name, raw_keys[table.name], current,
-                                             outcome.changed))
+            states[table.name], files, reason = next_state(context.instance, source, table.name,
+                                                           states.get(table.name, TableState()), current, now_ns,
+                                                           settle_s)
+            if files is None:
+                reasons.append(f"{table.name}: {reason}")
             else:
-                reasons.append(f"{table.name}: {outcome.reason}")
+                requests.append(_run_request(context, source, table.name, raw_keys[table.name],
+                                             states[table.name], files))
         unknown = _tables_not_in_catalog(connector, raw_keys)
         if unknown:
-            reasons.append(f"files of table(s) {unknown} are not in the catalog yet; run `aietl discover {source}`")
-        for reason in reasons:
-            if "cannot list" in reason or "not in the catalog" in reason:
-                context.log.warning(f"files source {source}: {reason}")
-        skip = None if requests else f"files source {source}: " + "; ".join(reasons)
+            problems.append(f"files of table(s) {unknown} are not in the catalog yet; run `aietl discover {source}`")
+        for problem in problems:
+            context.log.warning(f"files source {source}: {problem}")
+        skip = None if requests else f"files source {source}: " + "; ".join([*problems, *reasons])
         return SensorResult(run_requests=requests, skip_reason=skip, cursor=encode_cursor(states))
 
     return files_sensor
 
 
-def _run_request(context: SensorEvaluationContext, source: str, table: str, raw_key: Any, current: Versions,
+def next_state(instance: DagsterInstance, source: str, table: str, state: TableState, current: Versions,
+               now_ns: int, settle_s: int) -> tuple[TableState, Versions | None, str]:
+    """The table's next cursor entry, and the files to request a run for (None: no run) or why not."""
+    outcome = decide(state, current, now_ns, settle_s)
+    state = outcome.state
+    if outcome.request:
+        state.key, state.attempt = run_key(source, table, current), 1
+        return state, outcome.changed, ""
+    if outcome.changed or not state.key:
+        return state, None, outcome.reason
+    retry, why = _after_last_run(instance, state)
+    if not retry:
+        return state, None, outcome.reason + why
+    state.key, state.attempt = f"{state.key.split('#')[0]}#{state.attempt + 1}", state.attempt + 1
+    return state, current, ""
+
+
+def _after_last_run(instance: DagsterInstance, state: TableState) -> tuple[bool, str]:
+    """Whether to request the unchanged files again because their last run failed; else what to add to the reason.
+    A run that succeeded is forgotten (``state.key`` cleared), so later ticks look nothing up."""
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: state.key}), limit=1)
+    if not runs or runs[0].status not in FAILED_STATUSES:
+        if runs and runs[0].status == DagsterRunStatus.SUCCESS:
+            state.key = ""
+        return False, ""
+    if state.attempt >= MAX_ATTEMPTS:
+        return False, (f"; the last {MAX_ATTEMPTS} load(s) of these files failed (run {runs[0].run_id[:8]}, "
+                       f"{runs[0].status.value}): fix the cause, then materialize the raw asset or replace the file")
+    return True, ""
+
+
+def _run_request(context: SensorEvaluationContext, source: str, table: str, raw_key: Any, state: TableState,
                  changed: Versions) -> RunRequest:
     graph = context.repository_def.asset_graph
     names = sorted(changed)
     listed = ", ".join(names[:LISTED_FILES]) + (f" and {len(names) - LISTED_FILES} more"
                                                  if len(names) > LISTED_FILES else "")
     return RunRequest(
-        run_key=run_key(source, table, current),
+        run_key=state.key,
         asset_selection=sorted(AssetSelection.assets(raw_key).downstream().resolve(graph)),
         tags={"aietl/trigger": "files", "aietl/table": f"{source}.{table}", "aietl/files": listed,
-              "aietl/changed_files": str(len(names))},
+              "aietl/changed_files": str(len(names)), "aietl/attempt": str(state.attempt)},
     )
 
 

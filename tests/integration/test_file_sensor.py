@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, materialize
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
@@ -72,6 +73,13 @@ class Ticker:
 
     def requested(self, result) -> dict[str, dict]:
         return {request.tags["aietl/table"]: request for request in result.run_requests}
+
+    def run(self, request) -> bool:
+        """Launch what was requested as the daemon would (run key tag included); whether the run succeeded."""
+        outcome = materialize(self.assets, selection=request.asset_selection, resources=self.resources,
+                              instance=self.instance, tags={**request.tags, RUN_KEY_TAG: request.run_key},
+                              raise_on_error=False)
+        return outcome.success
 
 
 @pytest.fixture
@@ -194,21 +202,34 @@ def test_the_cursor_stays_bounded_with_many_files(landing: Path, monkeypatch: py
 def test_requested_runs_land_every_file_of_the_table_once(landing: Path, pg_dsn: str) -> None:
     ticker = Ticker(landing, PostgresResource.from_dsn(pg_dsn))
 
-    def run(result) -> None:
-        request = ticker.requested(result)["drop.orders"]
-        outcome = materialize(ticker.assets, selection=request.asset_selection, resources=ticker.resources,
-                              instance=ticker.instance, tags=request.tags)
-        assert outcome.success
-
     def landed_ids() -> list[int]:
         with psycopg.connect(pg_dsn) as connection:
             return [row[0] for row in connection.execute("SELECT id FROM raw_drop.orders ORDER BY id")]
 
     ticker.tick()
-    run(ticker.tick())
+    assert ticker.run(ticker.requested(ticker.tick())["drop.orders"])
     assert landed_ids() == [1, 2, 3]
     write(landing / "orders_3.csv", orders_csv(4, 5))
     ticker.tick()
-    run(ticker.tick())
+    assert ticker.run(ticker.requested(ticker.tick())["drop.orders"])
     assert landed_ids() == [1, 2, 3, 4, 5]
     assert "orders: no new or changed file" in ticker.tick().skip_message
+    assert json.loads(ticker.cursor)["orders"]["key"] == ""
+
+
+def test_a_failed_load_is_requested_again_up_to_three_runs(landing: Path) -> None:
+    ticker = Ticker(landing, PostgresResource(port=1, database="unreachable", connect_timeout_s=1))
+    ticker.tick()
+    first = ticker.requested(ticker.tick())["drop.orders"]
+    assert not ticker.run(first)
+
+    second = ticker.requested(ticker.tick())["drop.orders"]
+    assert second.run_key == first.run_key + "#2" and second.tags["aietl/attempt"] == "2"
+    assert not ticker.run(second)
+    third = ticker.requested(ticker.tick())["drop.orders"]
+    assert third.run_key == first.run_key + "#3"
+    assert not ticker.run(third)
+
+    given_up = ticker.tick()
+    assert not given_up.run_requests
+    assert "orders: no new or changed file; the last 3 load(s) of these files failed (run " in given_up.skip_message
