@@ -65,6 +65,8 @@ class TableState:
     loaded: Versions = field(default_factory=dict)
     floor: int = 0
     seen: Versions = field(default_factory=dict)
+    """Pending versions seen on the last tick (the newest ``MAX_TRACKED_FILES``; ``seen_digest`` covers all)."""
+    seen_digest: str = ""
     key: str = ""
     """The run key last requested, until that run succeeds."""
     attempt: int = 1
@@ -75,8 +77,13 @@ class TableState:
         return mtime_ns(version) <= self.floor
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loaded": self.loaded, "floor": self.floor, "seen": self.seen, "key": self.key,
-                "attempt": self.attempt}
+        return {"loaded": self.loaded, "floor": self.floor, "seen": self.seen, "seen_digest": self.seen_digest,
+                "key": self.key, "attempt": self.attempt}
+
+    @classmethod
+    def from_dict(cls, entry: dict[str, Any]) -> TableState:
+        return cls(dict(entry.get("loaded", {})), int(entry.get("floor", 0)), dict(entry.get("seen", {})),
+                   str(entry.get("seen_digest", "")), str(entry.get("key", "")), int(entry.get("attempt", 1)))
 
 
 @dataclass(frozen=True)
@@ -121,43 +128,49 @@ def decide(state: TableState, current: Versions, now_ns: int, settle_s: int) -> 
         kept = {name: version for name, version in state.loaded.items() if name in current}
         return TableTick(TableState(kept, state.floor, key=state.key, attempt=state.attempt), {}, False,
                          "no new or changed file")
-    moving = {name: _unsettled(state.seen.get(name), version, now_ns, settle_s) for name, version in changed.items()}
-    moving = {name: why for name, why in moving.items() if why}
+    moving = _moving(state, changed, now_ns, settle_s)
     if moving:
         listed = "; ".join(f"{name} {why}" for name, why in sorted(moving.items())[:LISTED_FILES])
         more = f" and {len(moving) - LISTED_FILES} more" if len(moving) > LISTED_FILES else ""
-        return TableTick(TableState(state.loaded, state.floor, changed, state.key, state.attempt), changed, False,
-                         f"waiting for {len(moving)} file(s) to settle: {listed}{more}")
+        seen, _ = _bounded(changed, 0)
+        return TableTick(TableState(state.loaded, state.floor, seen, digest(changed), state.key, state.attempt),
+                         changed, False, f"waiting for {len(moving)} file(s) to settle: {listed}{more}")
     loaded, floor = _bounded(current, state.floor)
     return TableTick(TableState(loaded, floor), changed, True)
 
 
-def _unsettled(previous: str | None, version: str, now_ns: int, settle_s: int) -> str:
-    """Why the file may still be written to, or '' when it has settled."""
-    if previous is None:
-        return "is new (checked again next tick)"
-    if previous != version:
-        return "changed size or mtime since the last tick"
-    age_s = (now_ns - mtime_ns(version)) / 1e9
-    if age_s < settle_s:
-        return f"was modified {max(age_s, 0):.0f}s ago (settle time {settle_s}s)"
-    return ""
+def _moving(state: TableState, changed: Versions, now_ns: int, settle_s: int) -> dict[str, str]:
+    """File -> why it may still be written to: not the same on the last tick, or modified within ``settle_s``."""
+    moving = {}
+    if digest(changed) != state.seen_digest:
+        for name, version in changed.items():
+            previous = state.seen.get(name)
+            if previous != version:
+                moving[name] = ("is new (checked again next tick)" if previous is None
+                                else "changed size or mtime since the last tick")
+    for name, version in changed.items():
+        age_s = (now_ns - mtime_ns(version)) / 1e9
+        if name not in moving and age_s < settle_s:
+            moving[name] = f"was modified {max(age_s, 0):.0f}s ago (settle time {settle_s}s)"
+    return moving
 
 
-def _bounded(current: Versions, floor: int) -> tuple[Versions, int]:
+def _bounded(versions: Versions, floor: int) -> tuple[Versions, int]:
     """At most MAX_TRACKED_FILES versions, the newest; the floor rises to the newest mtime of those dropped."""
-    if len(current) <= MAX_TRACKED_FILES:
-        return dict(current), floor
-    newest = sorted(current.items(), key=lambda item: (mtime_ns(item[1]), item[0]), reverse=True)
+    if len(versions) <= MAX_TRACKED_FILES:
+        return dict(versions), floor
+    newest = sorted(versions.items(), key=lambda item: (mtime_ns(item[1]), item[0]), reverse=True)
     dropped = newest[MAX_TRACKED_FILES:]
     return dict(newest[:MAX_TRACKED_FILES]), max(floor, max(mtime_ns(version) for _, version in dropped))
 
 
+def digest(versions: Versions) -> str:
+    return hashlib.sha256(json.dumps(sorted(versions.items())).encode()).hexdigest()[:20]
+
+
 def decode_cursor(cursor: str | None) -> dict[str, TableState]:
     document = json.loads(cursor) if cursor else {}
-    return {table: TableState(dict(entry.get("loaded", {})), int(entry.get("floor", 0)), dict(entry.get("seen", {})),
-                              str(entry.get("key", "")), int(entry.get("attempt", 1)))
-            for table, entry in document.items()}
+    return {table: TableState.from_dict(entry) for table, entry in document.items()}
 
 
 def encode_cursor(states: dict[str, TableState]) -> str:
@@ -166,8 +179,7 @@ def encode_cursor(states: dict[str, TableState]) -> str:
 
 def run_key(source: str, table: str, current: Versions) -> str:
     """The same for the same files at the same sizes and mtimes: a version of the table loads once."""
-    digest = hashlib.sha256(json.dumps(sorted(current.items())).encode()).hexdigest()[:20]
-    return f"files:{source}.{table}@{digest}"
+    return f"files:{source}.{table}@{digest(current)}"
 
 
 def _source_sensor(source: str, tables: list[SourceTable], settle_s: int) -> SensorDefinition:

@@ -188,7 +188,8 @@ def test_the_cursor_stays_bounded_with_many_files(landing: Path, monkeypatch: py
     for number in range(3, 10):
         write(landing / f"orders_{number}.csv", orders_csv(number), age_ns=HOUR_NS - number * 10**9)
     ticker = Ticker(landing)
-    ticker.tick()
+    assert "waiting for 9 file(s) to settle" in ticker.tick().skip_message
+    assert len(json.loads(ticker.cursor)["orders"]["seen"]) == 3
     assert "drop.orders" in ticker.requested(ticker.tick())
     state = json.loads(ticker.cursor)["orders"]
     assert len(state["loaded"]) == 3 and state["floor"] > 0
