@@ -16,8 +16,8 @@ with the catalog (config/catalog.json, else the schema the definitions were buil
   its blocking check, the rest of the run, so then only the three layers run and show the mismatch.
 
 The cursor keeps a digest of each table's columns as last handled, so a change is acted on once even when the
-catalog file cannot be written. Tables that disappeared, and new tables the source's ``include``/``exclude`` select, are reported
-(the catalog changes for them when ``aietl discover`` runs).
+catalog file cannot be written. Tables that disappeared, and new tables that the source's ``include``/``exclude``
+select, are reported (the catalog changes for them when ``aietl discover`` runs).
 Sources on the embedded chdb engine are not watched (one process per data path, see ``sensors.incremental``).
 """
 
