@@ -152,11 +152,12 @@ def _source_sensor(source: str, tables: list[SourceTable], settings: SourceDefau
         if not changed:
             skip = f"no column changed in the {probed} table(s) of {source} probed"
             return SensorResult(skip_reason="; ".join([skip, *notes]), cursor=json.dumps(handled, sort_keys=True))
-        requests, events = [], []
-        for table, before, found in changed:
-            request, event = _handle(context, table, before, found)
-            requests.append(request)
-            events.append(event)
+        try:
+            handled_now = [_handle(context, table, before, found) for table, before, found in changed]
+        except Exception as error:  # the store is down: nothing is recorded, so the next tick tries again
+            return SensorResult(skip_reason=f"source {source}: {len(changed)} table(s) changed but the schema history "
+                                            f"cannot be written: {error_text(error)}", cursor=context.cursor)
+        requests, events = [request for request, _ in handled_now], [event for _, event in handled_now]
         _update_catalog(context, catalog_file, source, [found for _, _, found in changed])
         return SensorResult(run_requests=requests, asset_events=events, cursor=json.dumps(handled, sort_keys=True))
 
@@ -221,7 +222,8 @@ def _record_history(metadata: Any, table: SourceTable, found: TableSchema, chang
     latest = metadata.latest_schema(table.source, table.name)
     if latest is None:
         return None
-    live = replace(found, primary_key=list(table.schema.primary_key), cursor_column=table.sync.cursor)
+    live = replace(found, primary_key=list(table.schema.primary_key), cursor_column=table.sync.cursor,
+                   namespace=found.namespace or table.schema.namespace)
     return metadata.record_schema(table.source, table.name, live.to_dict(), latest["landed_schema"],
                                   {**change, "detected_by": definition_name("drift", table.source)})
 
@@ -246,14 +248,18 @@ def _markdown(change: dict[str, Any], before: TableSchema, found: TableSchema) -
     conflicts = {c["column"] for c in change["conflicts"]}
     rows = ["| column | before | now | change |", "|---|---|---|---|"]
     for name in change["added"]:
-        rows.append(f"| {name} | | {new[name]} | added |")
+        rows.append(f"| {_cell(name)} | | {new[name]} | added |")
     for name in change["removed"]:
-        rows.append(f"| {name} | {old[name]} | | removed |")
+        rows.append(f"| {_cell(name)} | {old[name]} | | removed |")
     for name in sorted(set(old) & set(new)):
         if old[name] != new[name]:
             kind = "conflict" if name in conflicts else ("widened" if name in change["widened"] else "narrowed")
-            rows.append(f"| {name} | {old[name]} | {new[name]} | {kind} |")
+            rows.append(f"| {_cell(name)} | {old[name]} | {new[name]} | {kind} |")
     return "\n".join(rows)
+
+
+def _cell(name: str) -> str:
+    return name.replace("|", "\\|")
 
 
 def _clip(text: str) -> str:

@@ -221,3 +221,20 @@ def test_a_csv_header_that_gains_a_column_is_drift_of_a_files_table_not_landed_y
     assert request.tags["aietl/schema_version"] == "not landed yet"
     assert metadata.schema_history("drop", "orders") == []
     assert [c.name for c in load_catalog(catalog_file)["drop"][0].columns] == ["id", "amount", "currency"]
+
+
+def test_a_change_seen_while_the_metadata_store_is_down_is_handled_on_the_next_tick(project: Project,
+                                                                                     pg_dsn: str) -> None:
+    project.tick()
+    sql(pg_dsn, "ALTER TABLE orders ADD COLUMN phone text")
+    store = project.metadata
+    project.metadata = MetadataResource(postgres=PostgresResource(port=1, database="down", connect_timeout_s=1))
+    result = project.tick()
+    assert not result.run_requests
+    assert "1 table(s) changed but the schema history cannot be written" in result.skip_message
+    assert "phone" not in project.catalog_columns()
+
+    project.metadata = store
+    [request] = project.tick().run_requests
+    assert request.tags["aietl/schema_change"] == "added phone (string)"
+    assert "phone" in project.catalog_columns()
