@@ -21,6 +21,8 @@ from etl_assets.reports.assets import build_report_assets
 from etl_assets.stream.assets import build_stream_assets
 from etl_assets.transform.assets import build_dbt_assets
 from etl_assets.wiring import build_resources
+from sensors.drift import build_drift_sensors
+from sensors.files import build_file_sensors
 from sensors.incremental import build_incremental_sensors
 from sensors.kafka import build_kafka_sensors
 from sensors.recovery import build_recovery_sensor
@@ -62,7 +64,8 @@ def build_definitions() -> Definitions:
         assets=build_assets(datasources, tables),
         jobs=[main_job],
         schedules=build_schedules(datasources, tables),
-        sensors=[*build_incremental_sensors(datasources, tables), *build_kafka_sensors(datasources),
+        sensors=[*build_incremental_sensors(datasources, tables), *build_file_sensors(tables),
+                 *build_drift_sensors(datasources, tables), *build_kafka_sensors(datasources),
                  build_recovery_sensor()],
         resources=build_resources(datasources),
         executor=executor(),
