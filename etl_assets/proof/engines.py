@@ -8,7 +8,7 @@ Every PostgreSQL statement runs under ``statement_timeout``; ClickHouse queries 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from psycopg import sql
@@ -34,7 +34,7 @@ class Engine(Protocol):
     def size_bytes(self, namespace: str, table: str) -> int | None: ...
     def column_types(self, namespace: str, table: str) -> dict[str, str]: ...
     def rows(self, statement: str) -> list[dict[str, Any]]: ...
-    def time(self, statement: str, runs: int) -> tuple[list[float], int]: ...
+    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]: ...
 
 
 def engine_for(warehouse: Any) -> Engine:
@@ -111,19 +111,17 @@ class PostgresEngine:
             names = [column.name for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def time(self, statement: str, runs: int) -> tuple[list[float], int]:
-        """Milliseconds of ``runs`` executions (after one warm-up) on one connection, and the result's row count."""
+    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
+        """Per statement, milliseconds of ``runs`` executions after one warm-up, and its result's row count. The
+        statements take turns on one connection, so a busy moment of the machine falls on all of them alike."""
         with self._connection() as connection, connection.cursor() as cursor:
             cursor.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_S * 1000)))
-            cursor.execute(statement)
-            count = len(cursor.fetchall())
-            timings = []
-            for _ in range(runs):
-                started = time.perf_counter()
+
+            def execute(statement: str) -> int:
                 cursor.execute(statement)
-                cursor.fetchall()
-                timings.append((time.perf_counter() - started) * 1000)
-        return timings, count
+                return len(cursor.fetchall())
+
+            return interleaved(execute, statements, runs)
 
 
 class ClickHouseEngine:
@@ -156,13 +154,20 @@ class ClickHouseEngine:
     def rows(self, statement: str) -> list[dict[str, Any]]:
         return self.warehouse.query_arrow(statement).to_pylist()
 
-    def time(self, statement: str, runs: int) -> tuple[list[float], int]:
-        limited = f"{statement} SETTINGS max_execution_time = {int(STATEMENT_TIMEOUT_S)}, use_query_cache = 0"
+    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
+        settings = f" SETTINGS max_execution_time = {int(STATEMENT_TIMEOUT_S)}, use_query_cache = 0"
         with self.warehouse.session():
-            count = self.warehouse.query_arrow(limited).num_rows
-            timings = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                self.warehouse.query_arrow(limited)
-                timings.append((time.perf_counter() - started) * 1000)
-        return timings, count
+            return interleaved(lambda statement: self.warehouse.query_arrow(statement + settings).num_rows,
+                               statements, runs)
+
+
+def interleaved(execute: Callable[[str], int], statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
+    """One warm-up of each statement (its row count), then ``runs`` rounds in which each runs once, timed."""
+    counts = [execute(statement) for statement in statements]
+    timings: list[list[float]] = [[] for _ in statements]
+    for _ in range(runs):
+        for statement, spent in zip(statements, timings, strict=True):
+            started = time.perf_counter()
+            execute(statement)
+            spent.append((time.perf_counter() - started) * 1000)
+    return list(zip(timings, counts, strict=True))

@@ -167,8 +167,8 @@ def _timed(engine: Engine, query: ProofQuery, naive_ns: str, rec_ns: str, table:
     recommended_sql = render(query, rec_ns, table, engine.dialect)
     timing = QueryTiming(query.name, query.kind, recommended_sql)
     try:
-        timing.naive_ms, timing.naive_rows = engine.time(render(query, naive_ns, table, engine.dialect), runs)
-        timing.recommended_ms, timing.recommended_rows = engine.time(recommended_sql, runs)
+        (timing.naive_ms, timing.naive_rows), (timing.recommended_ms, timing.recommended_rows) = engine.time(
+            [render(query, naive_ns, table, engine.dialect), recommended_sql], runs)
     except Exception as error:  # noqa: BLE001 - one failing query is reported with the others still measured
         timing.error = _first_line(error)
     return timing
