@@ -33,7 +33,12 @@ from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.common import IngestionLog
 from etl_assets.reports.health import build_health_report
-from etl_assets.reports.health_probes import PROBE_TIMEOUT_S, collect_health, latest_check_outcomes
+from etl_assets.reports.health_probes import (
+    PROBE_TIMEOUT_S,
+    collect_health,
+    latest_check_outcomes,
+    recent_check_keys,
+)
 from etl_assets.reports.model import Issue, Report
 from etl_assets.reports.pipeline import build_pipeline_report
 from etl_assets.reports.quality import CheckOutcome, TableRules, build_quality_report
@@ -90,7 +95,7 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
     )
     def health_report(context: dg.AssetExecutionContext, config: HealthReportConfig) -> dg.MaterializeResult:
         inputs = collect_health(datasources, tables, context.resources, context.instance,
-                                list(_asset_graph(context).asset_check_keys), config.probe_timeout_s)
+                                _evaluated_check_keys(context), config.probe_timeout_s)
         for probe in inputs.probes:
             if not probe.reachable:
                 context.log.warning(f"source {probe.source} ({probe.kind}) is unreachable: {probe.detail}")
@@ -212,6 +217,17 @@ def _latest_check_outcomes(context: dg.AssetExecutionContext, tables: Sequence[S
     """The last completed result of every asset check on a ``<layer>/S/T`` asset of one of ``tables``."""
     wanted = [(key_component(t.source), key_component(t.name)) for t in tables]
     return latest_check_outcomes(context.instance, list(_asset_graph(context).asset_check_keys), wanted)
+
+
+def _evaluated_check_keys(context: dg.AssetExecutionContext) -> list[dg.AssetCheckKey]:
+    """The checks with results on the instance, less those the code location no longer defines (unknown in
+    ``materialize()`` runs, whose graph holds only the selected assets)."""
+    evaluated = recent_check_keys(context.instance)
+    try:
+        defined = context.repository_def.asset_graph.asset_check_keys
+    except Exception:
+        return evaluated
+    return [key for key in evaluated if key in defined]
 
 
 def _asset_graph(context: dg.AssetExecutionContext) -> Any:

@@ -61,14 +61,20 @@ class TopicLag:
     topic: str
     end_offsets: dict[int, int] = field(default_factory=dict)
     landed_offsets: dict[int, int] = field(default_factory=dict)
+    read: int | None = None
+    """Messages found past the landed offsets by reading them (bounded in count and time)."""
+    drained: bool = False
+    """The read reached the end of every partition, so ``read`` is the exact lag."""
     error: str = ""
 
     @property
     def lag(self) -> int | None:
-        """Messages past the landed offsets by the broker's end offsets (some brokers under-report them)."""
+        """Messages waiting past the landed offsets: counted by reading, or by the broker's end offsets when those
+        say more (some brokers, e.g. Tansu, under-report end offsets, so they alone are not trusted)."""
         if self.error:
             return None
-        return sum(max(end - self.landed_offsets.get(p, 0), 0) for p, end in self.end_offsets.items())
+        by_ends = sum(max(end - self.landed_offsets.get(p, 0), 0) for p, end in self.end_offsets.items())
+        return by_ends if self.read is None else max(by_ends, self.read)
 
 
 @dataclass(frozen=True)
@@ -262,13 +268,15 @@ def _tables_grid(statuses: list[TableStatus]) -> Grid:
 
 def _lag_grid(lags: list[TopicLag]) -> Grid:
     fields = [Field("Topic"), Field("Partitions", "int"), Field("End offsets", "int"), Field("Landed", "int"),
-              Field("Lag", "int"), Field("Error")]
-    rows = [[lag.topic, len(lag.end_offsets) if not lag.error else None,
-             sum(lag.end_offsets.values()) if not lag.error else None,
-             sum(lag.landed_offsets.values()) if not lag.error else None, lag.lag, lag.error or None]
+              Field("Lag", "int"), Field("Counted"), Field("Error")]
+    rows = [[lag.topic, None if lag.error else len(lag.end_offsets),
+             None if lag.error else sum(lag.end_offsets.values()),
+             None if lag.error else sum(lag.landed_offsets.values()), lag.lag,
+             None if lag.error or lag.read is None else ("exact" if lag.drained else "at least"), lag.error or None]
             for lag in lags]
     return Grid("Kafka lag per topic", fields, rows,
-                note="lag by the broker's end offsets, which some brokers (Tansu) under-report")
+                note="lag counted by reading past the landed offsets (bounded), or by the broker's end offsets "
+                     "when they say more")
 
 
 def _checks_section(checks: list[CheckOutcome]) -> Section:

@@ -33,6 +33,8 @@ PROBE_TIMEOUT_S = 10.0
 HISTORY_LIMIT = 200
 """Loads read per table: enough for the rows-over-time chart, cheap for the store."""
 CHECK_EVENTS_SCANNED = 2000
+LAG_READ_LIMIT = 10_000
+"""Messages read per topic to count its lag; beyond, the lag shows as "at least"."""
 SECRET_FIELDS = ("password", "sasl_password", "token", "api_key")
 PG_SCHEMA_SIZES = """
 SELECT n.nspname AS name, count(*) AS tables, sum(pg_total_relation_size(c.oid))::bigint AS size_bytes
@@ -157,8 +159,8 @@ def kafka_lags(datasources: DataSources, resources: Any, reachable: set[str],
         if source not in reachable or kafka is None:
             continue
         for topic in settings.topics:
-            calls[f"{source}/{topic}"] = lambda kafka=kafka, source=source, topic=topic: (
-                kafka.end_offsets(topic), _landed_offsets(warehouse, source, topic))
+            calls[f"{source}/{topic}"] = lambda kafka=kafka, source=source, topic=topic: _topic_lag(
+                kafka, warehouse, source, topic, timeout_s / 2)
             secrets[f"{source}/{topic}"] = [*secrets_of(kafka), *secrets_of(warehouse)]
     outcomes = run_bounded(calls, timeout_s, secrets)
     lags = []
@@ -170,8 +172,17 @@ def kafka_lags(datasources: DataSources, resources: Any, reachable: set[str],
             elif outcome.error:
                 lags.append(TopicLag(source, topic, error=outcome.error))
             else:
-                lags.append(TopicLag(source, topic, *outcome.value))
+                lags.append(outcome.value)
     return lags
+
+
+def _topic_lag(kafka: Any, warehouse: Any, source: str, topic: str, read_seconds: float) -> TopicLag:
+    """End offsets alone may under-report (Tansu), so the messages past the landed offsets are also counted by
+    reading them, up to LAG_READ_LIMIT messages or ``read_seconds``."""
+    landed = _landed_offsets(warehouse, source, topic)
+    ends = kafka.end_offsets(topic)
+    batch = kafka.read_batch(topic, landed, max_messages=LAG_READ_LIMIT, max_seconds=read_seconds)
+    return TopicLag(source, topic, ends, landed, read=len(batch.messages), drained=batch.drained)
 
 
 def _landed_offsets(warehouse: Any, source: str, topic: str) -> dict[int, int]:

@@ -117,6 +117,12 @@ def test_status_text_lists_sources_and_tables() -> None:
     assert clicks.split()[-3:-1] == ["6", "0"]
 
 
+def test_kafka_lag_trusts_the_count_read_over_under_reported_end_offsets() -> None:
+    assert TopicLag("e", "t", {0: 3}, {0: 1}, read=9, drained=True).lag == 9
+    assert TopicLag("e", "t", {0: 30}, {0: 1}, read=9).lag == 29
+    assert TopicLag("e", "t", error="no answer within 5 s").lag is None
+
+
 def test_run_bounded_gives_up_on_a_probe_that_does_not_answer() -> None:
     import threading
 
