@@ -342,7 +342,8 @@ def status_text(inputs: HealthInputs, statuses: Sequence[TableStatus]) -> str:
     """The plain tables ``aietl status`` prints: sources with their probe, then one line per table."""
     sources = [[p.source, p.kind, "yes" if p.reachable else "NO", short(p.detail, 100) or ""]
                for p in inputs.probes]
-    tables = [[s.source, s.table, s.last_sync or "never", format_value(s.age_s, "seconds"),
+    tables = [[s.source, s.table, s.last_sync or ("–" if s.health == "unknown" else "never"),
+               format_value(s.age_s, "seconds"),
                format_value(s.rows, "int"), short(s.watermark, 32) or "–", format_value(s.lag, "int"),
                str(s.failures), s.health.upper() + (f"  {short(s.issue, 80)}" if s.issue else "")]
               for s in statuses]

@@ -82,7 +82,20 @@ def run_bounded(calls: Mapping[str, Callable[[], Any]], timeout_s: float,
 
 
 def secrets_of(resource: Any) -> list[str]:
-    return [value for name in SECRET_FIELDS if isinstance(value := getattr(resource, name, None), str) and value]
+    """The secret values a resource holds (an ``EnvVar`` not yet resolved holds only a variable's name)."""
+    return [value for name in SECRET_FIELDS
+            if isinstance(value := getattr(resource, name, None), str) and value and not isinstance(value, dg.EnvVar)]
+
+
+def unset_variables(resource: Any) -> list[str]:
+    """The environment variables a resource (or a resource nested in it) reads that are not set."""
+    unset = []
+    for _, value in resource:
+        if isinstance(value, dg.EnvVar) and value.env_var_name not in os.environ:
+            unset.append(value.env_var_name)
+        elif isinstance(value, dg.ConfigurableResource):
+            unset.extend(unset_variables(value))
+    return sorted(set(unset))
 
 
 # ------------------------------------------------------------------------------------------------------- probes
@@ -339,6 +352,10 @@ def open_resources(datasources: DataSources) -> Iterator[tuple[SimpleNamespace, 
     opened, failed = SimpleNamespace(), {}
     with ExitStack() as stack:
         for key, resource in configured.items():
+            unset = unset_variables(resource)
+            if unset:
+                failed[key] = f"environment variable(s) {', '.join(unset)} not set"
+                continue
             try:
                 setattr(opened, key, getattr(stack.enter_context(dg.build_resources({key: resource})), key))
             except Exception as error:  # reported per source, like an unreachable one
