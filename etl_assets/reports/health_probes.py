@@ -100,8 +100,11 @@ def unset_variables(resource: Any) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------------- probes
 
-def probe(kind: str, resource: Any, tables: Sequence[str]) -> str:
-    """Ask a source for the cheapest real answer; returns what it said, raises when it cannot be reached."""
+def probe(kind: str, resource: Any, tables: Sequence[str], timeout_s: float = PROBE_TIMEOUT_S) -> str:
+    """Ask a source for the cheapest real answer; returns what it said, raises when it cannot be reached.
+
+    A Kafka client waits up to its bootstrap timeout; the probe asks for less than ``timeout_s`` so that
+    a broker that is down is reported with its reason rather than as not answering."""
     if kind in ("postgres", "clickhouse", "ydb"):
         if kind == "clickhouse":
             resource.query_arrow("SELECT 1")
@@ -111,7 +114,7 @@ def probe(kind: str, resource: Any, tables: Sequence[str]) -> str:
     if kind == "files":
         return _probe_files(resource, tables)
     if kind == "kafka":
-        with resource.open_consumer() as consumer:
+        with resource.open_consumer(bootstrap_timeout_ms=max(500, int(timeout_s * 600))) as consumer:
             present = consumer.topics()
         missing = sorted(set(tables) - present)
         if missing:
@@ -142,7 +145,8 @@ def probe_sources(datasources: DataSources, tables: Sequence[SourceTable], resou
         if resource is None:
             missing[name] = (unavailable or {}).get(key) or f"no resource {key!r} configured"
             continue
-        calls[name] = lambda kind=kinds[name], resource=resource, name=name: probe(kind, resource, names[name])
+        calls[name] = lambda kind=kinds[name], resource=resource, name=name: probe(kind, resource, names[name],
+                                                                                 timeout_s)
         secrets[name] = secrets_of(resource)
     outcomes = run_bounded(calls, timeout_s, secrets)
     return [SourceProbe(name, kinds[name], False, missing[name]) if name in missing else

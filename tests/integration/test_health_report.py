@@ -23,6 +23,7 @@ from etl_assets.catalog import load_catalog, save_catalog, source_tables
 from etl_assets.config.loader import load_datasources
 from etl_assets.keys import report_key
 from etl_assets.reports.assets import build_health_asset
+from etl_assets.reports.health_probes import open_resources, probe_sources
 from etl_assets.wiring import build_resources
 from resources.embedded.kafka import free_port
 from resources.metadata import MetadataResource
@@ -206,6 +207,23 @@ def test_health_report_materializes_with_an_unreachable_source(platform: Platfor
     materialization = instance.get_latest_materialization_event(report_key("health")).asset_materialization
     assert materialization.metadata["sources_unreachable"].value == 1
     assert materialization.metadata["pdf_pages"].value >= 1
+
+
+def test_probes_of_closed_ports_give_the_reason_within_the_timeout(tmp_path: Path) -> None:
+    document = {"warehouse": "wh", "metadata": "wh",
+                "targets": {"postgres": {"wh": {"host": "127.0.0.1", "port": free_port(), "database": "x"}}},
+                "sources": {"postgres": {"pg": {"host": "127.0.0.1", "port": free_port(), "database": "x"}},
+                            "kafka": {"k": {"bootstrap_servers": f"127.0.0.1:{free_port()}", "topics": ["t"]}},
+                            "files": {"f": {"path": str(tmp_path / "missing")}}}}
+    (tmp_path / "closed.yaml").write_text(json.dumps(document))
+    datasources = load_datasources(tmp_path / "closed.yaml")
+    with open_resources(datasources) as (resources, unavailable):
+        assert unavailable == {}
+        probes = {p.source: p for p in probe_sources(datasources, [], resources, timeout_s=4)}
+    assert not any(p.reachable for p in probes.values())
+    assert "cannot connect" in probes["pg"].detail and "Connection refused" in probes["pg"].detail
+    assert "cannot connect" in probes["k"].detail and "bootstrap" in probes["k"].detail
+    assert "directory not found" in probes["f"].detail
 
 
 def test_status_prints_the_tables_and_exits_nonzero_for_an_unreachable_source(platform: Platform) -> None:

@@ -134,3 +134,27 @@ def test_run_bounded_gives_up_on_a_probe_that_does_not_answer() -> None:
     assert outcomes["fast"].value == 1 and not outcomes["fast"].error
     assert outcomes["slow"].error == "no answer within 0.5 s"
     assert outcomes["bad"].error == "password *** refused"
+
+
+def test_health_schedule_materializes_only_the_report_hourly_and_is_on_by_default() -> None:
+    import dagster as dg
+
+    from etl_assets.config.models import DataSources
+    from etl_assets.keys import report_key
+    from etl_assets.reports.assets import build_health_asset
+    from resources.metadata import MetadataResource
+    from resources.postgres import PostgresResource
+    from sensors.schedules import HEALTH_JOB, build_schedules
+
+    datasources = DataSources.model_validate({"warehouse": "wh", "metadata": "wh",
+                                              "targets": {"postgres": {"wh": {"database": "wh"}}}})
+    [schedule] = build_schedules(datasources, [])
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("5 * * * *", "UTC")
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    defs = dg.Definitions(assets=[build_health_asset(datasources, []), dg.AssetSpec(["raw", "s", "t"])],
+                          schedules=[schedule], resources={"warehouse": PostgresResource(),
+                                                           "metadata": MetadataResource(postgres=PostgresResource())})
+    job = defs.resolve_job_def(HEALTH_JOB)
+    assert set(job.asset_layer.executable_asset_keys) == {report_key("health")}
+    tick = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=NOW))
+    assert len(tick.run_requests) == 1
