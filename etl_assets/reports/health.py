@@ -15,7 +15,7 @@ from typing import Any
 
 from dagster._utils.schedules import reverse_cron_string_iterator
 
-from etl_assets.reports.common import IngestionRow, as_datetime, newest_first, now_iso, short, when
+from etl_assets.reports.common import IngestionRow, as_datetime, headline, newest_first, now_iso, short, when
 from etl_assets.reports.model import Chart, Fact, Field, Grid, Health, Issue, Report, Section, worst
 from etl_assets.reports.quality import CheckOutcome
 from etl_assets.reports.render import format_value
@@ -215,7 +215,7 @@ def build_health_report(inputs: HealthInputs, *, now: datetime | None = None,
                      sum(s.source == probe.source and s.issue.startswith("stale") for s in statuses),
                      sum(s.failures for s in statuses if s.source == probe.source),
                      _lag_total([lag for lag in inputs.lags if lag.source == probe.source]),
-                     section.health, _headline(section)]
+                     section.health, headline(section)]
                     for probe, section in zip(inputs.probes, sources, strict=True)]
     summary = Grid("Sources", [Field("Kind"), Field("Source"), Field("Reachable"), Field("Probe", "seconds"),
                                Field("Tables", "int"), Field("Stale", "int"), Field("Failures", "int"),
@@ -302,11 +302,6 @@ def _storage_section(sizes: list[StoreSize]) -> Section:
     facts = [Fact("Warehouse", sum(s.size_bytes or 0 for s in warehouse), "bytes"),
              Fact("Qdrant points", sum(s.items or 0 for s in qdrant), "int")]
     return Section("Storage", "", "ok", facts=facts, grids=grids)
-
-
-def _headline(section: Section) -> str:
-    ranked = sorted(section.issues, key=lambda i: {"fail": 0, "warn": 1, "info": 2}[i.level])
-    return ranked[0].text if ranked else ""
 
 
 def _lag_total(lags: Sequence[TopicLag]) -> int | None:

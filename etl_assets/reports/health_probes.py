@@ -139,14 +139,13 @@ def probe_sources(datasources: DataSources, tables: Sequence[SourceTable], resou
     names = _source_tables(datasources, tables)
     kinds = {name: kind for name, (kind, _) in datasources.all_sources().items()}
     calls, secrets, missing = {}, {}, {}
-    for name in kinds:
+    for name, kind in kinds.items():
         key = source_resource_key(name)
         resource = getattr(resources, key, None)
         if resource is None:
             missing[name] = (unavailable or {}).get(key) or f"no resource {key!r} configured"
             continue
-        calls[name] = lambda kind=kinds[name], resource=resource, name=name: probe(kind, resource, names[name],
-                                                                                 timeout_s)
+        calls[name] = lambda kind=kind, resource=resource, name=name: probe(kind, resource, names[name], timeout_s)
         secrets[name] = secrets_of(resource)
     outcomes = run_bounded(calls, timeout_s, secrets)
     return [SourceProbe(name, kinds[name], False, missing[name]) if name in missing else

@@ -58,7 +58,8 @@ def test_table_status_against_schedule_freshness_and_failures() -> None:
     assert (fresh.health, fresh.rows, fresh.watermark, fresh.failures) == ("warn", 1200, "2026-12-02T09:00", 1)
     assert fresh.expected == "cron 0 * * * *" and round(fresh.age_s) == 1797
     assert "not_null_id" in fresh.issue
-    assert statuses["stale"].health == "warn" and statuses["stale"].issue.startswith("stale: last synced 2 h 59 min ago")
+    assert statuses["stale"].health == "warn"
+    assert statuses["stale"].issue.startswith("stale: last synced 2 h 59 min ago")
     assert "3 scheduled runs" in statuses["stale"].issue
     assert statuses["broken"].health == "fail" and statuses["broken"].failures == 1
     assert "connection refused" in statuses["broken"].issue
