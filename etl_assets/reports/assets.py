@@ -32,13 +32,13 @@ from etl_assets.proof.model import Proof
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.common import IngestionLog
-from etl_assets.reports.health import build_health_report
 from etl_assets.reports.health_probes import (
     PROBE_TIMEOUT_S,
     collect_health,
     latest_check_outcomes,
     recent_check_keys,
 )
+from etl_assets.reports.health_report import build_health_report
 from etl_assets.reports.model import Issue, Report
 from etl_assets.reports.pipeline import build_pipeline_report
 from etl_assets.reports.quality import CheckOutcome, TableRules, build_quality_report

@@ -12,13 +12,12 @@ from etl_assets.reports.health import (
     StoreSize,
     TableState,
     TopicLag,
-    build_health_report,
     missed_runs,
-    rows_landed_chart,
     status_text,
     table_statuses,
 )
 from etl_assets.reports.health_probes import run_bounded
+from etl_assets.reports.health_report import build_health_report, rows_landed_chart
 from etl_assets.reports.quality import CheckOutcome
 from etl_assets.reports.render import render_html, render_json, render_markdown
 
