@@ -25,7 +25,7 @@ from pydantic import Field as ConfigField
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
-from etl_assets.keys import PROOF, RAW, asset_key, key_component, report_key, source_resource_key
+from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report_key, source_resource_key
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
@@ -79,8 +79,9 @@ def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True
 
 def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
                        ingestion_log: bool = True) -> dg.AssetsDefinition:
-    """``reports/health``: no upstream assets; it asks the systems themselves when it runs (on its schedule, see
-    sensors/schedules.py, or on demand)."""
+    """``reports/health``: it asks the systems themselves when it runs (on its schedule, see sensors/schedules.py,
+    or on demand). Its deps on the raw and stream assets are lineage, and order it after the loads in a run of the
+    whole graph."""
     resource_keys = {"warehouse", *(source_resource_key(name) for name in datasources.all_sources())}
     if ingestion_log:
         resource_keys.add(METADATA_KEY)
@@ -89,6 +90,9 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
 
     @dg.asset(
         key=report_key("health"), group_name=GROUP, kinds=KINDS, required_resource_keys=resource_keys,
+        deps=[*(asset_key(RAW, t.source, t.name) for t in tables),
+              *(asset_key(STREAM, source, topic) for source, settings in datasources.sources.kafka.items()
+                for topic in settings.topics)],
         description="System health: each source reachable or not (probes bounded by a timeout), per table the last "
                     "successful sync against its schedule, rows landed over time, Kafka lag per topic, failing "
                     "checks, warehouse schema and Qdrant collection sizes. HTML, Markdown, JSON and PDF.",

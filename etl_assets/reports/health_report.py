@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from etl_assets.reports.common import as_datetime, headline, now_iso, short
+from etl_assets.reports.common import as_datetime, headline, short
 from etl_assets.reports.health import (
     HealthInputs,
     SourceProbe,
@@ -51,7 +51,7 @@ def build_health_report(inputs: HealthInputs, *, now: datetime | None = None,
     warehouse = [s for s in inputs.sizes if s.store == "warehouse"]
     qdrant = [s for s in inputs.sizes if s.store == "qdrant"]
     return Report(
-        name="health", title="System health", generated_at=generated_at or now_iso(),
+        name="health", title="System health", generated_at=generated_at or now.isoformat(timespec="seconds"),
         health=worst([s.health for s in [*sources, *extra]]),
         counts={"sources": len(inputs.probes), "sources_unreachable": sum(not p.reachable for p in inputs.probes),
                 "tables": len(statuses), "tables_stale": sum(s.issue.startswith("stale") for s in statuses),
