@@ -13,6 +13,7 @@ from typing import Any
 
 from dagster._utils.schedules import reverse_cron_string_iterator
 
+from etl_assets.keys import key_component
 from etl_assets.reports.common import IngestionRow, as_datetime, newest_first, short, when
 from etl_assets.reports.model import Health, Issue, worst
 from etl_assets.reports.quality import CheckOutcome
@@ -121,7 +122,8 @@ def table_statuses(inputs: HealthInputs, now: datetime | None = None) -> list[Ta
     lags = {(lag.source, lag.topic): lag.lag for lag in inputs.lags}
     checks = failing_checks(inputs.checks)
     return [_status(table, now, lags.get((table.source, table.table)),
-                    [c for c in checks if (c.source, c.table) == (table.source, table.table)])
+                    [c for c in checks if (c.source, c.table) == (key_component(table.source),
+                                                                  key_component(table.table))])
             for table in inputs.tables]
 
 

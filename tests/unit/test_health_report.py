@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from etl_assets.keys import key_component
 from etl_assets.reports.health import (
     HealthInputs,
     SourceProbe,
@@ -49,7 +50,10 @@ def test_table_status_against_schedule_freshness_and_failures() -> None:
         TableState("files", "never", "files", None, loads=[]),
         TableState("files", "unknown", "files", None, loads=None),
     ]
-    checks = [CheckOutcome("db", "fresh", "profile/db/fresh", "not_null_id", False, "WARN", "3 NULL ids"),
+    tables.append(TableState("shop-db", "Order Items", "postgres", None, loads=[load(1)]))
+    odd = [key_component("shop-db"), key_component("Order Items")]
+    checks = [CheckOutcome(*odd, f"profile/{odd[0]}/{odd[1]}", "schema", False, "ERROR", "column dropped"),
+              CheckOutcome("db", "fresh", "profile/db/fresh", "not_null_id", False, "WARN", "3 NULL ids"),
               CheckOutcome("db", "fresh", "profile/db/fresh", "unique_id", True, "ERROR", "")]
     statuses = {s.table: s for s in table_statuses(HealthInputs([], tables, checks=checks), NOW)}
 
@@ -65,6 +69,7 @@ def test_table_status_against_schedule_freshness_and_failures() -> None:
     assert statuses["old"].issue.startswith("stale") and "1 h its freshness check" in statuses["old"].issue
     assert (statuses["never"].health, statuses["never"].issue) == ("warn", "never synced")
     assert statuses["unknown"].health == "unknown"
+    assert statuses["Order Items"].health == "fail" and "column dropped" in statuses["Order Items"].issue
 
 
 def test_rows_landed_chart_is_chronological_per_hour_or_day() -> None:
