@@ -127,7 +127,7 @@ def status(as_json: bool, timeout_s: float) -> None:
     try:
         datasources = load_datasources(DATASOURCES_FILE)
         tables = source_tables(datasources, load_catalog(CATALOG_FILE))
-    except ConfigError as error:
+    except (ConfigError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     prepare_dagster_home()
     instance = DagsterInstance.get()
