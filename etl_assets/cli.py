@@ -1,4 +1,5 @@
-"""aietl: the project's command line (discover sources, run the demo, serve the UI, generate dbt models, search)."""
+"""aietl: the project's command line (discover sources, run the demo, serve the UI, platform status, generate dbt
+models, search)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,52 @@ def generate_dbt() -> None:
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     click.echo("dbt project generated and manifest built")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as one JSON document.")
+@click.option("--timeout", "timeout_s", default=10.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds each probe may take.")
+def status(as_json: bool, timeout_s: float) -> None:
+    """Probe every source; per table: last sync, age, rows, watermark, Kafka lag and failures.
+
+    Exits with 1 when a source is unreachable.
+    """
+    import json
+    from dataclasses import asdict
+
+    from dagster import DagsterInstance
+
+    from etl_assets.catalog import load_catalog, source_tables
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.instance import prepare_dagster_home
+    from etl_assets.reports.health import failing_checks, status_text, table_statuses
+    from etl_assets.reports.health_probes import collect_health, open_resources, recent_check_keys
+
+    try:
+        datasources = load_datasources(DATASOURCES_FILE)
+        tables = source_tables(datasources, load_catalog(CATALOG_FILE))
+    except (ConfigError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    prepare_dagster_home()
+    instance = DagsterInstance.get()
+    with open_resources(datasources) as (resources, unavailable):
+        inputs = collect_health(datasources, tables, resources, instance, recent_check_keys(instance), timeout_s,
+                                unavailable)
+    statuses = table_statuses(inputs)
+    if as_json:
+        click.echo(json.dumps({"sources": [asdict(p) for p in inputs.probes],
+                               "tables": [s.to_dict() for s in statuses],
+                               "kafka_lag": [{**asdict(lag), "lag": lag.lag} for lag in inputs.lags],
+                               "checks_failing": [asdict(c) for c in failing_checks(inputs.checks)],
+                               "sizes": [asdict(size) for size in inputs.sizes],
+                               "notes": [asdict(note) for note in inputs.notes]}, indent=2, default=str))
+    else:
+        click.echo(status_text(inputs, statuses))
+    unreachable = [p.source for p in inputs.probes if not p.reachable]
+    if unreachable:
+        click.echo(f"error: {len(unreachable)} source(s) unreachable: {', '.join(unreachable)}", err=True)
+        sys.exit(1)
 
 
 @main.command()

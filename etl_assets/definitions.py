@@ -47,7 +47,7 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
         *build_embedding_assets(tables),
         *build_stream_assets(datasources),
         *build_dbt_assets(),
-        *build_report_assets(tables, proofs=True),
+        *build_report_assets(tables, proofs=True, datasources=datasources),
     ]
 
 

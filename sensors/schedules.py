@@ -1,4 +1,5 @@
-"""Scheduled refreshes: a job and a cron schedule per source that sets ``schedule`` in datasources.yaml."""
+"""Scheduled refreshes: a job and a cron schedule per source that sets ``schedule`` in datasources.yaml, and the
+system-health report's schedule (its job also runs it on demand: ``dagster job launch -j reports_health``)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, d
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
-from etl_assets.keys import definition_name, group_name
+from etl_assets.keys import definition_name, group_name, report_key
+
+HEALTH_JOB = "reports_health"
+HEALTH_CRON = "5 * * * *"
+"""Hourly, a few minutes after the hourly source refreshes start."""
 
 
 def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list[ScheduleDefinition]:
-    schedules = []
+    schedules = [health_schedule()]
     for source, (_kind, settings) in datasources.all_sources().items():
         if not settings.schedule:
             continue
@@ -23,3 +28,11 @@ def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list
             default_status=DefaultScheduleStatus.STOPPED,
         ))
     return schedules
+
+
+def health_schedule() -> ScheduleDefinition:
+    """Runs by default: the report only reads, and each of its probes is bounded by a timeout."""
+    job = define_asset_job(HEALTH_JOB, selection=AssetSelection.assets(report_key("health")),
+                           description="Probe every source and write the system-health report.")
+    return ScheduleDefinition(name=f"{HEALTH_JOB}_schedule", job=job, cron_schedule=HEALTH_CRON,
+                              execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)

@@ -1,4 +1,5 @@
-"""Report assets ``reports/analysis``, ``reports/quality`` and ``reports/pipeline`` (group ``reports``).
+"""Report assets ``reports/analysis``, ``reports/quality``, ``reports/pipeline`` and ``reports/health`` (group
+``reports``).
 
 Each writes ``<name>.html``, ``.md``, ``.json`` and ``.pdf`` to ``<state dir>/reports`` (or the directory in its
 run config) and records the paths, a Markdown preview and its counts as materialization metadata.
@@ -7,7 +8,9 @@ run config) and records the paths, a Markdown preview and its counts as material
   ``proofs=True``;
 - quality reads the profiles, the latest results of the asset checks on every ``*/S/T`` asset, and quarantine counts
   from the ingestion log (``metadata`` resource);
-- pipeline depends on the ``raw/S/T`` assets and reads the ingestion log.
+- pipeline depends on the ``raw/S/T`` assets and reads the ingestion log;
+- health has no upstream assets: it probes the sources, reads the ingestion log, the Kafka offsets, the latest check
+  results and the warehouse and Qdrant sizes (:mod:`etl_assets.reports.health_probes`).
 
 (No ``from __future__ import annotations`` here: Dagster reads the config class from the asset function's
 annotations at definition time.)
@@ -21,13 +24,21 @@ import dagster as dg
 from pydantic import Field as ConfigField
 
 from etl_assets.catalog import SourceTable
-from etl_assets.keys import PROOF, RAW, asset_key, key_component, report_key
+from etl_assets.config.models import DataSources
+from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report_key, source_resource_key
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.common import IngestionLog
+from etl_assets.reports.health_probes import (
+    PROBE_TIMEOUT_S,
+    collect_health,
+    latest_check_outcomes,
+    recent_check_keys,
+)
+from etl_assets.reports.health_report import build_health_report
 from etl_assets.reports.model import Issue, Report
 from etl_assets.reports.pipeline import build_pipeline_report
 from etl_assets.reports.quality import CheckOutcome, TableRules, build_quality_report
@@ -46,17 +57,55 @@ class ReportConfig(dg.Config):
     formats: list[str] = ConfigField(default=list(FORMATS), description=f"Any of {', '.join(FORMATS)}.")
 
 
-def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True,
-                        proofs: bool = False) -> list[dg.AssetsDefinition]:
-    """The three report assets over ``tables``.
+class HealthReportConfig(ReportConfig):
+    probe_timeout_s: float = ConfigField(default=PROBE_TIMEOUT_S, gt=0, description=(
+        "Seconds each probe (a source, a topic's offsets, the warehouse and Qdrant sizes) may take before it is "
+        "reported as not answering."))
+
+
+def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True, proofs: bool = False,
+                        datasources: DataSources | None = None) -> list[dg.AssetsDefinition]:
+    """The three report assets over ``tables``, and ``reports/health`` when ``datasources`` is given.
 
     With ``ingestion_log=False`` the assets do not require the ``metadata`` resource and say in the reports that the
     ingestion log is not configured. With ``proofs=True`` the analysis report also reads the ``proof/S/T`` assets
     (build them with ``etl_assets.proof.assets.build_proof_assets``); without, it renders without measurements.
     """
     resource_keys = {METADATA_KEY} if ingestion_log else set()
+    health = [build_health_asset(datasources, tables, ingestion_log=ingestion_log)] if datasources else []
     return [_analysis_asset(tables, proofs), _quality_asset(tables, resource_keys),
-            _pipeline_asset(tables, resource_keys)]
+            _pipeline_asset(tables, resource_keys), *health]
+
+
+def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
+                       ingestion_log: bool = True) -> dg.AssetsDefinition:
+    """``reports/health``: it asks the systems themselves when it runs (on its schedule, see sensors/schedules.py,
+    or on demand). Its deps on the raw and stream assets are lineage, and order it after the loads in a run of the
+    whole graph."""
+    resource_keys = {"warehouse", *(source_resource_key(name) for name in datasources.all_sources())}
+    if ingestion_log:
+        resource_keys.add(METADATA_KEY)
+    if datasources.qdrant:
+        resource_keys.add("qdrant")
+
+    @dg.asset(
+        key=report_key("health"), group_name=GROUP, kinds=KINDS, required_resource_keys=resource_keys,
+        deps=[*(asset_key(RAW, t.source, t.name) for t in tables),
+              *(asset_key(STREAM, source, topic) for source, settings in datasources.sources.kafka.items()
+                for topic in settings.topics)],
+        description="System health: each source reachable or not (probes bounded by a timeout), per table the last "
+                    "successful sync against its schedule, rows landed over time, Kafka lag per topic, failing "
+                    "checks, warehouse schema and Qdrant collection sizes. HTML, Markdown, JSON and PDF.",
+    )
+    def health_report(context: dg.AssetExecutionContext, config: HealthReportConfig) -> dg.MaterializeResult:
+        inputs = collect_health(datasources, tables, context.resources, context.instance,
+                                _evaluated_check_keys(context), config.probe_timeout_s)
+        for probe in inputs.probes:
+            if not probe.reachable:
+                context.log.warning(f"source {probe.source} ({probe.kind}) is unreachable: {probe.detail}")
+        return _publish(context, config, build_health_report(inputs))
+
+    return health_report
 
 
 def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinition:
@@ -170,24 +219,19 @@ def _read_ingestion_log(
 
 def _latest_check_outcomes(context: dg.AssetExecutionContext, tables: Sequence[SourceTable]) -> list[CheckOutcome]:
     """The last completed result of every asset check on a ``<layer>/S/T`` asset of one of ``tables``."""
-    wanted = {(key_component(t.source), key_component(t.name)) for t in tables}
-    check_keys = [key for key in _asset_graph(context).asset_check_keys
-                  if len(key.asset_key.path) == 3 and tuple(key.asset_key.path[1:]) in wanted]
-    if not check_keys:
-        return []
-    summaries = context.instance.event_log_storage.get_asset_check_summary_records(check_keys)
-    outcomes = []
-    for key in sorted(check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
-        summary = summaries.get(key)
-        record = summary.last_completed_check_execution_record if summary else None
-        evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
-        if isinstance(evaluation, dg.AssetCheckEvaluation):
-            _, source, table = key.asset_key.path
-            outcomes.append(CheckOutcome(
-                source=source, table=table, asset=key.asset_key.to_user_string(), name=key.name,
-                passed=evaluation.passed, severity=evaluation.severity.value, description=evaluation.description or "",
-            ))
-    return outcomes
+    wanted = [(key_component(t.source), key_component(t.name)) for t in tables]
+    return latest_check_outcomes(context.instance, list(_asset_graph(context).asset_check_keys), wanted)
+
+
+def _evaluated_check_keys(context: dg.AssetExecutionContext) -> list[dg.AssetCheckKey]:
+    """The checks with results on the instance, less those the code location no longer defines (unknown in
+    ``materialize()`` runs, whose graph holds only the selected assets)."""
+    evaluated = recent_check_keys(context.instance)
+    try:
+        defined = context.repository_def.asset_graph.asset_check_keys
+    except Exception:
+        return evaluated
+    return [key for key in evaluated if key in defined]
 
 
 def _asset_graph(context: dg.AssetExecutionContext) -> Any:

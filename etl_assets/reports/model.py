@@ -78,7 +78,8 @@ class Section:
 
     @property
     def title(self) -> str:
-        return f"{self.source}.{self.table}"
+        """``source.table``; just ``source`` for a section about a whole source or another part of the platform."""
+        return f"{self.source}.{self.table}" if self.table else self.source
 
 
 @dataclass
