@@ -59,7 +59,9 @@ WORK_MEM = "256MB"
 """PostgreSQL ``work_mem`` of discovery's sessions: a key's hash and the distinct sorts of a million-row column stay
 in memory instead of spilling to disk in batches."""
 BATCH = 32
-"""Dependents checked against one key per statement (one hash of the key for all of them)."""
+"""Dependents checked exactly against one key per statement (one hash of the key for all of them)."""
+PROBE_BATCH = 256
+"""Dependents whose first values are looked up in one key per statement (one scan of the key for all of them)."""
 
 
 class Session:
@@ -185,11 +187,13 @@ def _probe(session: Session, group: Sequence[Candidate]) -> list[Candidate]:
     :data:`BATCH` of them), with the key's density over their range when that is their only evidence."""
     sparse = [c for c in group if c.dense_range is None]
     passed = [c for c in group if c.dense_range is not None]
-    for batch in _chunks(sparse, BATCH):
+    for batch in _chunks(sparse, PROBE_BATCH):
         statement = sql.probe_sql(session.dialect, batch[0].key, _families(batch[0]), [c.dependent for c in batch])
-        counts = {int(row["i"]): row for row in session.rows(statement)}
-        passed += [c for i, c in enumerate(batch) if i in counts
-                   and probe_passes(c, int(counts[i]["s"] or 0), int(counts[i]["m"] or 0))]
+        sampled, matched = [0] * len(batch), [0] * len(batch)
+        for row in session.rows(statement):
+            sampled[int(row["i"])] += int(row["s"] or 0)
+            matched[int(row["i"])] += int(row["m"] or 0)
+        passed += [c for i, c in enumerate(batch) if probe_passes(c, sampled[i], matched[i])]
     ranged = [c for c in passed if c.dense_range is None and not c.named and c.value_range is not None]
     if ranged:
         row = session.one(sql.in_range_sql(session.dialect, ranged[0].key, [c.value_range for c in ranged]))
@@ -204,9 +208,15 @@ def _nested(candidate: Candidate) -> bool:
     return facts is not None and low <= int(facts.min) and int(facts.max) <= high
 
 
+def _repeated(facts: ColumnFacts) -> bool:
+    """Each value repeats at least once on average in the bounded subset: few distinct values, so hash them."""
+    return facts.subset_distinct * 2 <= min(facts.non_null, sql.SUBSET_ROWS)
+
+
 def _verify(session: Session, found: Sequence[Candidate], workers: int) -> list[Verified]:
     """Exact distinct values and orphans of every candidate: distinct counts not known from the table's scan in one
     statement per dependent table, orphans by range for gap-free keys and by one anti-join per key for the rest."""
+    tables = {(c.table.namespace, c.table.table): c.table for c in found}
     missing: dict[tuple[str, str], list[tuple[str, ...]]] = {}
     for c in found:
         facts = c.dependent_facts
@@ -232,8 +242,12 @@ def _verify(session: Session, found: Sequence[Candidate], workers: int) -> list[
                 return {("orphans", id(c)): int(row["orphans"] or 0)}
             jobs.append(outside)
     for (namespace, table), column_sets in missing.items():
-        def distinct(namespace: str = namespace, table: str = table, sets: list = column_sets) -> dict:
-            row = session.one(sql.distinct_sql(session.dialect, namespace, table, sets))
+        facts = tables[(namespace, table)].columns
+        repeated = [s[0] for s in column_sets if len(s) == 1 and _repeated(facts[s[0]])]
+
+        def distinct(namespace: str = namespace, table: str = table, sets: list = column_sets,
+                     repeated: list = repeated) -> dict:
+            row = session.one(sql.distinct_sql(session.dialect, namespace, table, sets, repeated))
             return {("distinct", namespace, table, s): int(row[f"d{i}"] or 0) for i, s in enumerate(sets)}
         jobs.append(distinct)
     results: dict = {}

@@ -7,7 +7,7 @@ returns a row of aggregates, or one row per dependent checked; the callers compa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlglot import exp
@@ -58,7 +58,8 @@ def _render(dialect: str, expression: exp.Expression) -> str:
 def facts_sql(dialect: str, namespace: str, table: str, columns: Sequence[tuple[str, str]],
               distinct: Sequence[str] = ()) -> str:
     """Row count and, per ``(column, family)``: non-NULL count, min, max (and min/max length of strings); for the
-    columns named in ``distinct``, their exact distinct count ``c{i}_d`` in the same scan."""
+    columns named in ``distinct``, their exact distinct count ``c{i}_d`` (each its own sub-select: one sort at a time
+    runs faster than several fed row by row side by side, and the aggregates keep their parallel scan)."""
     selections: list[exp.Expression] = [exp.Count(this=exp.Star()).as_("n")]
     for i, (name, family) in enumerate(columns):
         value = _sortable(dialect, family, col(name))
@@ -68,7 +69,7 @@ def facts_sql(dialect: str, namespace: str, table: str, columns: Sequence[tuple[
             selections += [exp.Min(this=exp.Length(this=col(name))).as_(f"c{i}_minlen"),
                            exp.Max(this=exp.Length(this=col(name))).as_(f"c{i}_len")]
         if name in distinct:
-            selections.append(exp.Count(this=exp.Distinct(expressions=[col(name)])).as_(f"c{i}_d"))
+            selections.append(_distinct_count(namespace, table, name).as_(f"c{i}_d"))
     return _render(dialect, exp.select(*selections).from_(table_of(namespace, table)))
 
 
@@ -89,21 +90,25 @@ def subset_sql(dialect: str, namespace: str, table: str, combos: Sequence[Sequen
     return _render(dialect, exp.select(*selections).from_(subset))
 
 
-def distinct_sql(dialect: str, namespace: str, table: str, column_sets: Sequence[Sequence[str]]) -> str:
+def _distinct_count(namespace: str, table: str, name: str) -> exp.Expression:
+    distinct = exp.Count(this=exp.Distinct(expressions=[col(name)]))
+    return exp.select(distinct).from_(table_of(namespace, table)).subquery()
+
+
+def distinct_sql(dialect: str, namespace: str, table: str, column_sets: Sequence[Sequence[str]],
+                 repeated: Collection[str] = ()) -> str:
     """The exact number ``d{i}`` of distinct NULL-free values (tuples) of each column set over the whole table, one
-    scan for the single columns."""
-    selections = [(exp.Count(this=exp.Distinct(expressions=[col(names[0])])) if len(names) == 1
+    sub-select each: ``COUNT(DISTINCT)`` (a sort) for single columns, except those of ``repeated`` (few values,
+    each many times) and composites, which are grouped (a hash of few groups beats sorting every row)."""
+    selections = [(_distinct_count(namespace, table, names[0]) if len(names) == 1 and names[0] not in repeated
                    else _distinct_rows(namespace, table, names).subquery()).as_(f"d{i}")
                   for i, names in enumerate(column_sets)]
-    query = exp.select(*selections)
-    if any(len(names) == 1 for names in column_sets):
-        query = query.from_(table_of(namespace, table))
-    return _render(dialect, query)
+    return _render(dialect, exp.select(*selections))
 
 
 def _distinct_rows(namespace: str, table: str, names: Sequence[str]) -> exp.Expression:
-    inner = (exp.select(*[col(n) for n in names]).distinct().from_(table_of(namespace, table))
-             .where(_not_null(names)))
+    inner = (exp.select(*[col(n) for n in names]).from_(table_of(namespace, table))
+             .where(_not_null(names)).group_by(*[col(n) for n in names]))
     return exp.select(exp.Count(this=exp.Star())).from_(inner.subquery("d"))
 
 
@@ -164,22 +169,25 @@ def _key_match(key: Side, families: Sequence[str], source: str) -> exp.Expressio
 
 def probe_sql(dialect: str, key: Side, families: Sequence[str], dependents: Sequence[Side],
               rows: int = PROBE_ROWS) -> str:
-    """Rows ``(i, s, m)``: per dependent ``i``, ``s`` distinct values among its first ``rows`` NULL-free rows and
-    ``m`` how many of them are key values; one hash of the key for all dependents (PostgreSQL: a left join on the
-    unique key, ClickHouse: ``IN``)."""
+    """Rows ``(i, s, m)`` to be summed per dependent ``i``: ``s`` distinct values among its first ``rows`` NULL-free
+    rows, ``m`` how many of them are key values. The small sampled side is the one hashed: PostgreSQL joins it to
+    one scan of the key (unique, so a joined row is a matched value), ClickHouse looks it up with ``IN``."""
     namespace, table, key_columns = key
     union = _tagged(dependents, families, rows)
     names = [col(f"v{j}") for j in range(len(key_columns))]
-    sampled = exp.select(col("i"), *names).distinct().from_(union.subquery("u")).subquery("d")
+    sampled = exp.select(col("i"), *names).distinct().from_(union.subquery("u"))
     if dialect == "clickhouse":
         matched: exp.Expression = _count_if(_in_key(dialect, key, families, "d"))
-        query = exp.select(col("i", "d"), exp.Count(this=exp.Star()).as_("s"), matched.as_("m")).from_(sampled)
-    else:
-        query = (exp.select(col("i", "d"), exp.Count(this=exp.Star()).as_("s"),
-                            exp.Count(this=col(key_columns[0], "k")).as_("m"))
-                 .from_(sampled).join(table_of(namespace, table, "k"), on=_key_match(key, families, "d"),
-                                      join_type="left"))
-    return _render(dialect, query.group_by(col("i", "d")))
+        query = (exp.select(col("i", "d"), exp.Count(this=exp.Star()).as_("s"), matched.as_("m"))
+                 .from_(sampled.subquery("d")).group_by(col("i", "d")))
+        return _render(dialect, query)
+    counted = (exp.select(col("i", "d"), exp.Count(this=exp.Star()).as_("s"), _number(0).as_("m"))
+               .from_(exp.to_table("d").as_("d")).group_by(col("i", "d")))
+    found = (exp.select(col("i", "d"), _number(0).as_("s"), exp.Count(this=exp.Star()).as_("m"))
+             .from_(exp.to_table("d").as_("d"))
+             .join(table_of(namespace, table, "k"), on=_key_match(key, families, "d"))
+             .group_by(col("i", "d")))
+    return _render(dialect, exp.union(counted, found, distinct=False).with_("d", as_=sampled))
 
 
 def in_range_sql(dialect: str, key: Side, ranges: Sequence[tuple[Any, Any]]) -> str:
