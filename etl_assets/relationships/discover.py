@@ -230,8 +230,10 @@ def _verify(session: Session, found: Sequence[Candidate], workers: int) -> list[
     for key, group in by_key.items():
         for batch in _chunks(group, BATCH):
             def anti_join(batch: Sequence[Candidate] = batch) -> dict:
+                repeated = [i for i, c in enumerate(batch)
+                            if c.dependent_facts is not None and _repeated(c.dependent_facts)]
                 rows = session.rows(sql.orphans_sql(session.dialect, batch[0].key, _families(batch[0]),
-                                                    [c.dependent for c in batch]))
+                                                    [c.dependent for c in batch], repeated))
                 counts = {int(row["i"]): int(row["orphans"]) for row in rows}
                 return {("orphans", id(c)): counts.get(i, 0) for i, c in enumerate(batch)}
             jobs.append(anti_join)

@@ -136,15 +136,19 @@ def _comparable(value: exp.Expression, family: str) -> exp.Expression:
     return exp.cast(value, "TEXT") if family == "uuid" else value
 
 
-def _tagged(dependents: Sequence[Side], families: Sequence[str], rows: int | None) -> exp.Expression:
+def _tagged(dependents: Sequence[Side], families: Sequence[str], rows: int | None,
+            repeated: Collection[int] = ()) -> exp.Expression:
     """``UNION ALL`` of each dependent's NULL-free values as ``(i, v0, v1, ...)``, its first ``rows`` only when
-    given: every dependent of one key is then checked against one hash of the key."""
+    given, its distinct values for the dependents ``i`` in ``repeated`` (few values, each many times): every
+    dependent of one key is then checked against one hash of the key."""
     parts = []
     for i, (namespace, table, columns) in enumerate(dependents):
         values = [_comparable(col(c), f).as_(f"v{j}") for j, (c, f) in enumerate(zip(columns, families))]
         part = exp.select(*values).from_(table_of(namespace, table)).where(_not_null(columns))
         if rows is not None:
             part = part.limit(rows)
+        elif i in repeated:
+            part = part.distinct()
         names = [col(f"v{j}", "s") for j in range(len(columns))]
         parts.append(exp.select(exp.Literal.number(i).as_("i"), *names).from_(part.subquery("s")))
     union = parts[0]
@@ -198,12 +202,14 @@ def in_range_sql(dialect: str, key: Side, ranges: Sequence[tuple[Any, Any]]) -> 
     return _render(dialect, exp.select(*selections).from_(table_of(namespace, table)))
 
 
-def orphans_sql(dialect: str, key: Side, families: Sequence[str], dependents: Sequence[Side]) -> str:
+def orphans_sql(dialect: str, key: Side, families: Sequence[str], dependents: Sequence[Side],
+                repeated: Collection[int] = ()) -> str:
     """Rows ``(i, orphans)``: per dependent ``i`` with any, its distinct NULL-free values (tuples) that the key
     lacks. One anti-join of all the dependents against one hash of the key (PostgreSQL ``NOT EXISTS``, ClickHouse
-    ``NOT IN``); only orphan rows reach the final ``DISTINCT``."""
+    ``NOT IN``), the ``repeated`` ones reduced to their distinct values first; only orphan rows reach the final
+    ``DISTINCT``."""
     namespace, table, _ = key
-    union = _tagged(dependents, families, None).subquery("u")
+    union = _tagged(dependents, families, None, repeated).subquery("u")
     if dialect == "clickhouse":
         missing = exp.not_(_in_key(dialect, key, families, "u"))
     else:
