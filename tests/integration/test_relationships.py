@@ -158,3 +158,41 @@ def test_missing_table_is_noted_not_fatal(warehouse) -> None:
 
     assert [k.columns for k in found.keys] == [("k",)]
     assert any("not in the warehouse" in note for note in found.notes)
+
+
+def test_composite_time_join_gap_free_partial_and_uuid_keys(warehouse) -> None:
+    """(origin, hour) of flights in the weather's composite key; a gap-free key referenced with values beyond its
+    range (orphans counted by range); uuids compared across the batched probe and anti-join."""
+    import datetime as dt
+
+    origins, start = ["EWR", "JFK", "LGA"], dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    devices = [str(uuid.UUID(int=n * 7919 + 1)) for n in range(40)]
+    specs = [
+        land(warehouse, schema("weather", ("origin", "string"), ("time_hour", "timestamptz"), ("temp", "float64")),
+             {"origin": [origins[n % 3] for n in range(600)],
+              "time_hour": [start + dt.timedelta(hours=n // 3) for n in range(600)],
+              "temp": [n / 10 for n in range(600)]}),
+        land(warehouse, schema("planes", ("plane_no", "int64"), ("seats", "int32")),
+             {"plane_no": list(range(1, 51)), "seats": [100 + n % 3 for n in range(50)]}),
+        land(warehouse, schema("devices", ("device_id", "uuid"), ("model", "string")),
+             {"device_id": devices, "model": [f"m{n % 4}" for n in range(40)]}),
+        land(warehouse, schema("flights", ("flight_id", "int64"), ("origin", "string"), ("time_hour", "timestamptz"),
+                               ("plane_no", "int64"), ("device_id", "uuid")),
+             {"flight_id": [10 * n for n in range(3000)], "origin": [origins[n % 3] for n in range(3000)],
+              "time_hour": [start + dt.timedelta(hours=n * 7 % 200) for n in range(3000)],
+              "plane_no": [51 + n % 2 if n in (5, 6) else 1 + n % 50 for n in range(3000)],
+              "device_id": [devices[n % 40] for n in range(3000)]}),
+    ]
+
+    found = discover(warehouse, specs)
+
+    assert [k.columns for k in found.keys_of("odd", "weather")] == [("origin", "time_hour")]
+    by_dependent = {(r.table.table, r.columns): r for r in found.relationships}
+    timed = by_dependent[("flights", ("origin", "time_hour"))]
+    assert (timed.ref_table.table, timed.ref_columns, timed.orphans, timed.distinct_values) == (
+        "weather", ("origin", "time_hour"), 0, 600)
+    planes = by_dependent[("flights", ("plane_no",))]
+    assert (planes.ref_table.table, planes.orphans, planes.distinct_values) == ("planes", 2, 52)
+    assert planes.match_share == pytest.approx(50 / 52, abs=1e-6) and "gap-free" in planes.evidence
+    device = by_dependent[("flights", ("device_id",))]
+    assert device.clean and device.ref_table.table == "devices" and device.distinct_values == 40

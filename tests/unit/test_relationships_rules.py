@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+import sqlglot
+from sqlglot import exp
+
 from etl_assets.relationships.inclusion import (
     Candidate,
     ColumnFacts,
@@ -82,3 +86,33 @@ def test_one_row_has_no_inferred_keys_and_composites_are_bounded() -> None:
     probe = CountingProbe(lines)
     assert find_keys(key_columns(lines), len(lines), probe).keys == [["order_no", "line_no"]]
     assert probe.exact <= 8
+
+
+ODD_KEY = ("raw odd", "Dim's", ("group by",))
+ODD_DEPENDENTS = [("raw odd", f"fact {n}", (f"select {n}",)) for n in range(5)]
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "clickhouse"])
+def test_batched_statements_read_the_key_once_and_quote_every_name(dialect: str) -> None:
+    from etl_assets.relationships import sql
+
+    for statement in (sql.probe_sql(dialect, ODD_KEY, ["integer"], ODD_DEPENDENTS),
+                      sql.orphans_sql(dialect, ODD_KEY, ["integer"], ODD_DEPENDENTS, repeated=[1, 3])):
+        tree = sqlglot.parse_one(statement, read=dialect)
+        tables = [t.name for t in tree.find_all(exp.Table) if t.db == "raw odd"]
+        assert tables.count("Dim's") == 1
+        assert sorted(set(tables) - {"Dim's"}) == [f"fact {n}" for n in range(5)]
+        assert {c.name for c in tree.find_all(exp.Column)} >= {"group by", *(f"select {n}" for n in range(5))}
+    orphans = sqlglot.parse_one(sql.orphans_sql(dialect, ODD_KEY, ["integer"], ODD_DEPENDENTS, repeated=[1, 3]),
+                                read=dialect)
+    assert len([s for s in orphans.find_all(exp.Select) if s.args.get("distinct")]) == 1 + 2
+
+
+def test_distinct_counts_sort_many_valued_columns_and_hash_few_valued_ones() -> None:
+    from etl_assets.relationships import sql
+
+    tree = sqlglot.parse_one(sql.distinct_sql("postgres", "raw", "t", [("a",), ("b",), ("c", "d")], repeated=["b"]),
+                             read="postgres")
+    assert [type(node.this).__name__ for node in tree.find_all(exp.Count) if node.this is not None].count(
+        "Distinct") == 1
+    assert len(list(tree.find_all(exp.Group))) == 2
