@@ -19,6 +19,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import psycopg
+
 from etl_assets.profile.pushdown import Warehouse, dialect_of
 from etl_assets.relationships import sql
 from etl_assets.relationships.inclusion import (
@@ -39,6 +41,7 @@ from etl_assets.relationships.keys import (
     key_priority,
 )
 from etl_assets.relationships.model import CandidateKey, Relationship, Relationships, TableRef
+from resources.protocol import SourceUnavailableError, error_text
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -78,10 +81,16 @@ class Session:
     def rows(self, statement: str) -> list[dict[str, Any]]:
         if not self._pooled:
             return self.warehouse.query_arrow(statement).to_pylist()
-        with self._connection().cursor() as cursor:
-            cursor.execute(statement)
-            names = [column.name for column in cursor.description or []]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        try:
+            with self._connection().cursor() as cursor:
+                cursor.execute(statement)
+                names = [column.name for column in cursor.description or []]
+                return [dict(zip(names, row)) for row in cursor.fetchall()]
+        except psycopg.OperationalError as error:
+            if not self._connection().broken:
+                raise
+            raise SourceUnavailableError(f"relationship discovery: the warehouse connection was lost: "
+                                         f"{error_text(error)}") from None
 
     def one(self, statement: str) -> dict[str, Any]:
         return self.rows(statement)[0]
