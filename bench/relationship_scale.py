@@ -3,8 +3,8 @@ keys found by the platform's pushed-down discovery (``etl_assets.relationships.d
 
 The schema is a warehouse of dimensions and facts: a fifth of the tables are dimensions (half keyed by a gap-free
 serial ``<dim>_id``, half by a sparse id), the rest are facts with a sparse unique ``fact_no``, two foreign keys to
-dimensions, a low-cardinality category, a timestamp and a measure. ``run`` returns the figures (w_proof's
-bench/advice.py merges them); run as a script it starts an embedded PostgreSQL unless ``AIETL_BENCH_PG_DSN`` (or
+dimensions, a low-cardinality category, a timestamp and a measure. ``run`` returns the figures
+(bench/advice.py merges them); run as a script it starts an embedded PostgreSQL unless ``AIETL_BENCH_PG_DSN`` (or
 ``AIETL_TEST_PG_DSN``) names one, and prints them as one JSON line, last.
 """
 
