@@ -30,6 +30,8 @@ from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, 
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
     OffsetsResetError,
+    WindowChangedError,
+    WindowLanding,
     apply_offset_resets,
     land_batch,
     refresh_per_minute,
@@ -128,6 +130,14 @@ class StreamRun:
     rows_moved_aside: int = 0
     resets: list[str] = field(default_factory=list)
     dead_lettered: int = 0
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_windows(self, landed: dict[str, WindowLanding]) -> None:
+        for name, result in landed.items():
+            totals = self.windows.setdefault(name, {"rows_upserted": 0, "late_events": 0})
+            totals["rows_upserted"] += result.rows_upserted
+            totals["late_events"] += result.late_events
+            totals["watermark"] = result.watermark.isoformat() if result.watermark else None
 
 
 def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, store: StreamStore, topic: str,
@@ -153,13 +163,17 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
             wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
             began = time.monotonic()
             batch = reader.read(wanted, deadline)
-            landed = land_batch(store, batch, parse_messages(batch.messages))
+            try:
+                landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
+            except WindowChangedError as error:
+                raise Failure(description=str(error), allow_retries=False) from None
             run.landing_seconds += time.monotonic() - began
             run.batches, run.last = run.batches + 1, batch
             run.messages += len(batch.messages)
             run.rows_written += landed.rows_written
             run.quarantined += landed.quarantined
             run.added_columns += landed.added_columns
+            run.add_windows(landed.windows)
             if batch.drained or time.monotonic() >= deadline or (limit is not None and run.messages >= limit):
                 return run
 
@@ -189,6 +203,7 @@ def stream_metadata(source: str, run: StreamRun, step_seconds: float) -> dict[st
         "step_overhead_seconds": MetadataValue.float(round(step_seconds - run.landing_seconds, 3)),
         "offsets_reset": MetadataValue.json(run.resets),
         "rows_moved_aside": MetadataValue.int(run.rows_moved_aside),
+        "windows": MetadataValue.json(run.windows),
     }
 
 

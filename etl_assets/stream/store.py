@@ -8,7 +8,13 @@ transaction of the store, so retries and reruns never duplicate or lose a messag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+
+from etl_assets.config.models import StreamWindow
 
 from etl_assets.stream.parse import (
     ParsedBatch,
@@ -16,6 +22,7 @@ from etl_assets.stream.parse import (
     coerce_to_arrow,
     infer_logical_type,
 )
+from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
 from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
@@ -31,6 +38,20 @@ class LandingResult:
     rows_written: int
     quarantined: list[QuarantinedMessage] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
+    windows: dict[str, WindowLanding] = field(default_factory=dict)
+
+
+@dataclass
+class WindowLanding:
+    """What one micro-batch did to one event-time window."""
+
+    rows_upserted: int
+    late_events: int
+    watermark: datetime | None
+
+
+class WindowChangedError(ValueError):
+    """A window's definition differs from the one its stored state and table were built with."""
 
 
 @dataclass
@@ -54,8 +75,10 @@ def stream_type(logical: str) -> str:
     return parsed.name if parsed.name in _CARRIED_AS_IS else "string"
 
 
-def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch) -> LandingResult:
-    """Write the batch's rows, its quarantined messages and its next offsets in one transaction."""
+def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windows: Sequence[StreamWindow] = ()
+               ) -> LandingResult:
+    """Write the batch's rows, its quarantined messages, its event-time windows (with their state) and its next
+    offsets in one transaction."""
     topic = batch.topic
     with store.topic_transaction(topic):
         store.check_not_moved(batch)
@@ -69,8 +92,45 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch) -> La
         store.copy_rows(topic, rows)
         quarantined = [*parsed.quarantined, *rejected]
         store.quarantine(topic, quarantined)
+        landed_windows = update_windows(store, topic, windows, rows, landed) if rows.num_rows else {}
         store.store_offsets(topic, batch.next_offsets)
-    return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added))
+    return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added),
+                         windows=landed_windows)
+
+
+def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,
+                   landed_types: dict[str, str]) -> dict[str, WindowLanding]:
+    """Add the landed rows to each window of the topic: upsert the windows they changed or closed, delete session
+    windows merged away, record late events and store the new state, on the caller's transaction."""
+    results = {}
+    for window in windows:
+        keys = {name: stream_type(landed_types[name]) if name in landed_types else "string"
+                for name in window.group_by}
+        aggregates = {column: "int64" if function in ("count", "count_distinct") else "float64"
+                      for column, function, _ in window.aggregate_specs()}
+        store.ensure_window_table(topic, window.name, keys, aggregates)
+        spec = window.model_dump(mode="json")
+        stored = store.read_window_state(topic, window.name)
+        if stored and stored[0] != spec:
+            changed = sorted(name for name in spec if stored[0].get(name) != spec[name])
+            raise WindowChangedError(
+                f"window {window.name!r} of topic {topic} (source {store.source}) changed since its table "
+                f"{store.namespace}.{topic}__{window.name} was built (differs in: {', '.join(changed)}); give the "
+                f"window a new name to start a new table from the next messages, or revert the change")
+        result = apply_batch(window, events_from_batch(window, rows),
+                             WindowState.from_json(stored[1] if stored else None))
+        store.delete_windows(topic, window.name, list(keys),
+                             [(*key, moment(start)) for key, start in result.retracted])
+        store.upsert_windows(topic, window.name, list(keys), list(aggregates), [
+            (*row.key, moment(row.window_start), moment(row.window_end),
+             *(row.aggregates[column] for column in aggregates), row.final) for row in result.rows])
+        store.record_late_events(topic, window.name, [
+            (*late.event.position, None if late.event.time is None else moment(late.event.time), late.reason)
+            for late in result.late])
+        watermark = None if result.watermark is None else moment(result.watermark)
+        store.store_window_state(topic, window.name, spec, result.state.to_json(), watermark)
+        results[window.name] = WindowLanding(len(result.rows), len(result.late), watermark)
+    return results
 
 
 def refresh_per_minute(store: StreamStore, topic: str) -> WindowResult:

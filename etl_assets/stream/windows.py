@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from etl_assets.config.models import StreamWindow
 
 Key = tuple
@@ -107,6 +110,42 @@ def moment(value: int) -> datetime:
 
 def _us(length: timedelta) -> int:
     return length // timedelta(microseconds=1)
+
+
+def events_from_batch(window: StreamWindow, rows: pa.RecordBatch) -> list[Event]:
+    """The window's events of landed rows, in their order: key from ``group_by``, time from ``event_time`` (a
+    timestamp, or epoch seconds), the aggregated fields, position ``(_partition, _offset)`` and the Kafka
+    timestamp as the arrival time."""
+    count = rows.num_rows
+    times = _micros_column(rows, window.event_time)
+    received = _micros_column(rows, "_timestamp")
+    positions = zip(rows.column("_partition").to_pylist(), rows.column("_offset").to_pylist(), strict=True)
+    keys = zip(*(_plain_column(rows, name) for name in window.group_by), strict=True) if window.group_by \
+        else iter([()] * count)
+    fields = sorted({name for _, _, name in window.aggregate_specs() if name})
+    values = {name: _plain_column(rows, name) for name in fields}
+    return [Event(key=tuple(key), time=times[i], values={name: values[name][i] for name in fields},
+                  position=position, received=received[i])
+            for i, (key, position) in enumerate(zip(keys, positions, strict=True))]
+
+
+def _micros_column(rows: pa.RecordBatch, name: str) -> list[int | None]:
+    if name not in rows.schema.names:
+        return [None] * rows.num_rows
+    column = rows.column(name)
+    if pa.types.is_timestamp(column.type):
+        return pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64()).to_pylist()
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return pc.cast(pc.multiply(pc.cast(column, pa.float64()), 1_000_000), pa.int64(), safe=False).to_pylist()
+    return [None] * rows.num_rows
+
+
+def _plain_column(rows: pa.RecordBatch, name: str) -> list[Any]:
+    """Values that survive the JSON state unchanged (timestamps as ISO text)."""
+    if name not in rows.schema.names:
+        return [None] * rows.num_rows
+    values = rows.column(name).to_pylist()
+    return [value.isoformat() if isinstance(value, datetime) else value for value in values]
 
 
 def window_starts(window: StreamWindow, time: int) -> list[int]:

@@ -8,13 +8,14 @@ consumer groups): callers run a landing's steps inside :meth:`StreamStore.topic_
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 import psycopg
 import pyarrow as pa
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from resources.kafka import MicroBatch
 from resources.metadata import MIGRATIONS_DIR, apply_migrations
@@ -40,6 +41,19 @@ def stream_namespace(source: str) -> str:
 
 def per_minute_table(topic: str) -> str:
     return f"{topic}_per_minute"
+
+
+def window_table(topic: str, window: str) -> str:
+    return f"{topic}__{window}"
+
+
+def late_events_table(topic: str) -> str:
+    return f"{topic}__late_events"
+
+
+WINDOW_STATE_TABLE = "_window_state"
+"""One row per (topic, window): the open windows' partial aggregates and the largest event time, committed with
+the offsets of the micro-batch they cover."""
 
 
 class ConcurrentLandingError(RuntimeError):
@@ -222,6 +236,80 @@ class StreamStore:
             self._table(archive), names, names, self._table(table), where), params)
         return self.connection.execute(sql.SQL("DELETE FROM {} WHERE {}").format(self._table(table), where),
                                        params).rowcount
+
+    # ---- event-time windows (run on the caller's landing transaction) ----------------------------------------------
+
+    def ensure_window_table(self, topic: str, window: str, keys: Mapping[str, str], aggregates: Mapping[str, str]
+                            ) -> None:
+        """Create ``<topic>__<window>`` (key columns and aggregates as name -> logical type), the late-events
+        table and the window-state table."""
+        columns = [*keys.items(), ("window_start", "timestamptz"), ("window_end", "timestamptz"),
+                   *aggregates.items(), ("final", "bool")]
+        definition = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(ddl_type(logical)))
+                                        for name, logical in columns)
+        unique = sql.SQL(", ").join(map(sql.Identifier, [*keys, "window_start"]))
+        self.connection.execute(statements.create_schema(self.namespace))
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} ({}, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "UNIQUE NULLS NOT DISTINCT ({}))").format(self._table(window_table(topic, window)), definition, unique))
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (\"window\" text NOT NULL, partition integer NOT NULL, "
+            "\"offset\" bigint NOT NULL, event_time timestamptz, reason text NOT NULL, "
+            "recorded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (\"window\", partition, \"offset\"))"
+        ).format(self._table(late_events_table(topic))))
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (topic text NOT NULL, \"window\" text NOT NULL, spec jsonb NOT NULL, "
+            "state jsonb NOT NULL, watermark timestamptz, updated_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (topic, \"window\"))").format(self._table(WINDOW_STATE_TABLE)))
+
+    def read_window_state(self, topic: str, window: str) -> tuple[dict, str] | None:
+        """The window's (spec, state as JSON text) as last stored, or None."""
+        row = self.connection.execute(sql.SQL(
+            "SELECT spec, state::text FROM {} WHERE topic = %s AND \"window\" = %s").format(
+            self._table(WINDOW_STATE_TABLE)), (topic, window)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def store_window_state(self, topic: str, window: str, spec: dict, state: str, watermark: Any) -> None:
+        self.connection.execute(sql.SQL(
+            "INSERT INTO {} (topic, \"window\", spec, state, watermark) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (topic, \"window\") DO UPDATE SET spec = excluded.spec, state = excluded.state, "
+            "watermark = excluded.watermark, updated_at = now()").format(self._table(WINDOW_STATE_TABLE)),
+            (topic, window, Jsonb(spec), state, watermark))
+
+    def upsert_windows(self, topic: str, window: str, keys: Sequence[str], aggregates: Sequence[str],
+                       rows: Iterable[Sequence[Any]]) -> None:
+        """Rows of (keys..., window_start, window_end, aggregates..., final), upserted by (keys, window_start)."""
+        columns = [*keys, "window_start", "window_end", *aggregates, "final"]
+        updated = ["window_end", *aggregates, "final"]
+        statement = sql.SQL(
+            "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}, updated_at = now()").format(
+            self._table(window_table(topic, window)), sql.SQL(", ").join(map(sql.Identifier, columns)),
+            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
+            sql.SQL(", ").join(map(sql.Identifier, [*keys, "window_start"])),
+            sql.SQL(", ").join(sql.SQL("{} = excluded.{}").format(sql.Identifier(c), sql.Identifier(c))
+                               for c in updated))
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, [tuple(row) for row in rows])
+
+    def delete_windows(self, topic: str, window: str, keys: Sequence[str], starts: Iterable[Sequence[Any]]) -> None:
+        """Delete the windows of (keys..., window_start): session windows merged into another."""
+        condition = sql.SQL(" AND ").join(sql.SQL("{} IS NOT DISTINCT FROM %s").format(sql.Identifier(c))
+                                          for c in [*keys, "window_start"])
+        statement = sql.SQL("DELETE FROM {} WHERE {}").format(self._table(window_table(topic, window)), condition)
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, [tuple(row) for row in starts])
+
+    def record_late_events(self, topic: str, window: str, events: Iterable[tuple[int, int, Any, str]]) -> None:
+        """Late events as (partition, offset, event time, reason); a retried batch does not record them twice."""
+        values = [(window, *event) for event in events]
+        if not values:
+            return
+        statement = sql.SQL(
+            "INSERT INTO {} (\"window\", partition, \"offset\", event_time, reason) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (\"window\", partition, \"offset\") DO NOTHING").format(
+            self._table(late_events_table(topic)))
+        with self.connection.cursor() as cursor:
+            cursor.executemany(statement, values)
 
     # ---- the per-minute aggregate ------------------------------------------------------------------------------
 

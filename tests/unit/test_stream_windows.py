@@ -9,7 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from etl_assets.config.models import KafkaSource, StreamWindow
-from etl_assets.stream.windows import Event, WindowState, apply_batch, window_starts
+from etl_assets.stream.windows import Event, WindowState, apply_batch
+from tests.support.windows import brute_force
 
 S = 1_000_000
 AGGREGATES = {"events": "count", "total": "sum(amount)", "mean": "avg(amount)", "low": "min(amount)",
@@ -39,62 +40,6 @@ def random_events(seed: int, count: int = 400) -> list[Event]:
         events.append(Event(key=(rng.choice("abc"),), time=time, position=index,
                             values={"amount": amount, "user": rng.randint(1, 6)}))
     return events
-
-
-def brute_force(window: StreamWindow, events: list[Event]) -> tuple[dict, set]:
-    """Windows and late positions recomputed from scratch: each event is judged against the watermark of the
-    events before it, then the accepted (event, window) pairs are grouped."""
-    lateness = window.allowed_lateness // timedelta(microseconds=1)
-    members: dict[tuple, list[Event]] = {}
-    late = set()
-    seen_max = None
-    for event in events:
-        watermark = None if seen_max is None else seen_max - lateness
-        if window.kind == "session":
-            if watermark is not None and event.time < watermark:
-                late.add(event.position)
-            else:
-                members.setdefault((event.key, None), []).append(event)
-        else:
-            size = window.size // timedelta(microseconds=1)
-            for start in window_starts(window, event.time):
-                if watermark is not None and start + size <= watermark:
-                    late.add(event.position)
-                else:
-                    members.setdefault((event.key, start), []).append(event)
-        seen_max = event.time if seen_max is None else max(seen_max, event.time)
-    final_watermark = seen_max - lateness
-    if window.kind == "session":
-        members = split_sessions(window, members)
-    windows = {}
-    for (key, start), group in members.items():
-        end = (max(e.time for e in group) + window.gap // timedelta(microseconds=1) if window.kind == "session"
-               else start + window.size // timedelta(microseconds=1))
-        windows[(key, start)] = (end, aggregate(group), end <= final_watermark)
-    return windows, late
-
-
-def split_sessions(window: StreamWindow, members: dict) -> dict:
-    gap = window.gap // timedelta(microseconds=1)
-    sessions = {}
-    for (key, _), group in members.items():
-        group = sorted(group, key=lambda e: e.time)
-        current = [group[0]]
-        for event in group[1:]:
-            if event.time - current[-1].time >= gap:
-                sessions[(key, current[0].time)] = current
-                current = []
-            current.append(event)
-        sessions[(key, current[0].time)] = current
-    return sessions
-
-
-def aggregate(group: list[Event]) -> dict:
-    amounts = [e.values["amount"] for e in group if e.values["amount"] is not None]
-    return {"events": len(group), "total": sum(amounts) if amounts else None,
-            "mean": sum(amounts) / len(amounts) if amounts else None, "low": min(amounts, default=None),
-            "high": max(amounts, default=None), "users": len({e.values["user"] for e in group}),
-            "with_amount": len(amounts)}
 
 
 def run_in_batches(window: StreamWindow, events: list[Event], cuts: list[int]) -> tuple[dict, set, list]:
