@@ -30,7 +30,6 @@ from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, 
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
     OffsetsResetError,
-    WindowChangedError,
     WindowLanding,
     apply_offset_resets,
     land_batch,
@@ -149,7 +148,8 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
     with kafka.open_reader(topic, start_offsets) as reader:
         resets = reader.offset_resets()
         try:
-            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset)
+            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset,
+                                        settings.windows.get(topic, ()))
         except OffsetsResetError as error:
             raise Failure(description=str(error), allow_retries=False) from None
         if resets:
@@ -163,10 +163,7 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
             wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
             began = time.monotonic()
             batch = reader.read(wanted, deadline)
-            try:
-                landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
-            except WindowChangedError as error:
-                raise Failure(description=str(error), allow_retries=False) from None
+            landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
             run.landing_seconds += time.monotonic() - began
             run.batches, run.last = run.batches + 1, batch
             run.messages += len(batch.messages)

@@ -8,7 +8,7 @@ transaction of the store, so retries and reruns never duplicate or lose a messag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -48,10 +48,6 @@ class WindowLanding:
     rows_upserted: int
     late_events: int
     watermark: datetime | None
-
-
-class WindowChangedError(ValueError):
-    """A window's definition differs from the one its stored state and table were built with."""
 
 
 @dataclass
@@ -100,25 +96,56 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windo
 
 def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,
                    landed_types: dict[str, str]) -> dict[str, WindowLanding]:
-    """Add the landed rows to each window of the topic: upsert the windows they changed or closed, delete session
-    windows merged away, record late events and store the new state, on the caller's transaction."""
+    """Add the landed rows to each window of the topic, on the caller's transaction. A window whose definition
+    changed since its state was stored is rebuilt from all of the topic's landed rows (these rows included)."""
     results = {}
     for window in windows:
-        keys = {name: stream_type(landed_types[name]) if name in landed_types else "string"
-                for name in window.group_by}
-        aggregates = {column: "int64" if function in ("count", "count_distinct") else "float64"
-                      for column, function, _ in window.aggregate_specs()}
+        keys, aggregates = _window_columns(window, landed_types)
         store.ensure_window_table(topic, window.name, keys, aggregates)
-        spec = window.model_dump(mode="json")
         stored = store.read_window_state(topic, window.name)
-        if stored and stored[0] != spec:
-            changed = sorted(name for name in spec if stored[0].get(name) != spec[name])
-            raise WindowChangedError(
-                f"window {window.name!r} of topic {topic} (source {store.source}) changed since its table "
-                f"{store.namespace}.{topic}__{window.name} was built (differs in: {', '.join(changed)}); give the "
-                f"window a new name to start a new table from the next messages, or revert the change")
-        result = apply_batch(window, events_from_batch(window, rows),
-                             WindowState.from_json(stored[1] if stored else None))
+        if stored and stored[0] != window.model_dump(mode="json"):
+            store.drop_window(topic, window.name)
+            results[window.name] = _rebuild_window(store, topic, window, landed_types)
+        else:
+            results[window.name] = _apply_window(store, topic, window, landed_types, [rows],
+                                                 WindowState.from_json(stored[1] if stored else None))
+    return results
+
+
+def rebuild_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow]) -> None:
+    """Rebuild every window of the topic from its landed rows (after offsets were reset), on the caller's
+    transaction."""
+    landed_types = store.column_types(topic)
+    for window in windows:
+        store.drop_window(topic, window.name)
+        if landed_types:
+            _rebuild_window(store, topic, window, landed_types)
+
+
+def _rebuild_window(store: StreamStore, topic: str, window: StreamWindow, landed_types: dict[str, str]
+                    ) -> WindowLanding:
+    fields = [window.event_time, *window.group_by, *(name for _, _, name in window.aggregate_specs() if name)]
+    return _apply_window(store, topic, window, landed_types, store.landed_rows(topic, fields), WindowState())
+
+
+def _window_columns(window: StreamWindow, landed_types: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Logical types of the window table's key columns (as landed) and aggregate columns."""
+    keys = {name: stream_type(landed_types[name]) if name in landed_types else "string" for name in window.group_by}
+    aggregates = {column: "int64" if function in ("count", "count_distinct") else "float64"
+                  for column, function, _ in window.aggregate_specs()}
+    return keys, aggregates
+
+
+def _apply_window(store: StreamStore, topic: str, window: StreamWindow, landed_types: dict[str, str],
+                  batches: Iterable[pa.RecordBatch], state: WindowState) -> WindowLanding:
+    """Feed the batches to the window: upsert the windows they changed or closed, delete session windows merged
+    away, record late events, then store the new state."""
+    keys, aggregates = _window_columns(window, landed_types)
+    store.ensure_window_table(topic, window.name, keys, aggregates)
+    upserted = late_events = 0
+    watermark = None
+    for rows in batches:
+        result = apply_batch(window, events_from_batch(window, rows), state)
         store.delete_windows(topic, window.name, list(keys),
                              [(*key, moment(start)) for key, start in result.retracted])
         store.upsert_windows(topic, window.name, list(keys), list(aggregates), [
@@ -127,10 +154,11 @@ def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindo
         store.record_late_events(topic, window.name, [
             (*late.event.position, None if late.event.time is None else moment(late.event.time), late.reason)
             for late in result.late])
-        watermark = None if result.watermark is None else moment(result.watermark)
-        store.store_window_state(topic, window.name, spec, result.state.to_json(), watermark)
-        results[window.name] = WindowLanding(len(result.rows), len(result.late), watermark)
-    return results
+        state, watermark = result.state, result.watermark
+        upserted, late_events = upserted + len(result.rows), late_events + len(result.late)
+    watermark = None if watermark is None else moment(watermark)
+    store.store_window_state(topic, window.name, window.model_dump(mode="json"), state.to_json(), watermark)
+    return WindowLanding(upserted, late_events, watermark)
 
 
 def refresh_per_minute(store: StreamStore, topic: str) -> WindowResult:
@@ -156,9 +184,11 @@ class OffsetsResetError(RuntimeError):
     """Stored offsets lie past the end of the topic and the source's policy is to fail."""
 
 
-def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str) -> int:
+def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str,
+                        windows: Sequence[StreamWindow] = ()) -> int:
     """Follow ``on_offsets_reset`` for partitions whose offsets went backwards: fail naming them, or land them again
-    from their beginning (the earlier rows are kept aside). Returns the rows moved aside."""
+    from their beginning (the earlier rows are kept aside, and the topic's windows are rebuilt from the rows that
+    stay, so the messages landed again are not counted twice). Returns the rows moved aside."""
     if not resets:
         return 0
     reasons = "; ".join(reset.reason for reset in resets)
@@ -168,7 +198,9 @@ def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[Of
     gone = {reset.partition: 0 for reset in resets if reset.end is None}
     starts = {**reader.restart([reset.partition for reset in resets if reset.end is not None]), **gone}
     with store.topic_transaction(reader.topic):
-        return store.restart_partitions(reader.topic, starts)
+        moved = store.restart_partitions(reader.topic, starts)
+        rebuild_windows(store, reader.topic, windows)
+        return moved
 
 
 def send_dead_letters(store: StreamStore, kafka: KafkaResource, dead_letter_topic: str, topic: str) -> int:

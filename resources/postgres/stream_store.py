@@ -32,6 +32,8 @@ PER_MINUTE = "per_minute"
 COPY_CHUNK_ROWS = 16_384
 """Rows per encoded COPY chunk: the queued writer sends one chunk while the next is encoded."""
 QUARANTINE_TABLE = "_quarantine"
+REPLAY_CHUNK_ROWS = 50_000
+"""Landed rows per chunk when a window is rebuilt from the topic's table."""
 
 
 def stream_namespace(source: str) -> str:
@@ -261,6 +263,31 @@ class StreamStore:
             "CREATE TABLE IF NOT EXISTS {} (topic text NOT NULL, \"window\" text NOT NULL, spec jsonb NOT NULL, "
             "state jsonb NOT NULL, watermark timestamptz, updated_at timestamptz NOT NULL DEFAULT now(), "
             "PRIMARY KEY (topic, \"window\"))").format(self._table(WINDOW_STATE_TABLE)))
+
+    def drop_window(self, topic: str, window: str) -> None:
+        """Forget a window: its table, its late events and its state (before it is rebuilt)."""
+        self.connection.execute(statements.drop_table(self.namespace, window_table(topic, window)))
+        for table, condition in ((late_events_table(topic), '"window" = %s'),
+                                 (WINDOW_STATE_TABLE, 'topic = %s AND "window" = %s')):
+            if self._exists(table):
+                params = (window,) if table != WINDOW_STATE_TABLE else (topic, window)
+                self.connection.execute(sql.SQL("DELETE FROM {} WHERE {}").format(
+                    self._table(table), sql.SQL(condition)), params)
+
+    def landed_rows(self, topic: str, columns: Iterable[str], chunk: int = REPLAY_CHUNK_ROWS
+                    ) -> Iterator[pa.RecordBatch]:
+        """The topic's landed rows in (partition, offset) order, ``columns`` only (those the table has), in chunks
+        read through a server-side cursor on the caller's transaction."""
+        present = target_columns(self.connection, self.namespace, topic)
+        names = ["_partition", "_offset", "_timestamp", *(c for c in dict.fromkeys(columns)
+                                                          if c in present and not c.startswith("_"))]
+        statement = sql.SQL("SELECT {} FROM {} ORDER BY _partition, _offset").format(
+            sql.SQL(", ").join(map(sql.Identifier, names)), self._table(topic))
+        with self.connection.cursor(name="aietl_window_replay") as cursor:
+            cursor.execute(statement)
+            while rows := cursor.fetchmany(chunk):
+                yield pa.RecordBatch.from_pydict({name: pa.array([row[i] for row in rows])
+                                                  for i, name in enumerate(names)})
 
     def read_window_state(self, topic: str, window: str) -> tuple[dict, str] | None:
         """The window's (spec, state as JSON text) as last stored, or None."""

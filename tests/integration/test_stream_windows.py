@@ -11,13 +11,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from dagster import materialize
 
-from etl_assets.config.models import DataSources
+from etl_assets.config.models import DataSources, StreamWindow
 from etl_assets.stream.assets import build_stream_assets, stream_key
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import land_batch
 from etl_assets.stream.windows import Event, micros, moment
 from resources.kafka import KafkaMessage, KafkaResource, MicroBatch
 from resources.postgres.stream_store import ConcurrentLandingError, open_stream_store
+from tests.integration.test_stream_dead_letters import recreate
 from tests.integration.test_stream_assets import SOURCE, metadata_resource, produce, query, warehouse_resource
 from tests.support.windows import brute_force
 
@@ -35,17 +36,22 @@ WINDOWS = [
 ]
 
 
-def datasources(bootstrap: str, topic: str, windows: list[dict]) -> DataSources:
+def datasources(bootstrap: str, topic: str, windows: list[dict], **settings: object) -> DataSources:
     return DataSources.model_validate({
         "warehouse": "wh", "metadata": "wh", "targets": {"postgres": {"wh": {"database": "unused"}}},
         "sources": {"kafka": {SOURCE: {"bootstrap_servers": bootstrap, "topics": [topic],
-                                       "windows": {topic: windows}}}}})
+                                       "windows": {topic: windows}, **settings}}}})
 
 
-def run(bootstrap: str, dsn: str, topic: str, windows: list[dict] = WINDOWS) -> dict:
+def parsed_window(spec: dict) -> StreamWindow:
+    return StreamWindow.model_validate(spec)
+
+
+def run(bootstrap: str, dsn: str, topic: str, windows: list[dict] = WINDOWS, **settings: object) -> dict:
     warehouse = warehouse_resource(dsn)
     result = materialize(
-        [a for a in build_stream_assets(datasources(bootstrap, topic, windows)) if a.key == stream_key(SOURCE, topic)],
+        [a for a in build_stream_assets(datasources(bootstrap, topic, windows, **settings))
+         if a.key == stream_key(SOURCE, topic)],
         resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=bootstrap, source_name=SOURCE),
                    "warehouse": warehouse, "metadata": metadata_resource(warehouse)},
         raise_on_error=False)
@@ -90,6 +96,20 @@ def late_offsets(dsn: str, topic: str, window: str) -> dict[int, str]:
                            f"WHERE \"window\" = '{window}'"))
 
 
+def assert_window_table_is_recomputed(dsn: str, topic: str, spec: dict, events: list[Event]) -> set:
+    """Compare the window table with the brute force over ``events``; return the late positions it expects."""
+    window = parsed_window(spec)
+    keyed = [Event(key=(e.key if window.group_by else ()), time=e.time, values=e.values, position=e.position)
+             for e in events]
+    expected, expected_late = brute_force(window, keyed)
+    table = window_table(dsn, topic, spec)
+    assert table.keys() == expected.keys(), spec["name"]
+    for position, (end, aggregates, final) in expected.items():
+        assert table[position][0] == end and table[position][2] == final, (spec["name"], position)
+        assert table[position][1] == pytest.approx(aggregates), (spec["name"], position)
+    return expected_late
+
+
 def test_windows_of_two_out_of_order_batches_match_a_brute_force_recomputation(kafka_bootstrap: str,
                                                                                 pg_dsn: str) -> None:
     topic = f"orders_{uuid.uuid4().hex[:8]}"
@@ -108,16 +128,8 @@ def test_windows_of_two_out_of_order_batches_match_a_brute_force_recomputation(k
     events, unusable = landed_events(pg_dsn, topic)
     assert len(events) + len(unusable) == 160 and unusable == {100, 110}
     for spec in WINDOWS:
-        window = datasources(kafka_bootstrap, topic, WINDOWS).sources.kafka[SOURCE].windows[topic][
-            [w["name"] for w in WINDOWS].index(spec["name"])]
-        keyed = [Event(key=(e.key if window.group_by else ()), time=e.time, values=e.values, position=e.position)
-                 for e in events]
-        expected, expected_late = brute_force(window, keyed)
-        table = window_table(pg_dsn, topic, spec)
-        assert table.keys() == expected.keys(), spec["name"]
-        for position, (end, aggregates, final) in expected.items():
-            assert table[position][0] == end and table[position][2] == final, (spec["name"], position)
-            assert table[position][1] == pytest.approx(aggregates), (spec["name"], position)
+        window = parsed_window(spec)
+        expected_late = assert_window_table_is_recomputed(pg_dsn, topic, spec, events)
         late = late_offsets(pg_dsn, topic, spec["name"])
         assert set(late) == expected_late | unusable, spec["name"]
         assert "no event time in field 'ts'" in late[100] and "ahead of the message's timestamp" in late[110]
@@ -149,21 +161,36 @@ def test_a_batch_landed_twice_does_not_count_its_events_twice(pg_dsn: str, kafka
         ("ann", 3, 30.0, False)]
 
 
-def test_a_changed_window_definition_fails_the_run_with_the_reason(kafka_bootstrap: str, pg_dsn: str) -> None:
+def test_a_changed_window_definition_is_rebuilt_from_the_landed_rows(kafka_bootstrap: str, pg_dsn: str) -> None:
     topic = f"orders_{uuid.uuid4().hex[:8]}"
     rng = random.Random(3)
-    produce(kafka_bootstrap, topic, [json.dumps(order(rng, i, 0, 5)).encode() for i in range(5)], partitions=1)
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, i, 0, 20)).encode() for i in range(40)], partitions=1)
     run(kafka_bootstrap, pg_dsn, topic, WINDOWS[:1])
-    produce(kafka_bootstrap, topic, [json.dumps(order(rng, 5, 5, 6)).encode()], partitions=1)
-    warehouse = warehouse_resource(pg_dsn)
-    changed = [{**WINDOWS[0], "size": "10m"}]
-    result = materialize(
-        [a for a in build_stream_assets(datasources(kafka_bootstrap, topic, changed))
-         if a.key == stream_key(SOURCE, topic)],
-        resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=kafka_bootstrap, source_name=SOURCE),
-                   "warehouse": warehouse, "metadata": metadata_resource(warehouse)}, raise_on_error=False)
-    assert not result.success
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    message = failure.event_specific_data.error.message
-    assert "window 'per_5m' of topic" in message and "differs in: size" in message
-    assert query(pg_dsn, f'SELECT count(*) FROM stream_events."{topic}"') == [(5,)]
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, 40 + i, 10, 30)).encode() for i in range(20)],
+            partitions=1)
+    changed = {**WINDOWS[0], "size": "10m", "aggregates": {"orders": "count", "low": "min(amount)"}}
+    second = run(kafka_bootstrap, pg_dsn, topic, [changed])
+
+    events, _ = landed_events(pg_dsn, topic)
+    assert len(events) == 60
+    expected_late = assert_window_table_is_recomputed(pg_dsn, topic, changed, events)
+    assert set(late_offsets(pg_dsn, topic, "per_5m")) == expected_late
+    assert second["rows_written"] == 20 and second["windows"]["per_5m"]["late_events"] == len(expected_late)
+
+
+def test_windows_are_rebuilt_when_a_recreated_topic_lands_again(kafka_bootstrap: str, pg_dsn: str) -> None:
+    topic = f"orders_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(5)
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, i, 0, 20)).encode() for i in range(30)], partitions=1)
+    run(kafka_bootstrap, pg_dsn, topic)
+    recreate(kafka_bootstrap, topic)
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, 100 + i, 30, 40)).encode() for i in range(10)],
+            partitions=1)
+    restarted = run(kafka_bootstrap, pg_dsn, topic, on_offsets_reset="restart")
+
+    assert (restarted["rows_written"], restarted["rows_moved_aside"]) == (10, 30)
+    events, _ = landed_events(pg_dsn, topic)
+    for spec in WINDOWS:
+        assert_window_table_is_recomputed(pg_dsn, topic, spec, events)
+    assert query(pg_dsn, f'SELECT min(window_start) FROM stream_events."{topic}__per_5m"') == [
+        (START + timedelta(minutes=30),)], "windows of the topic's previous life are gone"
