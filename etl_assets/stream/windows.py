@@ -209,11 +209,13 @@ def _add_to_fixed(window: StreamWindow, specs, state: WindowState, event: Event,
     starts = window_starts(window, event.time)
     closed = [start for start in starts if watermark is not None and start + size <= watermark]
     windows = state.open.setdefault(event.key, {})
+    parts = _contribution(specs, event)
     for start in starts:
         if start in closed:
             continue
-        opened = windows.setdefault(start, OpenWindow(start + size, _empty(specs)))
-        _accumulate(specs, opened.partials, event)
+        if start not in windows:
+            windows[start] = OpenWindow(start + size, _empty(specs))
+        _accumulate(windows[start].partials, parts)
         changed.add((event.key, start))
     if not windows:
         del state.open[event.key]
@@ -235,7 +237,7 @@ def _add_to_session(window: StreamWindow, specs, state: WindowState, event: Even
     merging = [start for start, session in sessions.items() if start - gap < event.time < session.end]
     start, end = event.time, event.time + gap
     partials = _empty(specs)
-    _accumulate(specs, partials, event)
+    _accumulate(partials, _contribution(specs, event))
     for old in merging:
         session = sessions.pop(old)
         start, end = min(start, old), max(end, session.end)
@@ -257,21 +259,43 @@ _EMPTY = {"count": lambda: 0, "sum": lambda: None, "min": lambda: None, "max": l
           "avg": lambda: [0.0, 0], "count_distinct": set}
 
 
-def _accumulate(specs, partials: dict[str, Any], event: Event) -> None:
+def _contribution(specs, event: Event) -> list[tuple[str, str, Any]]:
+    """(column, function, value) of what one event adds to a window's aggregates (null values add nothing)."""
+    parts = []
     for column, function, name in specs:
         if name is None:
-            partials[column] += 1
+            parts.append((column, "count", 1))
             continue
         value = event.values.get(name)
         if value is None:
             continue
         if function == "count":
-            partials[column] += 1
+            parts.append((column, "count", 1))
         elif function == "count_distinct":
-            partials[column].add(value)
+            parts.append((column, function, value))
         else:
-            number = _number(value, name, event)
-            partials[column] = _combine(function, partials[column], [number, 1] if function == "avg" else number)
+            parts.append((column, function, _number(value, name, event)))
+    return parts
+
+
+def _accumulate(partials: dict[str, Any], parts: list[tuple[str, str, Any]]) -> None:
+    for column, function, value in parts:
+        current = partials[column]
+        if function == "count":
+            partials[column] = current + 1
+        elif function == "count_distinct":
+            current.add(value)
+        elif function == "avg":
+            current[0] += value
+            current[1] += 1
+        elif current is None:
+            partials[column] = value
+        elif function == "sum":
+            partials[column] = current + value
+        elif function == "min":
+            partials[column] = value if value < current else current
+        else:
+            partials[column] = value if value > current else current
 
 
 def _number(value: Any, name: str, event: Event) -> float | int:
