@@ -213,6 +213,23 @@ class StreamWindow(Strict):
                 self.aggregates.items()]
 
 
+class StreamJoinSide(Strict):
+    topic: str
+    key: str
+    """The JSON field matched with the other side's key (compared as text)."""
+    event_time: str
+
+
+class StreamJoin(Strict):
+    """Events of two topics with equal keys whose event times are at most ``within`` apart, landed in
+    ``stream_<source>.<name>`` by the asset ``stream/<source>/<name>``."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    left: StreamJoinSide
+    right: StreamJoinSide
+    within: Duration
+
+
 class KafkaSource(SourceDefaults):
     bootstrap_servers: str
     topics: list[str]
@@ -236,6 +253,25 @@ class KafkaSource(SourceDefaults):
     beginning (the earlier rows move to ``<topic>__before_reset``), or fail the run with the reason."""
     windows: dict[str, list[StreamWindow]] = Field(default_factory=dict)
     """Topic -> its event-time windows, updated after each micro-batch lands."""
+
+    joins: list[StreamJoin] = Field(default_factory=list)
+    """Time-bounded joins of two topics' events, each its own asset."""
+
+    @model_validator(mode="after")
+    def _joins_of_known_topics(self) -> KafkaSource:
+        names = [join.name for join in self.joins]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"join names must be unique; repeated: {repeated}")
+        for join in self.joins:
+            unknown = sorted({join.left.topic, join.right.topic} - set(self.topics))
+            if unknown:
+                raise ValueError(f"join {join.name!r}: topic(s) {unknown} are not in topics {self.topics}")
+            if join.name in {*self.topics, *(f"{topic}_per_minute" for topic in self.topics)}:
+                raise ValueError(f"join {join.name!r}: the name is taken by a topic's table")
+            if join.within <= timedelta(0):
+                raise ValueError(f"join {join.name!r}: within must be positive, got {join.within}")
+        return self
 
     @model_validator(mode="after")
     def _windows_of_known_topics(self) -> KafkaSource:

@@ -15,6 +15,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AutomationCondition,
     Backoff,
     Config,
     Failure,
@@ -25,7 +26,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from etl_assets.config.models import DataSources, KafkaSource
+from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
@@ -33,6 +34,7 @@ from etl_assets.stream.store import (
     WindowLanding,
     apply_offset_resets,
     land_batch,
+    refresh_join,
     refresh_per_minute,
     send_dead_letters,
 )
@@ -59,11 +61,13 @@ def per_minute_key(source: str, topic: str) -> AssetKey:
 
 
 def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
-    """Two assets per topic of every Kafka source: the landed stream and its per-minute aggregate."""
+    """Two assets per topic of every Kafka source (the landed stream and its per-minute aggregate), and one per
+    time-bounded join of two topics."""
     assets = []
     for source, settings in datasources.sources.kafka.items():
         for topic in settings.topics:
             assets += [_stream_asset(source, topic, settings), _per_minute_asset(source, topic)]
+        assets += [_join_asset(source, join) for join in settings.joins]
     return assets
 
 
@@ -240,3 +244,32 @@ def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
         })
 
     return per_minute
+
+
+def _join_asset(source: str, join: StreamJoin) -> AssetsDefinition:
+    left, right = join.left, join.right
+
+    @asset(
+        key=asset_key(STREAM, source, join.name),
+        group_name=group_name(source),
+        kinds={"postgres"},
+        deps=list(dict.fromkeys([stream_key(source, left.topic), stream_key(source, right.topic)])),
+        description=f"Events of {left.topic} and {right.topic} (source {source}) with equal {left.key}/{right.key} "
+                    f"whose {left.event_time}/{right.event_time} are at most {join.within} apart, in "
+                    f"{stream_namespace(source)}.{join.name}; each run adds the pairs of newly landed rows.",
+        required_resource_keys={"warehouse"},
+        pool=stream_pool(source),
+        automation_condition=AutomationCondition.eager(),
+    )
+    def joined(context: AssetExecutionContext) -> MaterializeResult:
+        with warehouse_stream_store(context, source) as store:
+            store.ensure_offsets_table()
+            result = refresh_join(store, join)
+        return MaterializeResult(metadata={
+            "table": MetadataValue.text(f"{stream_namespace(source)}.{join.name}"),
+            "new_left_rows": MetadataValue.int(result.new_left),
+            "new_right_rows": MetadataValue.int(result.new_right),
+            "pairs_added": MetadataValue.int(result.pairs_added),
+        })
+
+    return joined

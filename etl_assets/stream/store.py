@@ -14,7 +14,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from etl_assets.config.models import StreamWindow
+from etl_assets.config.models import StreamJoin, StreamWindow
 
 from etl_assets.stream.parse import (
     ParsedBatch,
@@ -159,6 +159,19 @@ def _apply_window(store: StreamStore, topic: str, window: StreamWindow, landed_t
     watermark = None if watermark is None else moment(watermark)
     store.store_window_state(topic, window.name, window.model_dump(mode="json"), state.to_json(), watermark)
     return WindowLanding(upserted, late_events, watermark)
+
+
+@dataclass
+class JoinResult:
+    new_left: int
+    new_right: int
+    pairs_added: int
+
+
+def refresh_join(store: StreamStore, join: StreamJoin) -> JoinResult:
+    """Add the pairs that rows landed since the last refresh form, holding both topics' locks."""
+    with store.topic_transaction(join.left.topic, join.right.topic):
+        return JoinResult(*store.refresh_join(join.name, join.left, join.right, join.within))
 
 
 def refresh_per_minute(store: StreamStore, topic: str) -> WindowResult:

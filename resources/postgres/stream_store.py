@@ -53,6 +53,17 @@ def late_events_table(topic: str) -> str:
     return f"{topic}__late_events"
 
 
+def join_consumer(join: str) -> str:
+    """The consumer name under which a join's offsets are kept."""
+    return f"join:{join}"
+
+
+class JoinSide(Protocol):
+    topic: str
+    key: str
+    event_time: str
+
+
 WINDOW_STATE_TABLE = "_window_state"
 """One row per (topic, window): the open windows' partial aggregates and the largest event time, committed with
 the offsets of the micro-batch they cover."""
@@ -123,10 +134,12 @@ class StreamStore:
                                                 for partition, offset in next_offsets.items()])
 
     @contextmanager
-    def topic_transaction(self, topic: str) -> Iterator[None]:
-        """A transaction holding the topic's advisory lock, so landings and refreshes of a topic never interleave."""
+    def topic_transaction(self, *topics: str) -> Iterator[None]:
+        """A transaction holding the topics' advisory locks (taken in name order), so landings and refreshes of a
+        topic never interleave."""
         with self.connection.transaction():
-            self.connection.execute(_LOCK_TOPIC, (f"aietl.stream.{self.source}.{topic}",))
+            for topic in sorted(set(topics)):
+                self.connection.execute(_LOCK_TOPIC, (f"aietl.stream.{self.source}.{topic}",))
             yield
 
     def check_not_moved(self, batch: MicroBatch) -> None:
@@ -337,6 +350,80 @@ class StreamStore:
             self._table(late_events_table(topic)))
         with self.connection.cursor() as cursor:
             cursor.executemany(statement, values)
+
+    # ---- time-bounded joins of two topics (run on the caller's :meth:`topic_transaction` of both) ---------------
+
+    def refresh_join(self, name: str, left: JoinSide, right: JoinSide, within: Any) -> tuple[int, int, int]:
+        """Add to ``<name>`` the pairs of rows with equal keys (as text) and event times at most ``within`` apart
+        that involve a row landed since the last refresh, on either side; pairs found twice are kept once. Returns
+        (new left rows, new right rows, pairs added); zeros while a side has landed nothing."""
+        if not (self._exists(left.topic) and self._exists(right.topic)):
+            return 0, 0, 0
+        for columns in (left, right):
+            types = self.column_types(columns.topic)
+            if columns.key not in types or types.get(columns.event_time) != "timestamptz":
+                if not self.connection.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(
+                        self._table(columns.topic))).fetchone()[0]:
+                    return 0, 0, 0
+                raise ValueError(
+                    f"join {name!r}: topic {columns.topic} of source {self.source} needs field {columns.key!r} and "
+                    f"a timestamp field {columns.event_time!r}; its landed columns are "
+                    f"{ {column: kind for column, kind in types.items() if not column.startswith('_')} }")
+        consumer = join_consumer(name)
+        self.connection.execute(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (key text NOT NULL, left_partition integer NOT NULL, "
+            "left_offset bigint NOT NULL, left_time timestamptz, right_partition integer NOT NULL, "
+            "right_offset bigint NOT NULL, right_time timestamptz, left_row jsonb NOT NULL, right_row jsonb NOT NULL, "
+            "joined_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (left_partition, left_offset, right_partition, right_offset))").format(self._table(name)))
+        new = {}
+        for side, columns in (("left", left), ("right", right)):
+            self.connection.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} (({}::text), {})").format(
+                sql.Identifier(f"{columns.topic}__{columns.key}__{columns.event_time}"[:63]),
+                self._table(columns.topic), sql.Identifier(columns.key), sql.Identifier(columns.event_time)))
+            new[side] = self._new_rows_table(f"_aietl_join_{side}", columns.topic, consumer)
+        added = 0
+        sides = {"left": left, "right": right}
+        for fresh, other in (("left", "right"), ("right", "left")):
+            aliases = {fresh: sql.Identifier("f"), other: sql.Identifier("o")}
+            la, ra = aliases["left"], aliases["right"]
+            added += self.connection.execute(sql.SQL(
+                "INSERT INTO {join} (key, left_partition, left_offset, left_time, right_partition, right_offset, "
+                "right_time, left_row, right_row) "
+                "SELECT {la}.{lkey}::text, {la}._partition, {la}._offset, {la}.{ltime}, {ra}._partition, "
+                "{ra}._offset, {ra}.{rtime}, to_jsonb({la}), to_jsonb({ra}) "
+                "FROM {new} n JOIN {fresh} f ON f._partition = n._partition AND f._offset = n._offset "
+                "JOIN {other} o ON o.{okey}::text = f.{fkey}::text "
+                "AND o.{otime} BETWEEN f.{ftime} - %(within)s AND f.{ftime} + %(within)s "
+                "ON CONFLICT DO NOTHING"
+            ).format(join=self._table(name), new=sql.Identifier(f"_aietl_join_{fresh}"),
+                     fresh=self._table(sides[fresh].topic), other=self._table(sides[other].topic),
+                     okey=sql.Identifier(sides[other].key), fkey=sql.Identifier(sides[fresh].key),
+                     otime=sql.Identifier(sides[other].event_time), ftime=sql.Identifier(sides[fresh].event_time),
+                     la=la, ra=ra, lkey=sql.Identifier(left.key), ltime=sql.Identifier(left.event_time),
+                     rtime=sql.Identifier(right.event_time)), {"within": within}).rowcount
+        for topic in {left.topic, right.topic}:
+            self.connection.execute(
+                "INSERT INTO aietl_meta.kafka_offsets (source, topic, consumer, partition, next_offset) "
+                "SELECT source, topic, %s, partition, next_offset FROM aietl_meta.kafka_offsets "
+                "WHERE source = %s AND topic = %s AND consumer = %s ON CONFLICT (source, topic, consumer, partition) "
+                "DO UPDATE SET next_offset = excluded.next_offset, updated_at = now()",
+                (consumer, self.source, topic, LANDING))
+        return new["left"], new["right"], added
+
+    def _new_rows_table(self, name: str, topic: str, consumer: str) -> int:
+        """(_partition, _offset) of the topic's rows landed past ``consumer``'s offsets, into a temporary table
+        dropped at commit (read per partition as a range of the primary key). Returns their number."""
+        self.connection.execute(sql.SQL(
+            "CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS SELECT t._partition, t._offset "
+            "FROM aietl_meta.kafka_offsets landed "
+            "LEFT JOIN aietl_meta.kafka_offsets done ON done.source = landed.source AND done.topic = landed.topic "
+            "AND done.consumer = %s AND done.partition = landed.partition "
+            "CROSS JOIN LATERAL (SELECT _partition, _offset FROM {table} WHERE _partition = landed.partition "
+            "AND _offset >= coalesce(done.next_offset, 0) AND _offset < landed.next_offset) t "
+            "WHERE landed.source = %s AND landed.topic = %s AND landed.consumer = %s"
+        ).format(name=sql.Identifier(name), table=self._table(topic)), (consumer, self.source, topic, LANDING))
+        return self.connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))).fetchone()[0]
 
     # ---- the per-minute aggregate ------------------------------------------------------------------------------
 

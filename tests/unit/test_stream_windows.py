@@ -164,3 +164,16 @@ def test_windows_must_name_a_topic_of_the_source_and_be_unique() -> None:
         KafkaSource.model_validate({**base, "windows": {"clicks": [window, window]}})
     parsed = KafkaSource.model_validate({**base, "windows": {"clicks": [{**window, "size": "1h30m"}]}})
     assert parsed.windows["clicks"][0].size == timedelta(minutes=90)
+
+
+def test_joins_must_name_topics_of_the_source_and_not_take_a_topic_table_name() -> None:
+    side = {"key": "k", "event_time": "ts"}
+    join = {"name": "paid", "within": "2m", "left": {"topic": "orders", **side}, "right": {"topic": "payments", **side}}
+    base = {"bootstrap_servers": "x:9092", "topics": ["orders", "payments"]}
+    assert KafkaSource.model_validate({**base, "joins": [join]}).joins[0].within == timedelta(minutes=2)
+    with pytest.raises(ValidationError, match=r"join 'paid': topic\(s\) \['refunds'\] are not in topics"):
+        KafkaSource.model_validate({**base, "joins": [{**join, "right": {"topic": "refunds", **side}}]})
+    with pytest.raises(ValidationError, match="join 'orders_per_minute': the name is taken by a topic's table"):
+        KafkaSource.model_validate({**base, "joins": [{**join, "name": "orders_per_minute"}]})
+    with pytest.raises(ValidationError, match=r"join names must be unique; repeated: \['paid'\]"):
+        KafkaSource.model_validate({**base, "joins": [join, join]})
