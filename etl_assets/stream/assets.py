@@ -153,7 +153,7 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
         resets = reader.offset_resets()
         try:
             moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset,
-                                        settings.windows.get(topic, ()))
+                                        settings.windows.get(topic, ()), settings.joins)
         except OffsetsResetError as error:
             raise Failure(description=str(error), allow_retries=False) from None
         if resets:

@@ -198,10 +198,11 @@ class OffsetsResetError(RuntimeError):
 
 
 def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str,
-                        windows: Sequence[StreamWindow] = ()) -> int:
+                        windows: Sequence[StreamWindow] = (), joins: Sequence[StreamJoin] = ()) -> int:
     """Follow ``on_offsets_reset`` for partitions whose offsets went backwards: fail naming them, or land them again
     from their beginning (the earlier rows are kept aside, and the topic's windows are rebuilt from the rows that
-    stay, so the messages landed again are not counted twice). Returns the rows moved aside."""
+    stay, and its joins forget the pairs of those partitions, so the messages landed again are not counted twice).
+    Returns the rows moved aside."""
     if not resets:
         return 0
     reasons = "; ".join(reset.reason for reset in resets)
@@ -213,6 +214,9 @@ def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[Of
     with store.topic_transaction(reader.topic):
         moved = store.restart_partitions(reader.topic, starts)
         rebuild_windows(store, reader.topic, windows)
+        for join in joins:
+            if reader.topic in (join.left.topic, join.right.topic):
+                store.reset_join(join.name, join.left, join.right, reader.topic, starts)
         return moved
 
 

@@ -411,6 +411,16 @@ class StreamStore:
                 (consumer, self.source, topic, LANDING))
         return new["left"], new["right"], added
 
+    def reset_join(self, name: str, left: JoinSide, right: JoinSide, topic: str, starts: Mapping[int, int]) -> None:
+        """Forget the pairs of ``topic``'s restarted partitions and join them again from ``starts`` (the topic was
+        recreated and lands again). Runs on the caller's transaction."""
+        partitions = list(starts)
+        if self._exists(name):
+            self.connection.execute(sql.SQL(
+                "DELETE FROM {} WHERE (%s AND left_partition = ANY(%s)) OR (%s AND right_partition = ANY(%s))"
+            ).format(self._table(name)), (left.topic == topic, partitions, right.topic == topic, partitions))
+        self.store_offsets(topic, starts, consumer=join_consumer(name))
+
     def _new_rows_table(self, name: str, topic: str, consumer: str) -> int:
         """(_partition, _offset) of the topic's rows landed past ``consumer``'s offsets, into a temporary table
         dropped at commit (read per partition as a range of the primary key). Returns their number."""

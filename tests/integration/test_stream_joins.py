@@ -15,6 +15,7 @@ from etl_assets.config.models import DataSources
 from etl_assets.stream.assets import build_stream_assets, stream_key
 from etl_assets.keys import STREAM, asset_key
 from resources.kafka import KafkaResource
+from tests.integration.test_stream_dead_letters import recreate
 from tests.integration.test_stream_assets import SOURCE, metadata_resource, produce, query, warehouse_resource
 
 pytestmark = pytest.mark.integration
@@ -22,12 +23,12 @@ START = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 WITHIN = timedelta(minutes=2)
 
 
-def run(bootstrap: str, dsn: str, orders: str, payments: str) -> dict:
+def run(bootstrap: str, dsn: str, orders: str, payments: str, **settings: object) -> dict:
     datasources = DataSources.model_validate({
         "warehouse": "wh", "metadata": "wh", "targets": {"postgres": {"wh": {"database": "unused"}}},
         "sources": {"kafka": {SOURCE: {"bootstrap_servers": bootstrap, "topics": [orders, payments], "joins": [
             {"name": "paid", "within": "2m", "left": {"topic": orders, "key": "customer", "event_time": "ts"},
-             "right": {"topic": payments, "key": "payer", "event_time": "paid_at"}}]}}}})
+             "right": {"topic": payments, "key": "payer", "event_time": "paid_at"}}], **settings}}}})
     wanted = {stream_key(SOURCE, orders), stream_key(SOURCE, payments), asset_key(STREAM, SOURCE, "paid")}
     warehouse = warehouse_resource(dsn)
     result = materialize(
@@ -78,3 +79,21 @@ def test_pairs_within_the_interval_match_a_brute_force_pairing_across_batches(ka
     assert (third["new_left_rows"], third["new_right_rows"]) == (20, 10)
     assert first["pairs_added"] + second["pairs_added"] + third["pairs_added"] == len(expected)
     assert (again["new_left_rows"], again["new_right_rows"], again["pairs_added"]) == (0, 0, 0)
+
+
+def test_a_recreated_topic_is_joined_again_without_its_earlier_pairs(kafka_bootstrap: str, pg_dsn: str) -> None:
+    orders, payments = f"orders_{uuid.uuid4().hex[:8]}", f"payments_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(8)
+    produce(kafka_bootstrap, orders, events(rng, 30, 0, (0, 20), "customer", "ts"), partitions=1)
+    produce(kafka_bootstrap, payments, events(rng, 30, 100, (0, 20), "payer", "paid_at"), partitions=1)
+    run(kafka_bootstrap, pg_dsn, orders, payments)
+    recreate(kafka_bootstrap, orders)
+    produce(kafka_bootstrap, orders, events(rng, 10, 200, (5, 15), "customer", "ts"), partitions=1)
+    restarted = run(kafka_bootstrap, pg_dsn, orders, payments, on_offsets_reset="restart")
+
+    expected = brute_force_pairs(pg_dsn, orders, payments)
+    joined = query(pg_dsn, "SELECT left_partition, left_offset, right_partition, right_offset, "
+                           "(left_row->>'id')::int FROM stream_events.paid")
+    assert {row[:4] for row in joined} == expected and expected
+    assert all(order_id >= 200 for *_, order_id in joined), "pairs of the topic's earlier life are gone"
+    assert restarted["new_left_rows"] == 10
