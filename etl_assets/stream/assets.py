@@ -1,5 +1,7 @@
 """Kafka topics as assets: ``stream/<source>/<topic>`` lands micro-batches in ``stream_<source>.<topic>``, and
-``stream/<source>/<topic>_per_minute`` keeps 1-minute tumbling-window counts per event type.
+``stream/<source>/<topic>_per_minute`` keeps 1-minute tumbling-window counts per event type, and
+``stream/<source>/<join>`` pairs the events of two topics within a time interval. The event-time windows declared
+under ``windows:`` are updated by the stream asset itself, in each micro-batch's transaction.
 
 Each materialization of a stream asset reads one bounded micro-batch from the offsets stored in the warehouse and
 commits rows + quarantined messages + new offsets in one transaction, so retries and reruns never duplicate or lose

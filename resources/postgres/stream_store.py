@@ -1,5 +1,6 @@
 """Kafka stream tables in a PostgreSQL warehouse: a topic's table and quarantine, the offsets of
-``aietl_meta.kafka_offsets``, and the per-minute aggregate recomputed for the windows that new rows touched.
+``aietl_meta.kafka_offsets``, the event-time window tables with their late events and state, the tables of joins
+of two topics, and the per-minute aggregate recomputed for the windows that new rows touched.
 
 A :class:`StreamStore` works on one open connection (from ``PostgresResource.connect()``). The offsets live in the
 warehouse database so that they commit in the same transaction as the rows they cover (exactly-once landing without
