@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from etl_assets.config.models import StreamWindow
-from etl_assets.stream.windows import Event, window_starts
+from etl_assets.stream.windows import Event
 
 US = timedelta(microseconds=1)
 
@@ -25,7 +25,7 @@ def brute_force(window: StreamWindow, events: list[Event]) -> tuple[dict, set]:
             else:
                 members.setdefault((event.key, None), []).append(event)
         else:
-            for start in window_starts(window, event.time):
+            for start in _starts(window, event.time):
                 if watermark is not None and start + window.size // US <= watermark:
                     late.add(event.position)
                 else:
@@ -39,6 +39,13 @@ def brute_force(window: StreamWindow, events: list[Event]) -> tuple[dict, set]:
                else start + window.size // US)
         windows[(key, start)] = (end, aggregate(window, group), end <= seen_max - lateness)
     return windows, late
+
+
+def _starts(window: StreamWindow, time: int) -> list[int]:
+    """Every multiple of the slide whose window [start, start + size) holds ``time``, by scanning."""
+    size, slide = window.size // US, (window.slide or window.size) // US
+    first = (time // slide - size // slide - 2) * slide
+    return [start for start in range(first, time + 1, slide) if start <= time < start + size]
 
 
 def _split_sessions(window: StreamWindow, members: dict) -> dict:

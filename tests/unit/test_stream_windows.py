@@ -20,6 +20,7 @@ SPECS = {
     "tumbling_strict": dict(kind="tumbling", size="7s"),
     "hop": dict(kind="hop", size="12s", slide="4s", allowed_lateness="3s"),
     "hop_even": dict(kind="hop", size="10s", slide="10s", allowed_lateness="20s"),
+    "hop_uneven": dict(kind="hop", size="10s", slide="4s", allowed_lateness="1s"),
     "session": dict(kind="session", gap="6s", allowed_lateness="4s"),
     "session_strict": dict(kind="session", gap="3s"),
 }
