@@ -34,6 +34,8 @@ class Event:
     """Where the event came from (e.g. partition and offset), handed back with late events."""
     received: int | None = None
     """Arrival time (the Kafka timestamp); events further than ``max_ahead`` past it are late."""
+    untimed: str | None = None
+    """Why ``time`` is None, when more is known than that the field is empty."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ def events_from_batch(window: StreamWindow, rows: pa.RecordBatch) -> list[Event]
     timestamp as the arrival time."""
     count = rows.num_rows
     times = _micros_column(rows, window.event_time)
+    untimed = _untimed_reason(rows, window.event_time)
     received = _micros_column(rows, "_timestamp")
     positions = zip(rows.column("_partition").to_pylist(), rows.column("_offset").to_pylist(), strict=True)
     keys = zip(*(_plain_column(rows, name) for name in window.group_by), strict=True) if window.group_by \
@@ -125,8 +128,18 @@ def events_from_batch(window: StreamWindow, rows: pa.RecordBatch) -> list[Event]
     fields = sorted({name for _, _, name in window.aggregate_specs() if name})
     values = {name: _plain_column(rows, name) for name in fields}
     return [Event(key=tuple(key), time=times[i], values={name: values[name][i] for name in fields},
-                  position=position, received=received[i])
+                  position=position, received=received[i], untimed=untimed)
             for i, (key, position) in enumerate(zip(keys, positions, strict=True))]
+
+
+def _untimed_reason(rows: pa.RecordBatch, name: str) -> str | None:
+    if name not in rows.schema.names:
+        return None
+    kind = rows.schema.field(name).type
+    if pa.types.is_timestamp(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind):
+        return None
+    return (f"event time field {name!r} was landed as {kind}, not as a timestamp (ISO 8601) or epoch seconds, "
+            f"because some of its values are neither")
 
 
 def _micros_column(rows: pa.RecordBatch, name: str) -> list[int | None]:
@@ -168,7 +181,7 @@ def apply_batch(window: StreamWindow, events: Iterable[Event], state: WindowStat
     late: list[LateEvent] = []
     for event in events:
         if event.time is None:
-            late.append(LateEvent(event, f"no event time in field {window.event_time!r}"))
+            late.append(LateEvent(event, event.untimed or f"no event time in field {window.event_time!r}"))
             continue
         if event.received is not None and event.time > event.received + ahead:
             late.append(LateEvent(event, f"event time {_iso(event.time)} is more than {window.max_ahead} ahead of "

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
 from etl_assets.config.models import KafkaSource, StreamWindow
-from etl_assets.stream.windows import Event, WindowState, apply_batch
+from etl_assets.stream.windows import Event, WindowState, apply_batch, events_from_batch, micros
 from tests.support.windows import brute_force
 
 S = 1_000_000
@@ -178,3 +179,19 @@ def test_joins_must_name_topics_of_the_source_and_not_take_a_topic_table_name() 
         KafkaSource.model_validate({**base, "joins": [{**join, "name": "orders_per_minute"}]})
     with pytest.raises(ValidationError, match=r"join names must be unique; repeated: \['paid'\]"):
         KafkaSource.model_validate({**base, "joins": [join, join]})
+
+
+def test_events_of_a_landed_batch_carry_key_time_values_and_why_a_time_is_missing() -> None:
+    window = spec("tumbling")
+    stamp = datetime(2026, 11, 1, tzinfo=UTC)
+    timed = pa.RecordBatch.from_pydict({
+        "_partition": [0, 0], "_offset": [5, 6], "_timestamp": [stamp, stamp], "k": ["a", None],
+        "ts": [stamp, None], "amount": [3, None]})
+    first, second = events_from_batch(window, timed)
+    assert (first.key, first.time, first.values["amount"], first.position) == (("a",), micros(stamp), 3, (0, 5))
+    assert (second.key, second.time, second.untimed) == ((None,), None, None)
+    epoch = pa.RecordBatch.from_pydict({"_partition": [0], "_offset": [0], "_timestamp": [stamp], "ts": [90]})
+    assert events_from_batch(window, epoch)[0].time == 90 * S
+    text = pa.RecordBatch.from_pydict({"_partition": [0], "_offset": [0], "_timestamp": [stamp], "ts": ["soon"]})
+    [late] = apply_batch(window, events_from_batch(window, text)).late
+    assert late.reason.startswith("event time field 'ts' was landed as string, not as a timestamp")
