@@ -1,9 +1,10 @@
-"""Landing a parsed micro-batch, and refreshing the per-minute aggregate, through the warehouse's stream store
-(:mod:`resources.postgres.stream_store`, which runs the SQL).
+"""Landing a parsed micro-batch with its event-time windows, and refreshing the per-minute aggregate and the
+joins, through the warehouse's stream store (:mod:`resources.postgres.stream_store`, which runs the SQL).
 
 What is decided here: the types of new columns (from the JSON values), the type each landed column's values are
-coerced to, and which column is the event time. Rows, quarantined messages and the new offsets commit in one
-transaction of the store, so retries and reruns never duplicate or lose a message.
+coerced to, which column is the event time, and the types of the window tables' columns. Rows, quarantined
+messages, the windows' rows and state and the new offsets commit in one transaction of the store, so retries and
+reruns never duplicate or lose a message, nor count it twice in a window.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from datetime import datetime
 import pyarrow as pa
 
 from etl_assets.config.models import StreamJoin, StreamWindow
-
 from etl_assets.stream.parse import (
     ParsedBatch,
     QuarantinedMessage,

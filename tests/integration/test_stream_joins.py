@@ -12,11 +12,11 @@ import pytest
 from dagster import materialize
 
 from etl_assets.config.models import DataSources
-from etl_assets.stream.assets import build_stream_assets, stream_key
 from etl_assets.keys import STREAM, asset_key
+from etl_assets.stream.assets import build_stream_assets, stream_key
 from resources.kafka import KafkaResource
-from tests.integration.test_stream_dead_letters import recreate
 from tests.integration.test_stream_assets import SOURCE, metadata_resource, produce, query, warehouse_resource
+from tests.integration.test_stream_dead_letters import recreate
 
 pytestmark = pytest.mark.integration
 START = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)

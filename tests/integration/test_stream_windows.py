@@ -18,8 +18,8 @@ from etl_assets.stream.store import land_batch
 from etl_assets.stream.windows import Event, micros, moment
 from resources.kafka import KafkaMessage, KafkaResource, MicroBatch
 from resources.postgres.stream_store import ConcurrentLandingError, open_stream_store
-from tests.integration.test_stream_dead_letters import recreate
 from tests.integration.test_stream_assets import SOURCE, metadata_resource, produce, query, warehouse_resource
+from tests.integration.test_stream_dead_letters import recreate
 from tests.support.windows import brute_force
 
 pytestmark = pytest.mark.integration
