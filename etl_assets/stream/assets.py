@@ -92,7 +92,7 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
                     f"in micro-batches of {settings.batch_size:,} (exactly once: offsets commit with the rows); "
                     f"undecodable messages are quarantined" + (f" and sent to {dead_letters!r}." if dead_letters
-                                                               else "."),
+                                                               else ".") + _windows_text(source, topic, settings),
         required_resource_keys={source_resource_key(source), "warehouse", "metadata"},
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
         pool=stream_pool(source),
@@ -119,6 +119,14 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
         return MaterializeResult(metadata=stream_metadata(source, run, time.monotonic() - started))
 
     return stream
+
+
+def _windows_text(source: str, topic: str, settings: KafkaSource) -> str:
+    windows = settings.windows.get(topic, [])
+    if not windows:
+        return ""
+    tables = ", ".join(f"{stream_namespace(source)}.{topic}__{w.name} ({w.kind})" for w in windows)
+    return f" Event-time windows updated with each micro-batch: {tables}; late events in {topic}__late_events."
 
 
 @dataclass

@@ -96,19 +96,21 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windo
 
 def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,
                    landed_types: dict[str, str]) -> dict[str, WindowLanding]:
-    """Add the landed rows to each window of the topic, on the caller's transaction. A window whose definition
-    changed since its state was stored is rebuilt from all of the topic's landed rows (these rows included)."""
+    """Add the landed rows to each window of the topic, on the caller's transaction. A new window, or one whose
+    definition changed since its state was stored, is built from all of the topic's landed rows (these included),
+    so a window added to a topic covers its history."""
     results = {}
     for window in windows:
         keys, aggregates = _window_columns(window, landed_types)
         store.ensure_window_table(topic, window.name, keys, aggregates)
         stored = store.read_window_state(topic, window.name)
-        if stored and stored[0] != window.model_dump(mode="json"):
-            store.drop_window(topic, window.name)
-            results[window.name] = _rebuild_window(store, topic, window, landed_types)
-        else:
+        if stored is not None and stored[0] == window.model_dump(mode="json"):
             results[window.name] = _apply_window(store, topic, window, landed_types, [rows],
-                                                 WindowState.from_json(stored[1] if stored else None))
+                                                 WindowState.from_json(stored[1]))
+            continue
+        if stored is not None:
+            store.drop_window(topic, window.name)
+        results[window.name] = _rebuild_window(store, topic, window, landed_types)
     return results
 
 

@@ -194,3 +194,21 @@ def test_windows_are_rebuilt_when_a_recreated_topic_lands_again(kafka_bootstrap:
         assert_window_table_is_recomputed(pg_dsn, topic, spec, events)
     assert query(pg_dsn, f'SELECT min(window_start) FROM stream_events."{topic}__per_5m"') == [
         (START + timedelta(minutes=30),)], "windows of the topic's previous life are gone"
+
+
+def test_a_window_added_to_a_topic_covers_the_rows_landed_before(kafka_bootstrap: str, pg_dsn: str) -> None:
+    topic = f"orders_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(6)
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, i, 0, 20)).encode() for i in range(40)], partitions=1)
+    run(kafka_bootstrap, pg_dsn, topic, [])
+    produce(kafka_bootstrap, topic, [json.dumps(order(rng, 40 + i, 15, 25)).encode() for i in range(10)],
+            partitions=1)
+    added = run(kafka_bootstrap, pg_dsn, topic, WINDOWS[1:])
+
+    events, _ = landed_events(pg_dsn, topic)
+    assert len(events) == 50 and added["rows_written"] == 10
+    for spec in WINDOWS[1:]:
+        expected_late = assert_window_table_is_recomputed(pg_dsn, topic, spec, events)
+        assert set(late_offsets(pg_dsn, topic, spec["name"])) == expected_late
+    [(counted,)] = query(pg_dsn, f'SELECT sum(orders)::int FROM stream_events."{topic}__sessions"')
+    assert counted + len(late_offsets(pg_dsn, topic, "sessions")) == 50, "each event is counted once or is late"
