@@ -6,9 +6,11 @@ resources read through Dagster's ``EnvVar`` so that neither logs nor the UI ever
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 
 class Strict(BaseModel):
@@ -125,6 +127,109 @@ class YdbSource(SourceDefaults):
     timeout_s: int = 30
 
 
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
+_DURATION_UNITS = {"ms": "milliseconds", "s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max", "count_distinct")
+_AGGREGATE = re.compile(r"^(count|sum|avg|min|max|count_distinct)(?:\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\))?$")
+_NAME = r"^[a-z_][a-z0-9_]{0,39}$"
+WINDOW_COLUMNS = ("window_start", "window_end", "final", "updated_at")
+"""Columns every window table has besides its group-by keys and aggregates."""
+
+
+def parse_duration(value: object) -> object:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"250ms"``, ``"2d"`` or ``0`` as a timedelta."""
+    if value == 0 or isinstance(value, timedelta):
+        return timedelta(0) if value == 0 else value
+    text = str(value).strip().replace(" ", "")
+    if not text or _DURATION_PART.sub("", text):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 30s, 5m, 1h30m, 250ms, 2d")
+    return sum((timedelta(**{_DURATION_UNITS[unit]: int(n)}) for n, unit in _DURATION_PART.findall(text)),
+               timedelta(0))
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class StreamWindow(Strict):
+    """One event-time window of a topic, landed in ``stream_<source>.<topic>__<name>``."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    event_time: str
+    """The JSON field holding the event time (ISO 8601 or epoch seconds)."""
+    kind: Literal["tumbling", "hop", "session"]
+    size: Duration | None = None
+    """Length of tumbling and hop windows."""
+    slide: Duration | None = None
+    """How far apart hop windows start (at most ``size``)."""
+    gap: Duration | None = None
+    """Session windows: a key's session ends after this long without events."""
+    allowed_lateness: Duration = timedelta(0)
+    """The watermark is the largest event time seen minus this; windows ending at or before it are final."""
+    max_ahead: Duration = timedelta(days=1)
+    """Events whose time is further than this ahead of their Kafka timestamp go to the late table (they would
+    otherwise push the watermark forward and close every window)."""
+    group_by: list[str] = Field(default_factory=list)
+    aggregates: dict[str, str] = Field(min_length=1)
+    """Column -> ``count``, ``count(field)``, ``sum(field)``, ``avg(field)``, ``min(field)``, ``max(field)`` or
+    ``count_distinct(field)``."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StreamWindow:
+        where = f"window {self.name!r}"
+        lengths = {"size": self.size, "slide": self.slide, "gap": self.gap}
+        needed = {"tumbling": {"size"}, "hop": {"size", "slide"}, "session": {"gap"}}[self.kind]
+        missing = sorted(name for name in needed if lengths[name] is None)
+        extra = sorted(name for name, length in lengths.items() if length is not None and name not in needed)
+        if missing or extra:
+            raise ValueError(f"{where}: a {self.kind} window needs {' and '.join(sorted(needed))}" +
+                             (f"; missing {missing}" if missing else "") + (f"; not allowed: {extra}" if extra else ""))
+        for name in needed:
+            if lengths[name] <= timedelta(0):
+                raise ValueError(f"{where}: {name} must be positive, got {lengths[name]}")
+        if self.kind == "hop" and self.slide > self.size:
+            raise ValueError(f"{where}: slide {self.slide} is longer than size {self.size}, so events between "
+                             f"windows would belong to none; use slide <= size")
+        if self.allowed_lateness < timedelta(0):
+            raise ValueError(f"{where}: allowed_lateness must not be negative")
+        taken = {*WINDOW_COLUMNS, *self.group_by}
+        for column, expression in self.aggregates.items():
+            if not re.match(_NAME, column) or column in taken:
+                raise ValueError(f"{where}: aggregate column {column!r} must be a lower-case name not among "
+                                 f"{sorted(taken)}")
+            match = _AGGREGATE.match(expression.strip())
+            if not match:
+                raise ValueError(f"{where}: aggregate {column}: {expression!r} is not one of "
+                                 f"{', '.join(f + '(field)' for f in AGGREGATE_FUNCTIONS)} or count")
+            if match.group(1) != "count" and not match.group(2):
+                raise ValueError(f"{where}: aggregate {column}: {match.group(1)} needs a field, e.g. "
+                                 f"{match.group(1)}(amount)")
+        if len(set(self.group_by)) != len(self.group_by):
+            raise ValueError(f"{where}: group_by repeats a field: {self.group_by}")
+        return self
+
+    def aggregate_specs(self) -> list[tuple[str, str, str | None]]:
+        """(column, function, field or None) per aggregate."""
+        return [(column, *_AGGREGATE.match(expression.strip()).groups()) for column, expression in
+                self.aggregates.items()]
+
+
+class StreamJoinSide(Strict):
+    topic: str
+    key: str
+    """The JSON field matched with the other side's key (compared as text)."""
+    event_time: str
+
+
+class StreamJoin(Strict):
+    """Events of two topics with equal keys whose event times are at most ``within`` apart, landed in
+    ``stream_<source>.<name>`` by the asset ``stream/<source>/<name>``."""
+
+    name: Annotated[str, Field(pattern=_NAME)]
+    left: StreamJoinSide
+    right: StreamJoinSide
+    within: Duration
+
+
 class KafkaSource(SourceDefaults):
     bootstrap_servers: str
     topics: list[str]
@@ -146,6 +251,42 @@ class KafkaSource(SourceDefaults):
     on_offsets_reset: Literal["restart", "fail"] = "fail"
     """When stored offsets lie past a partition's end (topic recreated or truncated): land it again from its
     beginning (the earlier rows move to ``<topic>__before_reset``), or fail the run with the reason."""
+    windows: dict[str, list[StreamWindow]] = Field(default_factory=dict)
+    """Topic -> its event-time windows, updated after each micro-batch lands."""
+
+    joins: list[StreamJoin] = Field(default_factory=list)
+    """Time-bounded joins of two topics' events, each its own asset."""
+
+    @model_validator(mode="after")
+    def _joins_of_known_topics(self) -> KafkaSource:
+        names = [join.name for join in self.joins]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"join names must be unique; repeated: {repeated}")
+        for join in self.joins:
+            unknown = sorted({join.left.topic, join.right.topic} - set(self.topics))
+            if unknown:
+                raise ValueError(f"join {join.name!r}: topic(s) {unknown} are not in topics {self.topics}")
+            if join.name in {*self.topics, *(f"{topic}_per_minute" for topic in self.topics)}:
+                raise ValueError(f"join {join.name!r}: the name is taken by a topic's table")
+            if join.within <= timedelta(0):
+                raise ValueError(f"join {join.name!r}: within must be positive, got {join.within}")
+        return self
+
+    @model_validator(mode="after")
+    def _windows_of_known_topics(self) -> KafkaSource:
+        unknown = sorted(set(self.windows) - set(self.topics))
+        if unknown:
+            raise ValueError(f"windows are declared for topic(s) {unknown} that are not in topics {self.topics}")
+        for topic, windows in self.windows.items():
+            names = [window.name for window in windows]
+            repeated = sorted({name for name in names if names.count(name) > 1})
+            if repeated:
+                raise ValueError(f"topic {topic!r}: window names must be unique; repeated: {repeated}")
+            if len(f"{topic}__late_events") > 63 or any(len(f"{topic}__{name}") > 63 for name in names):
+                raise ValueError(f"topic {topic!r}: <topic>__<window name> must fit PostgreSQL's 63-character "
+                                 f"names; shorten the window names")
+        return self
 
 
 class Sources(Strict):

@@ -1,5 +1,7 @@
 """Kafka topics as assets: ``stream/<source>/<topic>`` lands micro-batches in ``stream_<source>.<topic>``, and
-``stream/<source>/<topic>_per_minute`` keeps 1-minute tumbling-window counts per event type.
+``stream/<source>/<topic>_per_minute`` keeps 1-minute tumbling-window counts per event type, and
+``stream/<source>/<join>`` pairs the events of two topics within a time interval. The event-time windows declared
+under ``windows:`` are updated by the stream asset itself, in each micro-batch's transaction.
 
 Each materialization of a stream asset reads one bounded micro-batch from the offsets stored in the warehouse and
 commits rows + quarantined messages + new offsets in one transaction, so retries and reruns never duplicate or lose
@@ -15,6 +17,7 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AutomationCondition,
     Backoff,
     Config,
     Failure,
@@ -25,13 +28,15 @@ from dagster import (
 )
 from pydantic import Field
 
-from etl_assets.config.models import DataSources, KafkaSource
+from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
     OffsetsResetError,
+    WindowLanding,
     apply_offset_resets,
     land_batch,
+    refresh_join,
     refresh_per_minute,
     send_dead_letters,
 )
@@ -58,11 +63,13 @@ def per_minute_key(source: str, topic: str) -> AssetKey:
 
 
 def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
-    """Two assets per topic of every Kafka source: the landed stream and its per-minute aggregate."""
+    """Two assets per topic of every Kafka source (the landed stream and its per-minute aggregate), and one per
+    time-bounded join of two topics."""
     assets = []
     for source, settings in datasources.sources.kafka.items():
         for topic in settings.topics:
             assets += [_stream_asset(source, topic, settings), _per_minute_asset(source, topic)]
+        assets += [_join_asset(source, join) for join in settings.joins]
     return assets
 
 
@@ -85,7 +92,7 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
                     f"in micro-batches of {settings.batch_size:,} (exactly once: offsets commit with the rows); "
                     f"undecodable messages are quarantined" + (f" and sent to {dead_letters!r}." if dead_letters
-                                                               else "."),
+                                                               else ".") + _windows_text(source, topic, settings),
         required_resource_keys={source_resource_key(source), "warehouse", "metadata"},
         retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
         pool=stream_pool(source),
@@ -114,6 +121,14 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
     return stream
 
 
+def _windows_text(source: str, topic: str, settings: KafkaSource) -> str:
+    windows = settings.windows.get(topic, [])
+    if not windows:
+        return ""
+    tables = ", ".join(f"{stream_namespace(source)}.{topic}__{w.name} ({w.kind})" for w in windows)
+    return f" Event-time windows updated with each micro-batch: {tables}; late events in {topic}__late_events."
+
+
 @dataclass
 class StreamRun:
     """What one materialization landed, over all of its micro-batches."""
@@ -128,6 +143,14 @@ class StreamRun:
     rows_moved_aside: int = 0
     resets: list[str] = field(default_factory=list)
     dead_lettered: int = 0
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_windows(self, landed: dict[str, WindowLanding]) -> None:
+        for name, result in landed.items():
+            totals = self.windows.setdefault(name, {"rows_upserted": 0, "late_events": 0})
+            totals["rows_upserted"] += result.rows_upserted
+            totals["late_events"] += result.late_events
+            totals["watermark"] = result.watermark.isoformat() if result.watermark else None
 
 
 def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, store: StreamStore, topic: str,
@@ -139,7 +162,8 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
     with kafka.open_reader(topic, start_offsets) as reader:
         resets = reader.offset_resets()
         try:
-            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset)
+            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset,
+                                        settings.windows.get(topic, ()), settings.joins)
         except OffsetsResetError as error:
             raise Failure(description=str(error), allow_retries=False) from None
         if resets:
@@ -153,13 +177,14 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
             wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
             began = time.monotonic()
             batch = reader.read(wanted, deadline)
-            landed = land_batch(store, batch, parse_messages(batch.messages))
+            landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
             run.landing_seconds += time.monotonic() - began
             run.batches, run.last = run.batches + 1, batch
             run.messages += len(batch.messages)
             run.rows_written += landed.rows_written
             run.quarantined += landed.quarantined
             run.added_columns += landed.added_columns
+            run.add_windows(landed.windows)
             if batch.drained or time.monotonic() >= deadline or (limit is not None and run.messages >= limit):
                 return run
 
@@ -189,6 +214,7 @@ def stream_metadata(source: str, run: StreamRun, step_seconds: float) -> dict[st
         "step_overhead_seconds": MetadataValue.float(round(step_seconds - run.landing_seconds, 3)),
         "offsets_reset": MetadataValue.json(run.resets),
         "rows_moved_aside": MetadataValue.int(run.rows_moved_aside),
+        "windows": MetadataValue.json(run.windows),
     }
 
 
@@ -228,3 +254,32 @@ def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
         })
 
     return per_minute
+
+
+def _join_asset(source: str, join: StreamJoin) -> AssetsDefinition:
+    left, right = join.left, join.right
+
+    @asset(
+        key=asset_key(STREAM, source, join.name),
+        group_name=group_name(source),
+        kinds={"postgres"},
+        deps=list(dict.fromkeys([stream_key(source, left.topic), stream_key(source, right.topic)])),
+        description=f"Events of {left.topic} and {right.topic} (source {source}) with equal {left.key}/{right.key} "
+                    f"whose {left.event_time}/{right.event_time} are at most {join.within} apart, in "
+                    f"{stream_namespace(source)}.{join.name}; each run adds the pairs of newly landed rows.",
+        required_resource_keys={"warehouse"},
+        pool=stream_pool(source),
+        automation_condition=AutomationCondition.eager(),
+    )
+    def joined(context: AssetExecutionContext) -> MaterializeResult:
+        with warehouse_stream_store(context, source) as store:
+            store.ensure_offsets_table()
+            result = refresh_join(store, join)
+        return MaterializeResult(metadata={
+            "table": MetadataValue.text(f"{stream_namespace(source)}.{join.name}"),
+            "new_left_rows": MetadataValue.int(result.new_left),
+            "new_right_rows": MetadataValue.int(result.new_right),
+            "pairs_added": MetadataValue.int(result.pairs_added),
+        })
+
+    return joined

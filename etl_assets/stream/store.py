@@ -1,21 +1,28 @@
-"""Landing a parsed micro-batch, and refreshing the per-minute aggregate, through the warehouse's stream store
-(:mod:`resources.postgres.stream_store`, which runs the SQL).
+"""Landing a parsed micro-batch with its event-time windows, and refreshing the per-minute aggregate and the
+joins, through the warehouse's stream store (:mod:`resources.postgres.stream_store`, which runs the SQL).
 
 What is decided here: the types of new columns (from the JSON values), the type each landed column's values are
-coerced to, and which column is the event time. Rows, quarantined messages and the new offsets commit in one
-transaction of the store, so retries and reruns never duplicate or lose a message.
+coerced to, which column is the event time, and the types of the window tables' columns. Rows, quarantined
+messages, the windows' rows and state and the new offsets commit in one transaction of the store, so retries and
+reruns never duplicate or lose a message, nor count it twice in a window.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pyarrow as pa
+
+from etl_assets.config.models import StreamJoin, StreamWindow
 from etl_assets.stream.parse import (
     ParsedBatch,
     QuarantinedMessage,
     coerce_to_arrow,
     infer_logical_type,
 )
+from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
 from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
@@ -31,6 +38,16 @@ class LandingResult:
     rows_written: int
     quarantined: list[QuarantinedMessage] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
+    windows: dict[str, WindowLanding] = field(default_factory=dict)
+
+
+@dataclass
+class WindowLanding:
+    """What one micro-batch did to one event-time window."""
+
+    rows_upserted: int
+    late_events: int
+    watermark: datetime | None
 
 
 @dataclass
@@ -54,8 +71,10 @@ def stream_type(logical: str) -> str:
     return parsed.name if parsed.name in _CARRIED_AS_IS else "string"
 
 
-def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch) -> LandingResult:
-    """Write the batch's rows, its quarantined messages and its next offsets in one transaction."""
+def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windows: Sequence[StreamWindow] = ()
+               ) -> LandingResult:
+    """Write the batch's rows, its quarantined messages, its event-time windows (with their state) and its next
+    offsets in one transaction."""
     topic = batch.topic
     with store.topic_transaction(topic):
         store.check_not_moved(batch)
@@ -69,8 +88,92 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch) -> La
         store.copy_rows(topic, rows)
         quarantined = [*parsed.quarantined, *rejected]
         store.quarantine(topic, quarantined)
+        landed_windows = update_windows(store, topic, windows, rows, landed) if rows.num_rows else {}
         store.store_offsets(topic, batch.next_offsets)
-    return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added))
+    return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added),
+                         windows=landed_windows)
+
+
+def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,
+                   landed_types: dict[str, str]) -> dict[str, WindowLanding]:
+    """Add the landed rows to each window of the topic, on the caller's transaction. A new window, or one whose
+    definition changed since its state was stored, is built from all of the topic's landed rows (these included),
+    so a window added to a topic covers its history."""
+    results = {}
+    for window in windows:
+        keys, aggregates = _window_columns(window, landed_types)
+        store.ensure_window_table(topic, window.name, keys, aggregates)
+        stored = store.read_window_state(topic, window.name)
+        if stored is not None and stored[0] == window.model_dump(mode="json"):
+            results[window.name] = _apply_window(store, topic, window, landed_types, [rows],
+                                                 WindowState.from_json(stored[1]))
+            continue
+        if stored is not None:
+            store.drop_window(topic, window.name)
+        results[window.name] = _rebuild_window(store, topic, window, landed_types)
+    return results
+
+
+def rebuild_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow]) -> None:
+    """Rebuild every window of the topic from its landed rows (after offsets were reset), on the caller's
+    transaction."""
+    landed_types = store.column_types(topic)
+    for window in windows:
+        store.drop_window(topic, window.name)
+        if landed_types:
+            _rebuild_window(store, topic, window, landed_types)
+
+
+def _rebuild_window(store: StreamStore, topic: str, window: StreamWindow, landed_types: dict[str, str]
+                    ) -> WindowLanding:
+    fields = [window.event_time, *window.group_by, *(name for _, _, name in window.aggregate_specs() if name)]
+    return _apply_window(store, topic, window, landed_types, store.landed_rows(topic, fields), WindowState())
+
+
+def _window_columns(window: StreamWindow, landed_types: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Logical types of the window table's key columns (as landed) and aggregate columns."""
+    keys = {name: stream_type(landed_types[name]) if name in landed_types else "string" for name in window.group_by}
+    aggregates = {column: "int64" if function in ("count", "count_distinct") else "float64"
+                  for column, function, _ in window.aggregate_specs()}
+    return keys, aggregates
+
+
+def _apply_window(store: StreamStore, topic: str, window: StreamWindow, landed_types: dict[str, str],
+                  batches: Iterable[pa.RecordBatch], state: WindowState) -> WindowLanding:
+    """Feed the batches to the window: upsert the windows they changed or closed, delete session windows merged
+    away, record late events, then store the new state."""
+    keys, aggregates = _window_columns(window, landed_types)
+    store.ensure_window_table(topic, window.name, keys, aggregates)
+    upserted = late_events = 0
+    watermark = None
+    for rows in batches:
+        result = apply_batch(window, events_from_batch(window, rows), state)
+        store.delete_windows(topic, window.name, list(keys),
+                             [(*key, moment(start)) for key, start in result.retracted])
+        store.upsert_windows(topic, window.name, list(keys), list(aggregates), [
+            (*row.key, moment(row.window_start), moment(row.window_end),
+             *(row.aggregates[column] for column in aggregates), row.final) for row in result.rows])
+        store.record_late_events(topic, window.name, [
+            (*late.event.position, None if late.event.time is None else moment(late.event.time), late.reason)
+            for late in result.late])
+        state, watermark = result.state, result.watermark
+        upserted, late_events = upserted + len(result.rows), late_events + len(result.late)
+    watermark = None if watermark is None else moment(watermark)
+    store.store_window_state(topic, window.name, window.model_dump(mode="json"), state.to_json(), watermark)
+    return WindowLanding(upserted, late_events, watermark)
+
+
+@dataclass
+class JoinResult:
+    new_left: int
+    new_right: int
+    pairs_added: int
+
+
+def refresh_join(store: StreamStore, join: StreamJoin) -> JoinResult:
+    """Add the pairs that rows landed since the last refresh form, holding both topics' locks."""
+    with store.topic_transaction(join.left.topic, join.right.topic):
+        return JoinResult(*store.refresh_join(join.name, join.left, join.right, join.within))
 
 
 def refresh_per_minute(store: StreamStore, topic: str) -> WindowResult:
@@ -96,9 +199,12 @@ class OffsetsResetError(RuntimeError):
     """Stored offsets lie past the end of the topic and the source's policy is to fail."""
 
 
-def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str) -> int:
+def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str,
+                        windows: Sequence[StreamWindow] = (), joins: Sequence[StreamJoin] = ()) -> int:
     """Follow ``on_offsets_reset`` for partitions whose offsets went backwards: fail naming them, or land them again
-    from their beginning (the earlier rows are kept aside). Returns the rows moved aside."""
+    from their beginning (the earlier rows are kept aside, and the topic's windows are rebuilt from the rows that
+    stay, and its joins forget the pairs of those partitions, so the messages landed again are not counted twice).
+    Returns the rows moved aside."""
     if not resets:
         return 0
     reasons = "; ".join(reset.reason for reset in resets)
@@ -108,7 +214,12 @@ def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[Of
     gone = {reset.partition: 0 for reset in resets if reset.end is None}
     starts = {**reader.restart([reset.partition for reset in resets if reset.end is not None]), **gone}
     with store.topic_transaction(reader.topic):
-        return store.restart_partitions(reader.topic, starts)
+        moved = store.restart_partitions(reader.topic, starts)
+        rebuild_windows(store, reader.topic, windows)
+        for join in joins:
+            if reader.topic in (join.left.topic, join.right.topic):
+                store.reset_join(join.name, join.left, join.right, reader.topic, starts)
+        return moved
 
 
 def send_dead_letters(store: StreamStore, kafka: KafkaResource, dead_letter_topic: str, topic: str) -> int:
