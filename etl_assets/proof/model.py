@@ -83,14 +83,17 @@ class Proof:
 
     @property
     def flagged(self) -> bool:
-        """The recommendation measured worse than naive (larger, or slower overall beyond SLOWER_TOLERANCE) or could
-    not hold the sample."""
+        """The recommendation measured worse than naive, or could not hold the sample: slower overall beyond
+        SLOWER_TOLERANCE, or larger without being faster by it. Larger and faster is a trade (indexes take space to
+        answer queries sooner), stated in the summary, not a fault."""
         if self.status == "failed":
             return True
         if self.status == "skipped":
             return False
         size, speed = self.size_ratio, self.speedup
-        return (size is not None and size < 1) or (speed is not None and speed * SLOWER_TOLERANCE < 1)
+        slower = speed is not None and speed * SLOWER_TOLERANCE < 1
+        faster = speed is not None and speed >= SLOWER_TOLERANCE
+        return slower or (size is not None and size < 1 and not faster)
 
     def summary(self) -> str:
         """E.g. "recommended layout: 3.1x smaller, 2.4x faster on these 4 queries"."""

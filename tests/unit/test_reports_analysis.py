@@ -132,6 +132,14 @@ def test_a_recommendation_that_measures_worse_than_naive_is_flagged() -> None:
     assert orders.health in ("warn", "fail") and report.counts["proofs_flagged"] == 1
 
 
+def test_a_larger_layout_that_answers_faster_is_a_trade_not_a_flag() -> None:
+    indexed = measured("shop_db", "orders", 1_000_000, 1_200_000, [("lookup", 30.0, 1.0), ("group by", 10.0, 9.0)])
+    same_speed = measured("shop_db", "orders", 1_000_000, 1_200_000, [("group by", 10.0, 10.0)])
+
+    assert not indexed.flagged and indexed.summary().startswith("recommended layout: 1.2x larger, 5.8x faster")
+    assert same_speed.flagged
+
+
 def test_a_failed_or_skipped_proof_says_why() -> None:
     failed = Proof("shop_db", "orders", "postgres", "failed", 100_000, rows_loaded=5000,
                    reason="the recommended layout could not be built or hold the sample: duplicate key")
