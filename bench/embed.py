@@ -51,6 +51,13 @@ def synthetic_rows(count: int) -> list[dict]:
     return rows
 
 
+def table_asset(table):
+    """The key of the table's embeddings asset (its search check is not part of the measurement)."""
+    from etl_assets.keys import EMBEDDINGS, asset_key
+
+    return asset_key(EMBEDDINGS, table.source, table.name)
+
+
 def land(warehouse, table, rows: list[dict]) -> None:
     import pyarrow as pa
 
@@ -68,7 +75,7 @@ def run_asset(tables, table, warehouse, qdrant_path: Path, embedder) -> dict:
     from resources.metadata import MetadataResource
     from resources.qdrant import QdrantResource
 
-    assets = [a for a in build_embedding_assets([table]) if a.key.path[0] == "embeddings" and len(a.key.path) == 3]
+    assets = [a for a in build_embedding_assets([table]) if table_asset(table) in a.keys]
     result = materialize(assets, resources={"warehouse": warehouse, "metadata": MetadataResource(postgres=warehouse),
                                             "qdrant": QdrantResource(path=str(qdrant_path)), "embedder": embedder})
     [event] = result.get_asset_materialization_events()
@@ -80,10 +87,10 @@ def bare_steps(table, rows: list[dict], qdrant_path: Path, embedder) -> tuple[fl
     from qdrant_client import models as qm
 
     from etl_assets.embeddings.assets import text_columns
-    from etl_assets.embeddings.rows import row_text
+    from etl_assets.embeddings.rows import document_text
 
     columns = text_columns(table)
-    texts = [row_text(row, columns) for row in rows]
+    texts = [document_text(row, columns, table.text_template) for row in rows]
     started = time.perf_counter()
     vectors = embedder.embed(texts)
     encode_s = time.perf_counter() - started
@@ -118,7 +125,7 @@ def golden_recall(tables, warehouse, qdrant_path: Path, embedder) -> float:
                           tables={"products": FileTable(file="products.json", format="json")})
     warehouse.write(table.raw_namespace, table.schema, files.read(table.schema), WriteMode.REPLACE)
     qdrant = QdrantResource(path=str(qdrant_path))
-    assets = [a for a in build_embedding_assets([table]) if len(a.key.path) == 3]
+    assets = [a for a in build_embedding_assets([table]) if table_asset(table) in a.keys]
     materialize(assets, resources={"warehouse": warehouse, "metadata": MetadataResource(postgres=warehouse),
                                    "qdrant": qdrant, "embedder": embedder})
     return product_recall(SemanticSearchResource(qdrant=qdrant, embedder=embedder))[0]

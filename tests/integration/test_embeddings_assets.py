@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetCheckKey, AssetKey, materialize
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
@@ -21,6 +21,7 @@ from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.protocol import WriteMode
 from resources.qdrant import QdrantResource
+from resources.search import SemanticSearchResource
 
 pytestmark = pytest.mark.integration
 PRODUCTS = asset_key(EMBEDDINGS, "shop_files", "products")
@@ -44,12 +45,15 @@ class Harness:
         self.qdrant = QdrantResource(path=str(qdrant_path))
         self.embedder = EmbedderResource(model=model)
         self.resources = {"warehouse": self.warehouse, "metadata": MetadataResource(postgres=self.warehouse),
-                          "qdrant": self.qdrant, "embedder": self.embedder}
-        self.assets = [a for a in build_embedding_assets([table]) if a.key == PRODUCTS]
+                          "qdrant": self.qdrant, "embedder": self.embedder,
+                          "search": SemanticSearchResource(qdrant=self.qdrant, embedder=self.embedder)}
+        self.assets = [a for a in build_embedding_assets([table]) if PRODUCTS in a.keys or
+                       PRODUCTS in {check.asset_key for check in a.check_keys}]
 
     def materialize(self) -> dict[str, Any]:
         result = materialize(self.assets, resources=self.resources)
         assert result.success
+        self.check = {e.check_name: e for e in result.get_asset_check_evaluations()}
         [event] = result.get_asset_materialization_events()
         materialization = event.event_specific_data.materialization
         assert materialization.asset_key == PRODUCTS
@@ -129,8 +133,11 @@ def test_search_without_embeddings_says_what_to_materialize(tmp_path: Path) -> N
 
 def test_only_semantic_search_tables_get_an_embeddings_asset_besides_the_catalog() -> None:
     tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
-    keys = [asset.key for asset in build_embedding_assets(tables)]
+    definitions = build_embedding_assets(tables)
+    keys = [key for definition in definitions for key in definition.keys]
+    checks = [key for definition in definitions for key in definition.check_keys]
     assert keys == [AssetKey(["embeddings", "shop_files", "products"]), AssetKey(["embeddings", "catalog"])]
+    assert checks == [AssetCheckKey(AssetKey(["embeddings", "shop_files", "products"]), "searchable")]
 
 
 def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
