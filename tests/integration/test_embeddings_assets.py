@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from dagster import AssetCheckKey, AssetKey, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, AssetSelection, materialize
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
@@ -159,9 +160,10 @@ def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
         assert client.count("shop_files__products", exact=True).count == products - 1
 
 
+@pytest.mark.parametrize("model", ["minilm", "hashing"])
 def test_bad_text_values_land_as_points_or_are_counted_and_nothing_blocks(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable, model: str) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table, model)
     products = land_products(sample_dir, harness.warehouse, products_table)
     huge = "Водонепроницаемые ботинки 防水靴 🥾 waterproof hiking boots. " * 90_000
     harness.sql("UPDATE raw_shop_files.products SET name = NULL, description = NULL, category = NULL "
@@ -179,7 +181,7 @@ def test_bad_text_values_land_as_points_or_are_counted_and_nothing_blocks(
     [hit] = search("Чугунная сковорода", "shop_files", "products", limit=1, qdrant=harness.qdrant,
                    embedder=harness.embedder)
     assert hit.pk == {"product_id": 4}
-    [long_hit] = search("Водонепроницаемые ботинки", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+    [long_hit] = search(huge[:400], "shop_files", "products", limit=1, qdrant=harness.qdrant,
                         embedder=harness.embedder)
     assert long_hit.pk == {"product_id": 3} and len(long_hit.payload["description"]) <= 2_001
 
@@ -238,3 +240,45 @@ def test_an_index_out_of_step_with_the_collection_is_reconciled(
     with harness.qdrant.open() as client:
         assert client.count("shop_files__products", exact=True).count == products - 1
     assert harness.sql("SELECT count(*) FROM aietl_meta.embedding_index")[0][0] == products - 1
+
+
+def test_the_searchable_check_searches_through_the_search_resource(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    passed = harness.check["searchable"]
+    assert passed.passed and passed.metadata["probes"].value == 5
+    assert passed.metadata["found_share"].value == 1.0 and passed.metadata["model"].value == "hashing-384"
+
+    other_model = SemanticSearchResource(qdrant=harness.qdrant, embedder=EmbedderResource(model="minilm"))
+    result = materialize(harness.assets, resources={**harness.resources, "search": other_model},
+                         selection=AssetSelection.checks_for_assets(PRODUCTS))
+
+    assert result.success and not result.get_asset_materialization_events()
+    [failed] = result.get_asset_check_evaluations()
+    assert not failed.passed and failed.severity == AssetCheckSeverity.WARN
+    assert failed.metadata["found_share"].value < 0.8 and failed.metadata["model"].value == "minilm-384"
+    assert "rows found by their own text among the top 5 hits" in failed.description
+
+
+def test_a_row_template_shapes_the_documents_and_a_new_template_embeds_again(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    templated = replace(products_table, text_template="{name} (a {category} product): {description}")
+    harness = Harness(pg_dsn, tmp_path / "qdrant", templated)
+    products = land_products(sample_dir, harness.warehouse, templated)
+    harness.sql("UPDATE raw_shop_files.products SET name = NULL, description = NULL, category = NULL "
+                "WHERE product_id = 1")
+
+    first = harness.materialize()
+
+    assert (first["rows_embedded"], first["rows_without_text"]) == (products - 1, 1)
+    [name, category, description] = harness.sql("SELECT name, category, description FROM raw_shop_files.products "
+                                                "WHERE product_id = 4")[0]
+    [hit] = search(name, "shop_files", "products", limit=1, qdrant=harness.qdrant, embedder=harness.embedder)
+    assert hit.pk == {"product_id": 4} and hit.text == f"{name} (a {category} product): {description}"
+
+    harness.assets = [a for a in build_embedding_assets([replace(templated, text_template="{name}")])
+                      if PRODUCTS in a.keys]
+    second = harness.materialize()
+    assert (second["rows_embedded"], second["rows_skipped"]) == (products - 1, 0)
