@@ -1,7 +1,8 @@
 """``embeddings/<source>/<table>``: the rows of a landed table as vectors in the Qdrant collection
 ``<source>__<table>``, for every table with ``semantic_search: true``; and ``embeddings/catalog``: every table and
 column of the catalog in collection ``aietl__schema``, for schema search. Searching is
-:class:`resources.search.SemanticSearchResource`'s job (the CLI and Dagster runs use it alike).
+:class:`resources.search.SemanticSearchResource`'s job (the CLI and Dagster runs use it alike; each table's
+asset check ``searchable`` does, see ``checks.py``).
 
 The index of what is embedded (point id, primary key, content hash) lives in ``aietl_meta.embedding_index`` of the
 metadata PostgreSQL, so a rerun embeds only rows that are new or changed and removes the points of deleted rows.

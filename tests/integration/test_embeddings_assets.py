@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,10 +42,29 @@ def land_products(sample_dir: Path, warehouse: PostgresResource, table: SourceTa
     return warehouse.write(table.raw_namespace, table.schema, files.read(table.schema), WriteMode.REPLACE).rows_written
 
 
+@pytest.fixture(params=["local", "server"])
+def qdrant(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantResource]:
+    """Qdrant local mode; and a Qdrant server when AIETL_TEST_QDRANT_URL names one (its products collection is
+    dropped before and after), reported as skipped otherwise."""
+    if request.param == "local":
+        yield QdrantResource(path=str(tmp_path / "qdrant"))
+        return
+    if not os.environ.get("AIETL_TEST_QDRANT_URL"):
+        pytest.skip("set AIETL_TEST_QDRANT_URL (and AIETL_TEST_QDRANT_API_KEY if needed) to run this against a "
+                    "Qdrant server; no server binary is installable here")
+    server = QdrantResource(url=os.environ["AIETL_TEST_QDRANT_URL"],
+                            api_key=os.environ.get("AIETL_TEST_QDRANT_API_KEY", ""), timeout_s=10)
+    with server.open() as client:
+        client.delete_collection("shop_files__products")
+    yield server
+    with server.open() as client:
+        client.delete_collection("shop_files__products")
+
+
 class Harness:
-    def __init__(self, pg_dsn: str, qdrant_path: Path, table: SourceTable, model: str = "hashing"):
+    def __init__(self, pg_dsn: str, qdrant: Path | QdrantResource, table: SourceTable, model: str = "hashing"):
         self.warehouse = PostgresResource.from_dsn(pg_dsn)
-        self.qdrant = QdrantResource(path=str(qdrant_path))
+        self.qdrant = qdrant if isinstance(qdrant, QdrantResource) else QdrantResource(path=str(qdrant))
         self.embedder = EmbedderResource(model=model)
         self.resources = {"warehouse": self.warehouse, "metadata": MetadataResource(postgres=self.warehouse),
                           "qdrant": self.qdrant, "embedder": self.embedder,
@@ -67,8 +88,8 @@ class Harness:
 
 
 def test_only_changed_rows_are_embedded_again_and_deleted_rows_leave(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, qdrant: QdrantResource, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, qdrant, products_table)
     products = land_products(sample_dir, harness.warehouse, products_table)
 
     first = harness.materialize()
@@ -210,8 +231,8 @@ def test_a_key_that_changes_type_replaces_every_point_without_duplicates(
 
 
 def test_a_collection_of_another_dimension_fails_the_run_and_keeps_its_points(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, qdrant: QdrantResource, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, qdrant, products_table)
     products = land_products(sample_dir, harness.warehouse, products_table)
     harness.materialize()
     harness.resources["embedder"] = EmbedderResource(model="hashing", dimensions=128)
