@@ -132,3 +132,15 @@ def test_a_bad_row_template_names_the_table_and_what_is_wrong(tmp_path: Path, te
 def test_literal_braces_and_repeated_placeholders() -> None:
     assert template_columns("{{sku}} {name} and {name}", ["name"]) == ["name"]
     assert document_text({"name": "Lamp"}, [], "{{sku}} {name} and {name}") == "{sku} Lamp and Lamp"
+
+
+def test_aietl_validate_reports_a_bad_row_template_with_its_key_path(tmp_path: Path) -> None:
+    from etl_assets.config.checks import check_config
+
+    file = write(tmp_path, CONFIG.replace("(category {category})", "by {brand}"))
+    problems = check_config(load_datasources(file), file, tmp_path / "catalog.json", environ={},
+                            catalog={"shop": [PRODUCTS]})
+    [problem] = [p for p in problems if p.key_path.endswith("text_template")]
+    assert problem.key_path == "sources.files.shop.tables.products.text_template" and problem.blocking
+    assert str(problem).startswith(f"{file}: sources.files.shop.tables.products.text_template: text_template ")
+    assert "{brand} is not a column of the table" in problem.reason
