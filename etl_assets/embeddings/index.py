@@ -43,10 +43,12 @@ def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder
                     batches: Iterable[list[IndexedRow]] | list[IndexedRow]) -> SyncResult:
     """Bring the collection and its index in line with the rows, embedding only what changed, batch by batch.
 
-    Only the index's point ids and content hashes are held in memory for the whole table (to find deleted
-    rows and stale chunks); rows, texts and vectors are held one batch at a time."""
+    The model is loaded (its files verified) before Qdrant is touched. Only the index's point ids and content
+    hashes are held in memory for the whole table (to find deleted rows and stale chunks); rows, texts and vectors
+    are held one batch at a time."""
     if isinstance(batches, list):
         batches = iter([batches])
+    embedder.load()
     with metadata.session(), qdrant.collection(collection) as points, ThreadPoolExecutor(1) as writer:
         created = points.ensure(embedder.dimensions, embedder.signature)
         indexed = metadata.read_index(collection)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from etl_assets.embeddings import assets as embedding_assets
 from etl_assets.embeddings.assets import build_embedding_assets, read_row_batches, search
 from etl_assets.keys import EMBEDDINGS, asset_key
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
-from resources.embedder import EmbedderResource
+from resources.embedder import EmbedderResource, minilm
 from resources.files import FilesResource, FileTable
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
@@ -303,3 +304,24 @@ def test_a_row_template_shapes_the_documents_and_a_new_template_embeds_again(
                       if PRODUCTS in a.keys]
     second = harness.materialize()
     assert (second["rows_embedded"], second["rows_skipped"]) == (products - 1, 0)
+
+
+def test_a_model_file_with_a_wrong_checksum_fails_the_run_before_anything_is_written(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    damaged = tmp_path / "model.onnx"
+    shutil.copyfile(minilm.packaged_file(minilm.MODEL), damaged)
+    with damaged.open("r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff\xfe")
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    land_products(sample_dir, harness.warehouse, products_table)
+    harness.resources["embedder"] = EmbedderResource(model_file=str(damaged))
+
+    result = materialize(harness.assets, resources=harness.resources, raise_on_error=False)
+
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    error = str(failure.event_specific_data.error)
+    assert "ModelChecksumError" in error and str(damaged) in error and minilm.MODEL.sha256 in error
+    with harness.qdrant.open() as client:
+        assert not client.collection_exists("shop_files__products")
