@@ -78,6 +78,13 @@ def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder
                       reconciled=reconciled, truncated=sync.truncated)
 
 
+def _surely_one_chunk(text: str, chunk_tokens: int) -> bool:
+    """True when ``text`` cannot have more than ``chunk_tokens`` tokens, without tokenizing it: every token covers
+    at least one character of the normalized text, and normalizing (e.g. Hangul into its letters) never makes more
+    characters than the UTF-8 bytes of the original."""
+    return len(text.encode()) <= chunk_tokens
+
+
 class _Sync:
     """Chunks changed rows into groups of about ``GROUP_POINTS`` points; encodes a group while the previous one is
     being written (one write in flight, so memory stays bounded by two groups)."""
@@ -93,7 +100,7 @@ class _Sync:
 
     def embed(self, rows: list[IndexedRow]) -> None:
         for row in rows:
-            chunks = [row.text] if len(row.text) <= self.embedder.chunk_tokens else None
+            chunks = [row.text] if _surely_one_chunk(row.text, self.embedder.chunk_tokens) else None
             if chunks is None:
                 split = self.embedder.chunks(row.text)
                 chunks = split.texts
