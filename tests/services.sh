@@ -7,16 +7,13 @@ if [ "$(id -u)" = 0 ] && [ ! -d "$PG_CONF_DIR" ] && command -v pg_createcluster 
     mkdir -p "$PG_CONF_DIR"
 fi
 if [ -d "$PG_CONF_DIR" ] && [ "$(id -u)" = 0 ]; then
-    # Restart only when the settings change or the server is down: a restart would cut the connections of any
-    # other test run or bench using the same server.
-    conf=$(printf "%s\n" "wal_level = 'logical'" "max_replication_slots = 10" "max_wal_senders = 10" \
-        "listen_addresses = '127.0.0.1'")
-    if [ "$(cat "$PG_CONF_DIR/aietl-tests.conf" 2>/dev/null)" != "$conf" ]; then
-        printf "%s\n" "$conf" > "$PG_CONF_DIR/aietl-tests.conf"
-        pg_ctlcluster 15 main restart || pg_ctlcluster 15 main start
-    elif ! pg_isready -q -h 127.0.0.1 -p 5432; then
-        pg_ctlcluster 15 main start || true
-    fi
+    cat > "$PG_CONF_DIR/aietl-tests.conf" <<'CONF'
+wal_level = 'logical'
+max_replication_slots = 10
+max_wal_senders = 10
+listen_addresses = '127.0.0.1'
+CONF
+    pg_ctlcluster 15 main restart || pg_ctlcluster 15 main start
     for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
     runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -c "DO \$\$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aietl') THEN
