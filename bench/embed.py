@@ -3,8 +3,8 @@ the bare steps on the same texts in the same run (``encode()`` with the same mod
 vectors into an empty collection), and recall@5 of the golden set (tests/fixtures/search_golden.yaml).
 
 ``ratio_vs_encode`` = the asset's rows/s / the rows/s of the two bare steps together (the asset's own overhead;
-the asset overlaps encoding with writing, so it may exceed 1). PostgreSQL: ``AIETL_TEST_PG_DSN`` when set, else an
-embedded PostgreSQL started here. The last line is one JSON object.
+the asset overlaps encoding with writing, so it may exceed 1). PostgreSQL: a database of its own on the server of
+``AIETL_TEST_PG_DSN`` when set, else an embedded PostgreSQL started here. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,6 +53,13 @@ def synthetic_rows(count: int) -> list[dict]:
     return rows
 
 
+def table_asset(table):
+    """The key of the table's embeddings asset (its search check is not part of the measurement)."""
+    from etl_assets.keys import EMBEDDINGS, asset_key
+
+    return asset_key(EMBEDDINGS, table.source, table.name)
+
+
 def land(warehouse, table, rows: list[dict]) -> None:
     import pyarrow as pa
 
@@ -68,7 +77,7 @@ def run_asset(tables, table, warehouse, qdrant_path: Path, embedder) -> dict:
     from resources.metadata import MetadataResource
     from resources.qdrant import QdrantResource
 
-    assets = [a for a in build_embedding_assets([table]) if a.key.path[0] == "embeddings" and len(a.key.path) == 3]
+    assets = [a for a in build_embedding_assets([table]) if table_asset(table) in a.keys]
     result = materialize(assets, resources={"warehouse": warehouse, "metadata": MetadataResource(postgres=warehouse),
                                             "qdrant": QdrantResource(path=str(qdrant_path)), "embedder": embedder})
     [event] = result.get_asset_materialization_events()
@@ -80,10 +89,10 @@ def bare_steps(table, rows: list[dict], qdrant_path: Path, embedder) -> tuple[fl
     from qdrant_client import models as qm
 
     from etl_assets.embeddings.assets import text_columns
-    from etl_assets.embeddings.rows import row_text
+    from etl_assets.embeddings.rows import document_text
 
     columns = text_columns(table)
-    texts = [row_text(row, columns) for row in rows]
+    texts = [document_text(row, columns, table.text_template) for row in rows]
     started = time.perf_counter()
     vectors = embedder.embed(texts)
     encode_s = time.perf_counter() - started
@@ -118,7 +127,7 @@ def golden_recall(tables, warehouse, qdrant_path: Path, embedder) -> float:
                           tables={"products": FileTable(file="products.json", format="json")})
     warehouse.write(table.raw_namespace, table.schema, files.read(table.schema), WriteMode.REPLACE)
     qdrant = QdrantResource(path=str(qdrant_path))
-    assets = [a for a in build_embedding_assets([table]) if len(a.key.path) == 3]
+    assets = [a for a in build_embedding_assets([table]) if table_asset(table) in a.keys]
     materialize(assets, resources={"warehouse": warehouse, "metadata": MetadataResource(postgres=warehouse),
                                    "qdrant": qdrant, "embedder": embedder})
     return product_recall(SemanticSearchResource(qdrant=qdrant, embedder=embedder))[0]
@@ -156,6 +165,23 @@ def measure(dsn: str, rows_count: int, model: str, work: Path) -> dict:
             "recall_at_5": round(recall, 3), "recall_at_5_hashing": round(hashing, 3), "peak_mb": round(peak_mb)}
 
 
+@contextmanager
+def own_database(admin_dsn: str) -> Iterator[str]:
+    """A database of its own on a shared server (a unique name, dropped at the end)."""
+    import psycopg
+    from psycopg import sql
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"bench_embed_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_conninfo(**{**conninfo_to_dict(admin_dsn), "dbname": name})
+    finally:
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=20_000)
@@ -167,7 +193,8 @@ def main() -> None:
     try:
         dsn = os.environ.get("AIETL_TEST_PG_DSN")
         if dsn:
-            figures = measure(dsn, args.rows, args.model, work)
+            with own_database(dsn) as bench_dsn:
+                figures = measure(bench_dsn, args.rows, args.model, work)
         else:
             from resources.embedded import EmbeddedPostgres
             from resources.embedded.kafka import free_port

@@ -33,6 +33,7 @@ class SourceTable:
     text_columns: tuple[str, ...]
     checks: CheckSettings
     target: str
+    text_template: str | None = None
 
     @property
     def source(self) -> str:
@@ -100,4 +101,5 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
         text_columns=tuple(own.text_columns or ()),
         checks=own.checks or CheckSettings(),
         target=defaults.target or warehouse,
+        text_template=own.text_template,
     )

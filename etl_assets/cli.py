@@ -163,7 +163,6 @@ def search(query: str, qualified: str | None, over_schema: bool, limit: int) -> 
     from etl_assets.wiring import build_resources as configured_resources
     from resources.embedder import EmbedderUnavailableError
     from resources.qdrant import CollectionMismatchError
-    from resources.search import SemanticSearchResource
 
     if bool(qualified) == over_schema:
         raise click.UsageError("give exactly one of --table SOURCE.TABLE or --schema")
@@ -174,10 +173,10 @@ def search(query: str, qualified: str | None, over_schema: bool, limit: int) -> 
         resources = configured_resources(load_datasources(DATASOURCES_FILE))
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
-    if "qdrant" not in resources:
+    if "search" not in resources:
         raise click.ClickException(f"{DATASOURCES_FILE}: qdrant: not configured, so there are no embeddings")
-    with build_resources({"qdrant": resources["qdrant"], "embedder": resources["embedder"]}) as initialized:
-        searcher = SemanticSearchResource(qdrant=initialized.qdrant, embedder=initialized.embedder)
+    with build_resources({"search": resources["search"]}) as initialized:
+        searcher = initialized.search
         try:
             hits = searcher.schema(query, limit) if over_schema else searcher.rows(query, source, table, limit)
         except (LookupError, ValueError, CollectionMismatchError, EmbedderUnavailableError) as error:

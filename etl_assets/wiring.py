@@ -12,10 +12,12 @@ from dagster import EnvVar
 from etl_assets.config.models import (
     ClickHouseConnection,
     DataSources,
+    EmbedderSettings,
     FilesSource,
     KafkaSource,
     PostgresConnection,
     PostgresSource,
+    QdrantSettings,
     TableSettings,
     YdbSource,
 )
@@ -30,6 +32,7 @@ from resources.llm import LlmResource
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.qdrant import QdrantResource
+from resources.search import SemanticSearchResource
 from resources.ydb import YdbResource
 
 
@@ -107,6 +110,23 @@ def llm_resource(datasources: DataSources) -> LlmResource:
     return LlmResource(base_url=llm.base_url or "", model=llm.model, api_key=api_key, timeout_s=llm.timeout_s)
 
 
+def embedder_resource(settings: EmbedderSettings) -> EmbedderResource:
+    """The embedder as configured; the endpoint's key is only asked for when the ``openai`` model is chosen."""
+    api_key = secret(settings.api_key_env) if settings.model == "openai" else ""
+    return EmbedderResource(
+        model=settings.model, dimensions=settings.dimensions, chunk_tokens=settings.chunk_tokens,
+        chunk_overlap=settings.chunk_overlap, max_chunks=settings.max_chunks,
+        model_file=str(resolve(settings.model_file)) if settings.model_file else "",
+        base_url=settings.base_url or "", api_key=api_key, endpoint_model=settings.endpoint_model,
+        timeout_s=settings.timeout_s,
+    )
+
+
+def qdrant_resource(settings: QdrantSettings) -> QdrantResource:
+    return QdrantResource(url=settings.url, path=str(resolve(settings.path)) if settings.path else None,
+                          api_key=secret(settings.api_key_env), timeout_s=settings.timeout_s)
+
+
 def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for name, target in datasources.targets.postgres.items():
@@ -117,12 +137,10 @@ def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources["metadata"] = MetadataResource(postgres=resources[target_resource_key(datasources.metadata)])
     for name, (kind, settings) in datasources.all_sources().items():
         resources[source_resource_key(name)] = source_resource(kind, settings, name)
-    resources["embedder"] = EmbedderResource(model=datasources.embedder.model,
-                                             dimensions=datasources.embedder.dimensions)
+    resources["embedder"] = embedder_resource(datasources.embedder)
     resources["llm"] = llm_resource(datasources)
     resources["dbt"] = dbt_resource()
     if datasources.qdrant:
-        qdrant = datasources.qdrant
-        resources["qdrant"] = QdrantResource(url=qdrant.url, path=str(resolve(qdrant.path)) if qdrant.path else None,
-                                             api_key=secret(qdrant.api_key_env), timeout_s=qdrant.timeout_s)
+        resources["qdrant"] = qdrant_resource(datasources.qdrant)
+        resources["search"] = SemanticSearchResource(qdrant=resources["qdrant"], embedder=resources["embedder"])
     return resources

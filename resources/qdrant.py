@@ -120,8 +120,20 @@ class QdrantCollection:
                 where: dict[str, Any] | None = None) -> list[tuple[float, dict[str, Any]]]:
         """The ``limit`` points nearest to ``vector``, best first, as (score, payload); ``where`` keeps only points
         whose payload has those values."""
-        condition = qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
-                                    for key, value in where.items()]) if where else None
-        points = self.client.query_points(self.name, query=list(vector), limit=limit, query_filter=condition,
+        points = self.client.query_points(self.name, query=list(vector), limit=limit, query_filter=_filter(where),
                                           with_payload=True).points
         return [(point.score, dict(point.payload or {})) for point in points]
+
+    def payloads(self, limit: int, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The payloads of up to ``limit`` points (in id order, so the same ones while the collection is)."""
+        page, _ = self.client.scroll(self.name, limit=limit, scroll_filter=_filter(where), with_payload=True,
+                                     with_vectors=False)
+        return [dict(point.payload or {}) for point in page]
+
+
+def _filter(where: dict[str, Any] | None) -> qm.Filter | None:
+    """Points whose payload has all of ``where``'s values."""
+    if not where:
+        return None
+    return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
+                           for key, value in where.items()])

@@ -219,17 +219,34 @@ def _tables_and_pipelines(datasources: DataSources, file: str, catalog: dict[str
         tables = source_tables(datasources, catalog)
     except ValueError as error:
         return [Problem(file, "sources", str(error), "fix the table's settings or run `aietl discover`")]
+    problems = list(_embedding_documents(tables, file))
     if pipelines_file is None or not pipelines_file.is_file():
-        return []
+        return problems
     from etl_assets.transform.spec.resolver import PipelineSpecError, load_pipelines
 
     try:
         load_pipelines(pipelines_file, tables)
     except PipelineSpecError as error:
-        return [_pipeline_problem(str(pipelines_file), problem) for problem in error.problems]
+        return [*problems, *(_pipeline_problem(str(pipelines_file), problem) for problem in error.problems)]
     except ConfigError as error:
-        return [Problem(str(pipelines_file), error.key_path, error.reason)]
-    return []
+        return [*problems, Problem(str(pipelines_file), error.key_path, error.reason)]
+    return problems
+
+
+def _embedding_documents(tables: list, file: str) -> Iterator[Problem]:
+    """A row template or text columns of a searchable table that do not fit its columns."""
+    from etl_assets.embeddings.assets import text_columns
+
+    for table in tables:
+        if not table.semantic_search:
+            continue
+        try:
+            text_columns(table)
+        except ValueError as error:
+            key = "text_template" if table.text_template is not None else "text_columns"
+            yield Problem(file, f"{source_path(table.kind, table.source)}.tables.{table.name}.{key}",
+                          str(error).removeprefix(f"{table.source}.{table.name}: "),
+                          "use the table's column names (`aietl discover` refreshes them)")
 
 
 def _pipeline_problem(file: str, problem: str) -> Problem:

@@ -54,6 +54,9 @@ class TableSettings(Strict):
     batch_size: int | None = None
     semantic_search: bool | None = None
     text_columns: list[str] | None = None
+    text_template: str | None = None
+    """The document embedded per row, e.g. ``"{name}: {description} (category {category})"``: ``{column}``
+    placeholders of the table's columns; NULLs read as empty. Unset: the text columns joined."""
     checks: CheckSettings | None = None
     column_types: dict[str, str] | None = None
     """Column -> logical type (``int32``, ``decimal(12,2)`` ...) for the recommended DDL; wins over the profile."""
@@ -323,6 +326,9 @@ class QdrantSettings(Strict):
         return self
 
 
+MINILM_DIMENSIONS = 384
+
+
 class EmbedderSettings(Strict):
     """``minilm``: all-MiniLM-L6-v2 offline from its PyPI package (default); ``hashing``: the word-hashing fallback;
     ``openai``: an OpenAI-compatible embeddings endpoint at ``base_url`` (key in the env var ``api_key_env``)."""
@@ -332,6 +338,8 @@ class EmbedderSettings(Strict):
     chunk_tokens: int = Field(default=254, gt=1, le=254)
     chunk_overlap: int = Field(default=32, ge=0)
     max_chunks: int = Field(default=64, gt=0)
+    model_file: str | None = None
+    """A pre-placed copy of the ``minilm`` ONNX file instead of the packaged one; its sha256 must be the pinned one."""
     base_url: str | None = None
     endpoint_model: str = "text-embedding-3-small"
     api_key_env: str | None = None
@@ -341,6 +349,9 @@ class EmbedderSettings(Strict):
     def _endpoint_configured(self) -> EmbedderSettings:
         if self.model == "openai" and not self.base_url:
             raise ValueError("embedder.model 'openai' needs embedder.base_url (an OpenAI-compatible endpoint)")
+        if self.model == "minilm" and self.dimensions != MINILM_DIMENSIONS:
+            raise ValueError(f"embedder.model 'minilm' makes {MINILM_DIMENSIONS}-dimensional vectors; set "
+                             f"embedder.dimensions: {MINILM_DIMENSIONS} (got {self.dimensions})")
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError(f"embedder.chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_tokens "
                              f"({self.chunk_tokens})")

@@ -1,7 +1,8 @@
 """``embeddings/<source>/<table>``: the rows of a landed table as vectors in the Qdrant collection
 ``<source>__<table>``, for every table with ``semantic_search: true``; and ``embeddings/catalog``: every table and
 column of the catalog in collection ``aietl__schema``, for schema search. Searching is
-:class:`resources.search.SemanticSearchResource`'s job (the CLI and Dagster runs use it alike).
+:class:`resources.search.SemanticSearchResource`'s job (the CLI and Dagster runs use it alike; each table's
+asset check ``searchable`` does, see ``checks.py``).
 
 The index of what is embedded (point id, primary key, content hash) lives in ``aietl_meta.embedding_index`` of the
 metadata PostgreSQL, so a rerun embeds only rows that are new or changed and removes the points of deleted rows.
@@ -12,11 +13,20 @@ to one step at a time).
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetChecksDefinition,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from etl_assets.catalog import SourceTable
+from etl_assets.embeddings.checks import searchable_check
 from etl_assets.embeddings.index import SyncResult, sync_collection
-from etl_assets.embeddings.rows import IndexedRow, collection_name, indexed_row
+from etl_assets.embeddings.rows import IndexedRow, collection_name, indexed_row, template_columns
 from etl_assets.embeddings.schema import schema_rows
 from etl_assets.keys import EMBEDDINGS, PROFILE, RAW, asset_key, group_name
 from resources.embedder import EmbedderResource
@@ -32,16 +42,24 @@ SCHEMA_KEY = AssetKey([EMBEDDINGS, "catalog"])
 SCHEMA_GROUP = "catalog"
 
 
-def build_embedding_assets(tables: list[SourceTable]) -> list[AssetsDefinition]:
-    """One asset per table with semantic search on, and the schema-search asset over all tables."""
-    searchable = [_embedding_asset(table) for table in tables if table.semantic_search]
+def build_embedding_assets(tables: list[SourceTable]) -> list[AssetsDefinition | AssetChecksDefinition]:
+    """One asset and its ``searchable`` check per table with semantic search on, and the schema-search asset over
+    all tables."""
+    searchable = [definition for table in tables if table.semantic_search
+                  for definition in (_embedding_asset(table), searchable_check(table, EMBEDDINGS_POOL))]
     return [*searchable, _schema_asset(tables)] if tables else searchable
 
 
 def text_columns(table: SourceTable) -> list[str]:
-    """The configured text columns, or every string column when none are configured."""
+    """The columns a row's document is made of: the row template's placeholders, else the configured text
+    columns, else every string column; a ValueError naming the table when the settings name no such column."""
+    known = [column.name for column in table.schema.columns]
+    if table.text_template is not None:
+        try:
+            return template_columns(table.text_template, known)
+        except ValueError as error:
+            raise ValueError(f"{table.source}.{table.name}: {error}") from None
     configured = list(table.text_columns)
-    known = {column.name for column in table.schema.columns}
     missing = [name for name in configured if name not in known]
     if missing:
         raise ValueError(f"{table.source}.{table.name}: text_columns {missing} are not columns of the table "
@@ -59,7 +77,8 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
         kinds={"qdrant"},
         deps=[asset_key(RAW, table.source, table.name)],
         pool=EMBEDDINGS_POOL,
-        description=f"Rows of {table.raw_namespace}.{table.name} embedded from {', '.join(columns)} into Qdrant "
+        description=f"Rows of {table.raw_namespace}.{table.name} embedded from {', '.join(columns)}"
+                    f"{' as ' + repr(table.text_template) if table.text_template else ''} into Qdrant "
                     f"collection {collection!r}; long texts in overlapping chunks; only new or changed rows are "
                     f"embedded.",
         required_resource_keys=RESOURCE_KEYS,
@@ -135,7 +154,8 @@ def indexed_batches(warehouse: Any, table: SourceTable, columns: list[str], coll
     repeated primary key wins (across batches, the later upsert does)."""
     signature = f"{embedder.signature}/c{embedder.chunk_tokens}o{embedder.chunk_overlap}m{embedder.max_chunks}"
     for rows in read_row_batches(warehouse, table.raw_namespace, table.name):
-        yield [indexed_row(collection, row, table.schema.primary_key, columns, signature) for row in rows]
+        yield [indexed_row(collection, row, table.schema.primary_key, columns, signature, table.text_template)
+               for row in rows]
 
 
 def read_row_batches(warehouse: Any, namespace: str, table: str, size: int | None = None

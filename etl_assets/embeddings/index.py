@@ -43,10 +43,12 @@ def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder
                     batches: Iterable[list[IndexedRow]] | list[IndexedRow]) -> SyncResult:
     """Bring the collection and its index in line with the rows, embedding only what changed, batch by batch.
 
-    Only the index's point ids and content hashes are held in memory for the whole table (to find deleted
-    rows and stale chunks); rows, texts and vectors are held one batch at a time."""
+    The model is loaded (its files verified) before Qdrant is touched. Only the index's point ids and content
+    hashes are held in memory for the whole table (to find deleted rows and stale chunks); rows, texts and vectors
+    are held one batch at a time."""
     if isinstance(batches, list):
         batches = iter([batches])
+    embedder.load()
     with metadata.session(), qdrant.collection(collection) as points, ThreadPoolExecutor(1) as writer:
         created = points.ensure(embedder.dimensions, embedder.signature)
         indexed = metadata.read_index(collection)
@@ -76,6 +78,13 @@ def sync_collection(qdrant: QdrantResource, metadata: MetadataResource, embedder
                       reconciled=reconciled, truncated=sync.truncated)
 
 
+def _surely_one_chunk(text: str, chunk_tokens: int) -> bool:
+    """True when ``text`` cannot have more than ``chunk_tokens`` tokens, without tokenizing it: every token covers
+    at least one character of the normalized text, and normalizing (e.g. Hangul into its letters) never makes more
+    characters than the UTF-8 bytes of the original."""
+    return len(text.encode()) <= chunk_tokens
+
+
 class _Sync:
     """Chunks changed rows into groups of about ``GROUP_POINTS`` points; encodes a group while the previous one is
     being written (one write in flight, so memory stays bounded by two groups)."""
@@ -91,7 +100,7 @@ class _Sync:
 
     def embed(self, rows: list[IndexedRow]) -> None:
         for row in rows:
-            chunks = [row.text] if len(row.text) <= self.embedder.chunk_tokens else None
+            chunks = [row.text] if _surely_one_chunk(row.text, self.embedder.chunk_tokens) else None
             if chunks is None:
                 split = self.embedder.chunks(row.text)
                 chunks = split.texts

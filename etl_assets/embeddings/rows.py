@@ -21,6 +21,7 @@ __all__ = ["IndexedRow", "Changes", "collection_name", "document_text", "indexed
 
 POINT_NAMESPACE = uuid.UUID("6b7c1f0e-2f55-4c1b-9a53-4d0a3e6f7a10")
 TEXT_SEPARATOR = ". "
+_FORMATTER = string.Formatter()
 PAYLOAD_TEXT_CHARS = 2_000
 """Longer string values are clipped in the Qdrant payload (the full row stays in the warehouse)."""
 
@@ -74,17 +75,41 @@ def row_text(row: dict[str, Any], text_columns: Sequence[str]) -> str:
 
 
 def document_text(row: dict[str, Any], text_columns: Sequence[str], template: str | None = None) -> str:
-    """The text embedded for a row: ``template`` with ``{column}`` placeholders filled (NULL as empty), or the
-    joined text columns; a document of whitespace only is empty (the row gets no point)."""
+    """The text embedded for a row: ``template`` with its ``{column}`` placeholders filled (NULL as empty; a row
+    whose placeholders are all empty has no text), or the joined text columns. Whitespace only is empty (the row
+    gets no point). ``template`` is one that :func:`template_columns` accepted."""
     if not template:
         return row_text(row, text_columns)
-    values = {name: "" if value is None else str(value).strip() for name, value in row.items()}
-    return string.Formatter().vformat(template, (), values).strip()
+    values = {name: "" if row.get(name) is None else str(row[name]).strip() for name in template_columns(template)}
+    if not any(values.values()):
+        return ""
+    return _FORMATTER.vformat(template, (), values).strip()
 
 
-def template_columns(template: str) -> list[str]:
-    """The column names a row template refers to."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+def template_columns(template: str, columns: Sequence[str] | None = None) -> list[str]:
+    """The column names a row template refers to, in order; a ValueError saying what is wrong when it is not a
+    template of plain ``{column}`` placeholders (of ``columns``, when given)."""
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in _FORMATTER.parse(template)
+                  if name is not None]
+    except ValueError as error:
+        raise ValueError(f"text_template {template!r}: {error} (write {{{{ and }}}} for literal braces)") from None
+    if not fields:
+        raise ValueError(f"text_template {template!r} has no {{column}} placeholder")
+    names: list[str] = []
+    for name, spec, conversion in fields:
+        if not name or name.isdigit() or "." in name or "[" in name:
+            raise ValueError(f"text_template {template!r}: placeholder {{{name}}} is not a plain column name "
+                             f"(positions, attributes and indexes are not supported)")
+        if spec or conversion:
+            raise ValueError(f"text_template {template!r}: placeholder {{{name}}} has a format or conversion; "
+                             f"write {{{name}}} (values are read as text)")
+        if columns is not None and name not in columns:
+            raise ValueError(f"text_template {template!r}: {{{name}}} is not a column of the table "
+                             f"(columns: {sorted(columns)})")
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def point_id(collection: str, pk: dict[str, Any], chunk: int) -> str:

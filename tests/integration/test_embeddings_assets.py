@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, AssetSelection, materialize
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
@@ -15,12 +19,13 @@ from etl_assets.embeddings import assets as embedding_assets
 from etl_assets.embeddings.assets import build_embedding_assets, read_row_batches, search
 from etl_assets.keys import EMBEDDINGS, asset_key
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
-from resources.embedder import EmbedderResource
+from resources.embedder import EmbedderResource, minilm
 from resources.files import FilesResource, FileTable
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.protocol import WriteMode
 from resources.qdrant import QdrantResource
+from resources.search import SemanticSearchResource
 
 pytestmark = pytest.mark.integration
 PRODUCTS = asset_key(EMBEDDINGS, "shop_files", "products")
@@ -38,18 +43,40 @@ def land_products(sample_dir: Path, warehouse: PostgresResource, table: SourceTa
     return warehouse.write(table.raw_namespace, table.schema, files.read(table.schema), WriteMode.REPLACE).rows_written
 
 
+@pytest.fixture(params=["local", "server"])
+def qdrant(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QdrantResource]:
+    """Qdrant local mode; and a Qdrant server when AIETL_TEST_QDRANT_URL names one (its products collection is
+    dropped before and after), reported as skipped otherwise."""
+    if request.param == "local":
+        yield QdrantResource(path=str(tmp_path / "qdrant"))
+        return
+    if not os.environ.get("AIETL_TEST_QDRANT_URL"):
+        pytest.skip("set AIETL_TEST_QDRANT_URL (and AIETL_TEST_QDRANT_API_KEY if needed) to run this against a "
+                    "Qdrant server; no server binary is installable here")
+    server = QdrantResource(url=os.environ["AIETL_TEST_QDRANT_URL"],
+                            api_key=os.environ.get("AIETL_TEST_QDRANT_API_KEY", ""), timeout_s=10)
+    with server.open() as client:
+        client.delete_collection("shop_files__products")
+    yield server
+    with server.open() as client:
+        client.delete_collection("shop_files__products")
+
+
 class Harness:
-    def __init__(self, pg_dsn: str, qdrant_path: Path, table: SourceTable, model: str = "hashing"):
+    def __init__(self, pg_dsn: str, qdrant: Path | QdrantResource, table: SourceTable, model: str = "hashing"):
         self.warehouse = PostgresResource.from_dsn(pg_dsn)
-        self.qdrant = QdrantResource(path=str(qdrant_path))
+        self.qdrant = qdrant if isinstance(qdrant, QdrantResource) else QdrantResource(path=str(qdrant))
         self.embedder = EmbedderResource(model=model)
         self.resources = {"warehouse": self.warehouse, "metadata": MetadataResource(postgres=self.warehouse),
-                          "qdrant": self.qdrant, "embedder": self.embedder}
-        self.assets = [a for a in build_embedding_assets([table]) if a.key == PRODUCTS]
+                          "qdrant": self.qdrant, "embedder": self.embedder,
+                          "search": SemanticSearchResource(qdrant=self.qdrant, embedder=self.embedder)}
+        self.assets = [a for a in build_embedding_assets([table]) if PRODUCTS in a.keys or
+                       PRODUCTS in {check.asset_key for check in a.check_keys}]
 
     def materialize(self) -> dict[str, Any]:
         result = materialize(self.assets, resources=self.resources)
         assert result.success
+        self.check = {e.check_name: e for e in result.get_asset_check_evaluations()}
         [event] = result.get_asset_materialization_events()
         materialization = event.event_specific_data.materialization
         assert materialization.asset_key == PRODUCTS
@@ -62,8 +89,8 @@ class Harness:
 
 
 def test_only_changed_rows_are_embedded_again_and_deleted_rows_leave(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, qdrant: QdrantResource, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, qdrant, products_table)
     products = land_products(sample_dir, harness.warehouse, products_table)
 
     first = harness.materialize()
@@ -129,8 +156,11 @@ def test_search_without_embeddings_says_what_to_materialize(tmp_path: Path) -> N
 
 def test_only_semantic_search_tables_get_an_embeddings_asset_besides_the_catalog() -> None:
     tables = source_tables(load_datasources(DATASOURCES_FILE), load_catalog(CATALOG_FILE))
-    keys = [asset.key for asset in build_embedding_assets(tables)]
+    definitions = build_embedding_assets(tables)
+    keys = [key for definition in definitions for key in definition.keys]
+    checks = [key for definition in definitions for key in definition.check_keys]
     assert keys == [AssetKey(["embeddings", "shop_files", "products"]), AssetKey(["embeddings", "catalog"])]
+    assert checks == [AssetCheckKey(AssetKey(["embeddings", "shop_files", "products"]), "searchable")]
 
 
 def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
@@ -152,9 +182,10 @@ def test_rows_stream_in_bounded_batches_and_sync_batch_by_batch(
         assert client.count("shop_files__products", exact=True).count == products - 1
 
 
+@pytest.mark.parametrize("model", ["minilm", "hashing"])
 def test_bad_text_values_land_as_points_or_are_counted_and_nothing_blocks(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable, model: str) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table, model)
     products = land_products(sample_dir, harness.warehouse, products_table)
     huge = "Водонепроницаемые ботинки 防水靴 🥾 waterproof hiking boots. " * 90_000
     harness.sql("UPDATE raw_shop_files.products SET name = NULL, description = NULL, category = NULL "
@@ -172,7 +203,7 @@ def test_bad_text_values_land_as_points_or_are_counted_and_nothing_blocks(
     [hit] = search("Чугунная сковорода", "shop_files", "products", limit=1, qdrant=harness.qdrant,
                    embedder=harness.embedder)
     assert hit.pk == {"product_id": 4}
-    [long_hit] = search("Водонепроницаемые ботинки", "shop_files", "products", limit=1, qdrant=harness.qdrant,
+    [long_hit] = search(huge[:400], "shop_files", "products", limit=1, qdrant=harness.qdrant,
                         embedder=harness.embedder)
     assert long_hit.pk == {"product_id": 3} and len(long_hit.payload["description"]) <= 2_001
 
@@ -201,8 +232,8 @@ def test_a_key_that_changes_type_replaces_every_point_without_duplicates(
 
 
 def test_a_collection_of_another_dimension_fails_the_run_and_keeps_its_points(
-        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
-    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+        pg_dsn: str, qdrant: QdrantResource, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, qdrant, products_table)
     products = land_products(sample_dir, harness.warehouse, products_table)
     harness.materialize()
     harness.resources["embedder"] = EmbedderResource(model="hashing", dimensions=128)
@@ -231,3 +262,66 @@ def test_an_index_out_of_step_with_the_collection_is_reconciled(
     with harness.qdrant.open() as client:
         assert client.count("shop_files__products", exact=True).count == products - 1
     assert harness.sql("SELECT count(*) FROM aietl_meta.embedding_index")[0][0] == products - 1
+
+
+def test_the_searchable_check_searches_through_the_search_resource(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    land_products(sample_dir, harness.warehouse, products_table)
+    harness.materialize()
+    passed = harness.check["searchable"]
+    assert passed.passed and passed.metadata["probes"].value == 5
+    assert passed.metadata["found_share"].value == 1.0 and passed.metadata["model"].value == "hashing-384"
+
+    other_model = SemanticSearchResource(qdrant=harness.qdrant, embedder=EmbedderResource(model="minilm"))
+    result = materialize(harness.assets, resources={**harness.resources, "search": other_model},
+                         selection=AssetSelection.checks_for_assets(PRODUCTS))
+
+    assert result.success and not result.get_asset_materialization_events()
+    [failed] = result.get_asset_check_evaluations()
+    assert not failed.passed and failed.severity == AssetCheckSeverity.WARN
+    assert failed.metadata["found_share"].value < 0.8 and failed.metadata["model"].value == "minilm-384"
+    assert "rows found by their own text among the top 5 hits" in failed.description
+
+
+def test_a_row_template_shapes_the_documents_and_a_new_template_embeds_again(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    templated = replace(products_table, text_template="{name} (a {category} product): {description}")
+    harness = Harness(pg_dsn, tmp_path / "qdrant", templated)
+    products = land_products(sample_dir, harness.warehouse, templated)
+    harness.sql("UPDATE raw_shop_files.products SET name = NULL, description = NULL, category = NULL "
+                "WHERE product_id = 1")
+
+    first = harness.materialize()
+
+    assert (first["rows_embedded"], first["rows_without_text"]) == (products - 1, 1)
+    [name, category, description] = harness.sql("SELECT name, category, description FROM raw_shop_files.products "
+                                                "WHERE product_id = 4")[0]
+    [hit] = search(name, "shop_files", "products", limit=1, qdrant=harness.qdrant, embedder=harness.embedder)
+    assert hit.pk == {"product_id": 4} and hit.text == f"{name} (a {category} product): {description}"
+
+    harness.assets = [a for a in build_embedding_assets([replace(templated, text_template="{name}")])
+                      if PRODUCTS in a.keys]
+    second = harness.materialize()
+    assert (second["rows_embedded"], second["rows_skipped"]) == (products - 1, 0)
+
+
+def test_a_model_file_with_a_wrong_checksum_fails_the_run_before_anything_is_written(
+        pg_dsn: str, tmp_path: Path, sample_dir: Path, products_table: SourceTable) -> None:
+    damaged = tmp_path / "model.onnx"
+    shutil.copyfile(minilm.packaged_file(minilm.MODEL), damaged)
+    with damaged.open("r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff\xfe")
+    harness = Harness(pg_dsn, tmp_path / "qdrant", products_table)
+    land_products(sample_dir, harness.warehouse, products_table)
+    harness.resources["embedder"] = EmbedderResource(model_file=str(damaged))
+
+    result = materialize(harness.assets, resources=harness.resources, raise_on_error=False)
+
+    assert not result.success
+    [failure] = [event for event in result.all_events if event.is_step_failure]
+    error = str(failure.event_specific_data.error)
+    assert "ModelChecksumError" in error and str(damaged) in error and minilm.MODEL.sha256 in error
+    with harness.qdrant.open() as client:
+        assert not client.collection_exists("shop_files__products")

@@ -137,3 +137,16 @@ def test_endpoint_failures_are_clear_and_never_echo_the_key() -> None:
         unreachable.embed(["a"])
     with pytest.raises(EmbedderUnavailableError, match="no endpoint is configured"):
         EmbedderResource(model="openai", dimensions=8).embed(["a"])
+
+
+def test_a_text_is_only_taken_as_one_chunk_when_it_cannot_have_more_tokens(model: EmbedderResource) -> None:
+    from etl_assets.embeddings.index import _surely_one_chunk
+
+    korean = "한국어 텍스트입니다 " * 20
+    assert len(korean) < model.chunk_tokens < len(minilm.load().token_spans([korean])[0])
+    assert not _surely_one_chunk(korean, model.chunk_tokens) and len(model.chunks(korean).texts) == 2
+    for unit in ("waterproof boots ", "Привет мир ", "铸铁煎锅", "🥾", "é", "한국어 "):
+        for repeat in (1, 10, 40, 120):
+            text = unit * repeat
+            if _surely_one_chunk(text, model.chunk_tokens):
+                assert len(minilm.load().token_spans([text])[0]) <= model.chunk_tokens, text
