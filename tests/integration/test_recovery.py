@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 ROWS = 3_000_000
 """Big enough that the COPY takes a few seconds here (~4 s), so the kill lands inside it."""
 RERUN_LIMIT_S = 120
-BATCH_LAYERS = ("raw", "profile", "relationships", "recommendation", "ddl", "reports")
+BATCH_LAYERS = ("raw", "profile", "relationships", "recommendation", "ddl", "proof", "reports")
 EXIT_AFTER_END_S = 60
 """Generous: interpreter shutdown alone takes a few seconds on a loaded 2-core machine (Dagster's heap)."""
 
