@@ -23,6 +23,7 @@ from etl_assets.config.models import (
 )
 from etl_assets.keys import source_resource_key, target_resource_key
 from etl_assets.paths import resolve
+from etl_assets.reports.assets import OPTIONAL_INPUT_KEY, stored_or_none
 from etl_assets.transform.project import dbt_resource
 from resources.clickhouse import ClickHouseResource
 from resources.embedder import EmbedderResource
@@ -140,6 +141,7 @@ def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources["embedder"] = embedder_resource(datasources.embedder)
     resources["llm"] = llm_resource(datasources)
     resources["dbt"] = dbt_resource()
+    resources[OPTIONAL_INPUT_KEY] = stored_or_none
     if datasources.qdrant:
         resources["qdrant"] = qdrant_resource(datasources.qdrant)
         resources["search"] = SemanticSearchResource(qdrant=resources["qdrant"], embedder=resources["embedder"])

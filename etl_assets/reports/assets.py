@@ -63,6 +63,9 @@ class HealthReportConfig(ReportConfig):
         "reported as not answering."))
 
 
+OPTIONAL_INPUT_KEY = "stored_or_none"
+
+
 def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True, proofs: bool = False,
                         datasources: DataSources | None = None) -> list[dg.AssetsDefinition]:
     """The three report assets over ``tables``, and ``reports/health`` when ``datasources`` is given.
@@ -108,10 +111,24 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
     return health_report
 
 
+@dg.input_manager(required_resource_keys={"io_manager"})
+def stored_or_none(context: dg.InputContext) -> Any:
+    """The upstream value as the run's IO manager stored it, or None when it was never materialized: a proof is
+    optional to the analysis report (it notes "no proof yet"), and may not have run when the report is. Provided
+    as the ``stored_or_none`` resource (``etl_assets.wiring``) wherever the analysis report reads proofs."""
+    try:
+        return context.resources.io_manager.load_input(context)
+    except FileNotFoundError:
+        return None
+
+
 def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinition:
+    proof_ins = {name: dg.AssetIn(key=asset_in.key, input_manager_key=OPTIONAL_INPUT_KEY)
+                 for name, asset_in in _ins(PROOF, tables).items()} if proofs else {}
+
     @dg.asset(
         key=report_key("analysis"), group_name=GROUP, kinds=KINDS,
-        ins={**_ins("profile", tables), **_ins("recommendation", tables), **(_ins(PROOF, tables) if proofs else {})},
+        ins={**_ins("profile", tables), **_ins("recommendation", tables), **proof_ins},
         automation_condition=dg.AutomationCondition.eager(),
         description="Per table: profile highlights, semantic types, the storage recommendation with its reasons, "
                     "the DDL target and the proof by measurement. HTML, Markdown, JSON and PDF.",

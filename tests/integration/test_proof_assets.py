@@ -20,7 +20,7 @@ from etl_assets.proof.model import Proof
 from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.recommend.model import Recommendation
 from etl_assets.relationships.model import CandidateKey, Relationships, TableRef
-from etl_assets.reports.assets import build_report_assets
+from etl_assets.reports.assets import OPTIONAL_INPUT_KEY, build_report_assets, stored_or_none
 from resources.clickhouse import ClickHouseResource
 from resources.llm import LlmResource
 from resources.metadata import MetadataResource
@@ -79,7 +79,7 @@ def run(warehouse: object, pg_dsn: str, assets: list | None = None, sample_rows:
     node = proof_key("air", "flights").to_python_identifier()
     return dg.materialize(
         assets or graph(),
-        resources={"warehouse": warehouse, "llm": LlmResource(),
+        resources={"warehouse": warehouse, "llm": LlmResource(), OPTIONAL_INPUT_KEY: stored_or_none,
                    "metadata": MetadataResource(postgres=PostgresResource.from_dsn(pg_dsn))},
         run_config={"ops": {node: {"config": {"sample_rows": sample_rows, "runs": 3}}}},
         instance=dg.DagsterInstance.ephemeral(), **materialize,
@@ -212,3 +212,25 @@ def test_the_analysis_report_shows_the_proof(pg_dsn: str, tmp_path: Path) -> Non
     assert materialization.metadata["proofs"].value == 1
     markdown = Path(materialization.metadata["path_md"].value).read_text(encoding="utf-8")
     assert proof.summary() in markdown and "Proof by measurement (queries from the profile)" in markdown
+
+
+def test_the_analysis_report_renders_before_any_proof_ran(pg_dsn: str, tmp_path: Path) -> None:
+    warehouse = ClickHouseResource(chdb_path=str(tmp_path / "chdb"))
+    warehouse.execute("CREATE DATABASE IF NOT EXISTS raw_air")
+    warehouse.execute("""CREATE TABLE raw_air.flights (flight_id Nullable(Int64), carrier Nullable(String),
+                         origin Nullable(String), dep_time Nullable(DateTime64(6, 'UTC')),
+                         dep_delay Nullable(Float64), distance Nullable(Int64)) ENGINE = MergeTree ORDER BY tuple()""")
+    warehouse.execute(CH_FILL, {"rows": 10_000})
+    analysis = build_report_assets([flights()], proofs=True)[0]
+    without_proofs = dg.AssetSelection.all() - dg.AssetSelection.keys(proof_key("air", "flights"))
+
+    result = dg.materialize(
+        [*graph(), analysis], selection=without_proofs, instance=dg.DagsterInstance.ephemeral(),
+        resources={"warehouse": warehouse, "llm": LlmResource(), OPTIONAL_INPUT_KEY: stored_or_none,
+                   "metadata": MetadataResource(postgres=PostgresResource.from_dsn(pg_dsn))})
+
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("reports__analysis")
+    assert materialization.metadata["proofs"].value == 0
+    markdown = Path(materialization.metadata["path_md"].value).read_text(encoding="utf-8")
+    assert "no proof yet" in markdown and "proof/air/flights" in markdown
