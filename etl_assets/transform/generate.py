@@ -16,7 +16,7 @@ import yaml
 from sqlglot import exp
 
 from etl_assets.catalog import SourceTable, raw_namespace
-from etl_assets.keys import RAW, asset_key
+from etl_assets.keys import RAW, asset_key, key_component
 from etl_assets.relationships.model import Relationships
 from etl_assets.relationships.store import read_relationships
 from etl_assets.transform.emit_pandas import emit_pandas
@@ -32,7 +32,13 @@ RAW_GROUP_META = "aietl_group"
 
 
 def staging_name(source: str, table: str) -> str:
-    return f"stg_{source}__{table}"
+    """A dbt model name (a file name too): the names' asset-key parts, so a ``/`` or a quote stays out of it."""
+    return f"stg_{key_component(source)}__{key_component(table)}"
+
+
+def jinja_string(text: str) -> str:
+    """``text`` as a Jinja string literal: a quote or backslash in a source or table name cannot end it early."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ def generate(project_dir: Path, tables: list[SourceTable], pipelines: Pipelines,
     files: list[Path] = []
     files.append(_write(root / "sources.yml", _dump(sources_document(tables))))
     for table in tables:
-        path = root / "staging" / table.source / f"{staging_name(table.source, table.name)}.sql"
+        path = root / "staging" / key_component(table.source) / f"{staging_name(table.source, table.name)}.sql"
         files.append(_write(path, staging_sql(table)))
     files.append(_write(root / "staging" / "schema.yml", _dump(staging_schema(tables, relationships))))
     for model in pipelines.ordered():
@@ -95,7 +101,7 @@ def sources_document(tables: list[SourceTable]) -> dict[str, Any]:
 def staging_sql(table: SourceTable) -> str:
     columns = ",\n".join("    " + exp.to_identifier(c.name, quoted=True).sql("postgres") for c in table.schema.columns)
     return (HEADER.format(origin="config/catalog.json")
-            + f"select\n{columns}\nfrom {{{{ source('{table.source}', '{table.name}') }}}}\n")
+            + f"select\n{columns}\nfrom {{{{ source({jinja_string(table.source)}, {jinja_string(table.name)}) }}}}\n")
 
 
 def staging_schema(tables: list[SourceTable], relationships: Relationships | None = None) -> dict[str, Any]:

@@ -138,10 +138,12 @@ def _relationship_notes(table: Table) -> list[str]:
     notes = [f"foreign key ({', '.join(fk.columns)}) -> {fk.ref_table} ({', '.join(fk.ref_columns)}), "
              f"{fk.match_share:.1%} matching: not enforced by ClickHouse; join on it" for fk in rec.foreign_keys]
     if rec.dictionary and rec.primary_key:
+        dictionary = exp.table_(f"{table.name}_dict", db=table.namespace, quoted=True).sql("clickhouse")
+        key = ", ".join(exp.to_identifier(c, quoted=True).sql("clickhouse") for c in rec.primary_key)
+        source = exp.Literal.string(table.name).sql("clickhouse")
         notes.append(f"small dimension joined by other tables: serve it as a dictionary too, e.g. CREATE DICTIONARY "
-                     f"{table.namespace}.{table.name}_dict (...) PRIMARY KEY {', '.join(rec.primary_key)} "
-                     f"SOURCE(CLICKHOUSE(TABLE '{table.name}')) LAYOUT(HASHED()) LIFETIME(3600), "
-                     f"read with dictGet")
+                     f"{dictionary} (...) PRIMARY KEY {key} SOURCE(CLICKHOUSE(TABLE {source})) LAYOUT(HASHED()) "
+                     f"LIFETIME(3600), read with dictGet")
     return notes
 
 
