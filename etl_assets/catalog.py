@@ -14,6 +14,7 @@ from pathlib import Path
 from etl_assets.config.models import (
     CheckSettings,
     DataSources,
+    RetrySettings,
     SourceDefaults,
     SyncSettings,
     TableSettings,
@@ -34,6 +35,7 @@ class SourceTable:
     checks: CheckSettings
     target: str
     text_template: str | None = None
+    retry: RetrySettings = RetrySettings()
 
     @property
     def source(self) -> str:
@@ -102,4 +104,5 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
         checks=own.checks or CheckSettings(),
         target=defaults.target or warehouse,
         text_template=own.text_template,
+        retry=defaults.retry,
     )

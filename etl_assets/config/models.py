@@ -31,6 +31,14 @@ class SyncSettings(Strict):
         return self
 
 
+class RetrySettings(Strict):
+    """How a source's loads retry a transient failure (a dropped connection, a timeout): up to ``max_retries`` more
+    attempts, waiting ``delay_s`` seconds, doubling each time (with jitter). Permanent errors are never retried."""
+
+    max_retries: Annotated[int, Field(ge=0)] = 3
+    delay_s: Annotated[float, Field(ge=0)] = 5.0
+
+
 class CheckSettings(Strict):
     max_null_share: dict[str, float] = Field(default_factory=dict)
     """Column -> highest allowed share of NULLs (0..1)."""
@@ -73,6 +81,7 @@ class SourceDefaults(Strict):
     tables: dict[str, TableSettings] = Field(default_factory=dict)
     target: str | None = None
     """Name of the target the raw tables land in; the warehouse when unset."""
+    retry: RetrySettings = RetrySettings()
 
 
 class FilesSource(SourceDefaults):

@@ -13,13 +13,17 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 from etl_assets.catalog import SourceTable
 from etl_assets.keys import RAW, asset_key, group_name, source_pool, source_resource_key, target_resource_key
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
+from etl_assets.retry import configured_retry_policy
+from resources.protocol import is_transient
 from resources.schema import TableSchema
 
-DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL,
-                                      jitter=dg.Jitter.PLUS_MINUS)
 CHECK_NAME = "schema_compatible"
+FROM_CONFIG = "from_config"
+"""The default ``retry_policy``: each table retries as its source's ``retry`` settings say."""
+
+
 def build_raw_assets(tables: list[SourceTable], warehouse_kind: str = "postgres", warehouse_name: str | None = None,
-                     retry_policy: dg.RetryPolicy | None = DEFAULT_RETRY_POLICY,
+                     retry_policy: dg.RetryPolicy | None | str = FROM_CONFIG,
                      ) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """A raw asset and its blocking ``schema_compatible`` check for every table.
 
@@ -29,7 +33,8 @@ def build_raw_assets(tables: list[SourceTable], warehouse_kind: str = "postgres"
     definitions: list[dg.AssetsDefinition | dg.AssetChecksDefinition] = []
     for table in tables:
         destination_key = _destination_key(table, warehouse_name)
-        definitions.append(_raw_asset(table, destination_key, warehouse_kind, retry_policy))
+        policy = configured_retry_policy(table.retry) if retry_policy == FROM_CONFIG else retry_policy
+        definitions.append(_raw_asset(table, destination_key, warehouse_kind, policy))
         definitions.append(_schema_check(table))
     return definitions
 
@@ -63,6 +68,11 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
             outcome = load_table(table, source, destination, context.resources.metadata, run_id=context.run.run_id)
         except LoadError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
+        except Exception as error:
+            if is_transient(error):
+                raise
+            raise dg.Failure(description=f"{table.source}.{table.name}: {error} (not retried: retrying cannot fix "
+                                         "it)", allow_retries=False) from error
         _log(context, table, outcome)
         return dg.MaterializeResult(metadata=materialization_metadata(outcome))
 

@@ -18,18 +18,17 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AutomationCondition,
-    Backoff,
     Config,
     Failure,
     MaterializeResult,
     MetadataValue,
-    RetryPolicy,
     asset,
 )
 from pydantic import Field
 
 from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
+from etl_assets.retry import configured_retry_policy
 from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
     OffsetsResetError,
@@ -94,7 +93,7 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
                     f"undecodable messages are quarantined" + (f" and sent to {dead_letters!r}." if dead_letters
                                                                else ".") + _windows_text(source, topic, settings),
         required_resource_keys={source_resource_key(source), "warehouse", "metadata"},
-        retry_policy=RetryPolicy(max_retries=2, delay=5, backoff=Backoff.EXPONENTIAL),
+        retry_policy=configured_retry_policy(settings.retry),
         pool=stream_pool(source),
     )
     def stream(context: AssetExecutionContext, config: StreamBatchConfig) -> MaterializeResult:
