@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -16,6 +18,7 @@ Point = tuple[str, Sequence[float], dict[str, Any]]
 SCHEMA_COLLECTION = "aietl__schema"
 """The collection of the catalog itself: one point per table and per column (schema search)."""
 SCROLL_PAGE = 1_000
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class CollectionMismatchError(RuntimeError):
@@ -23,8 +26,14 @@ class CollectionMismatchError(RuntimeError):
 
 
 def collection_name(source: str, table: str) -> str:
-    """The collection of one table's rows (``<source>__<table>``)."""
-    return f"{source}__{table}"
+    """The collection of one table's rows (``<source>__<table>``). Qdrant refuses some characters in a collection
+    name (quotes, slashes, ...): a name outside ``[A-Za-z0-9_-]`` becomes its readable part plus a hash of the
+    original, so two tables never share a collection."""
+    name = f"{source}__{table}"
+    if _PLAIN_NAME.fullmatch(name):
+        return name
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "table"
+    return f"{readable[:200]}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 class QdrantResource(ConfigurableResource):
