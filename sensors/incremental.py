@@ -2,12 +2,16 @@
 
 Each tick reads ``max(cursor)`` of every table (one round trip per source where the connector offers
 ``max_cursors``; cheap, bounded by the connector's timeouts) and compares it with the value
-seen last, kept in the sensor's cursor so it survives restarts. Sources on the embedded chdb engine are not watched:
+seen last, kept in the sensor's cursor so it survives restarts. The tables that moved in one tick load in one run
+(their raw assets and everything downstream, each asset once): the layers over the whole catalog (relationships,
+recommendations, reports) are computed once per tick, not once per moved table, and the source's pool runs its loads
+one at a time anyway. Sources on the embedded chdb engine are not watched:
 the engine admits one process per data path, and the daemon must not hold it while a run needs it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from typing import Any
@@ -29,6 +33,8 @@ from etl_assets.keys import RAW, asset_key, definition_name, source_resource_key
 
 WATCHED_KINDS = {"postgres", "clickhouse", "ydb"}
 TICK_INTERVAL_S = 60
+TAGGED_TABLES = 5
+"""Moved tables named in a run's ``aietl/tables`` tag; the rest are counted."""
 
 
 def watched_tables(datasources: DataSources, tables: list[SourceTable]) -> dict[str, list[SourceTable]]:
@@ -69,6 +75,16 @@ def current_cursors(connector: Any, tables: list[SourceTable]) -> tuple[dict[str
     return {name: value for name, value in values.items() if name not in errors}, errors
 
 
+def _state_digest(moved: dict[str, str]) -> str:
+    """The run key's part naming the moved tables and their new cursor maxima: one state is requested once."""
+    return hashlib.sha256(json.dumps(moved, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _tables_tag(source: str, names: list[str]) -> str:
+    shown = ", ".join(f"{source}.{name}" for name in names[:TAGGED_TABLES])
+    return shown + (f" and {len(names) - TAGGED_TABLES} more" if len(names) > TAGGED_TABLES else "")
+
+
 def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
     raw_keys = {table.name: asset_key(RAW, source, table.name) for table in tables}
 
@@ -93,15 +109,12 @@ def _source_sensor(source: str, tables: list[SourceTable]) -> SensorDefinition:
         if not moved:
             suffix = f" ({len(unreadable)} unreadable: {sorted(unreadable)})" if unreadable else ""
             return SkipReason(f"no table of {source} has new rows{suffix}")
-        graph = context.repository_def.asset_graph
-        requests = [
-            RunRequest(
-                run_key=f"{source}.{name}@{value}",
-                asset_selection=sorted(AssetSelection.assets(raw_keys[name]).downstream().resolve(graph)),
-                tags={"aietl/trigger": "incremental", "aietl/table": f"{source}.{name}"},
-            )
-            for name, value in moved.items()
-        ]
-        return SensorResult(run_requests=requests, cursor=json.dumps({**seen, **moved}, sort_keys=True))
+        selection = AssetSelection.assets(*(raw_keys[name] for name in sorted(moved))).downstream()
+        request = RunRequest(
+            run_key=f"{source}@{_state_digest(moved)}",
+            asset_selection=sorted(selection.resolve(context.repository_def.asset_graph)),
+            tags={"aietl/trigger": "incremental", "aietl/tables": _tables_tag(source, sorted(moved))},
+        )
+        return SensorResult(run_requests=[request], cursor=json.dumps({**seen, **moved}, sort_keys=True))
 
     return incremental

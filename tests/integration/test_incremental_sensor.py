@@ -73,3 +73,36 @@ def test_a_source_that_is_down_is_skipped_with_its_reason(pg_dsn):
     result, _ = tick(sensor, definitions, DagsterInstance.ephemeral(), None, source)
     assert not result.run_requests
     assert "source shop is unreachable" in result.skip_message
+
+
+def test_tables_that_move_in_one_tick_load_in_one_run(pg_dsn):
+    with psycopg.connect(pg_dsn, autocommit=True) as connection:
+        for name in ("orders", "refunds"):
+            connection.execute(psycopg.sql.SQL("CREATE TABLE {} (id bigint PRIMARY KEY, updated_at timestamptz NOT "
+                                               "NULL)").format(psycopg.sql.Identifier(name)))
+            connection.execute(psycopg.sql.SQL("INSERT INTO {} VALUES (1, '2026-01-01T00:00:00Z')").format(
+                psycopg.sql.Identifier(name)))
+    source = PostgresResource.from_dsn(pg_dsn, source_name="shop")
+    orders = source_table()
+    refunds = SourceTable(kind="postgres", schema=TableSchema("shop", "refunds", ORDERS.columns, primary_key=["id"],
+                                                              cursor_column="updated_at", namespace="public"),
+                          sync=orders.sync, batch_size=1000, semantic_search=False, text_columns=(),
+                          checks=CheckSettings(), target="warehouse")
+    [sensor] = build_incremental_sensors(datasources(source.port), [orders, refunds])
+    warehouse = PostgresResource.from_dsn(pg_dsn)
+    definitions = Definitions(assets=build_raw_assets([orders, refunds]), sensors=[sensor],
+                              resources={"source_shop": source, "warehouse": warehouse,
+                                         "metadata": MetadataResource(postgres=warehouse)})
+    instance = DagsterInstance.ephemeral()
+
+    [request] = tick(sensor, definitions, instance, None, source)[0].run_requests
+    assert request.asset_selection == [AssetKey(["raw", "shop", "orders"]), AssetKey(["raw", "shop", "refunds"])]
+    assert request.tags["aietl/tables"] == "shop.orders, shop.refunds"
+    first = tick(sensor, definitions, instance, None, source)[0]
+    assert first.run_requests[0].run_key == request.run_key, "one state, one run key"
+
+    with psycopg.connect(pg_dsn, autocommit=True) as connection:
+        connection.execute("INSERT INTO refunds VALUES (2, '2026-01-02T00:00:00Z')")
+    [moved] = tick(sensor, definitions, instance, first.cursor, source)[0].run_requests
+    assert moved.asset_selection == [AssetKey(["raw", "shop", "refunds"])]
+    assert moved.run_key != request.run_key
