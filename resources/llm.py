@@ -6,8 +6,12 @@ timeout, so an absent or broken endpoint costs one short failed request and surf
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import openai
+
+if TYPE_CHECKING:
+    import openai
 
 _UNUSED_KEY = "not-needed"
 """Local OpenAI-compatible servers accept any key, but the client refuses to start without one."""
@@ -34,6 +38,8 @@ class LlmResource(dg.ConfigurableResource):
         """The assistant's reply to one system + user message pair; raises LlmUnavailable on any failure."""
         if not self.configured:
             raise LlmUnavailable("no LLM endpoint configured (llm.base_url is empty)")
+        import openai  # a second to import: only the runs that call the endpoint pay it
+
         client = openai.OpenAI(
             base_url=self.base_url, api_key=self.api_key or _UNUSED_KEY,
             timeout=self.timeout_s, max_retries=self.max_retries,

@@ -6,12 +6,14 @@ import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import ConfigurableResource
 from pydantic import Field, model_validator
-from qdrant_client import QdrantClient
-from qdrant_client import models as qm
+
+if TYPE_CHECKING:  # qdrant_client takes a second to import: only runs that reach Qdrant import it
+    from qdrant_client import QdrantClient
+    from qdrant_client import models as qm
 
 Point = tuple[str, Sequence[float], dict[str, Any]]
 """A point to upsert: its id, its vector, its payload."""
@@ -54,6 +56,8 @@ class QdrantResource(ConfigurableResource):
 
     def client(self) -> QdrantClient:
         """A new client; the caller closes it (local mode locks ``path`` until then)."""
+        from qdrant_client import QdrantClient
+
         if self.url:
             return QdrantClient(url=self.url, api_key=self.api_key or None, timeout=self.timeout_s)
         return QdrantClient(path=self.path)
@@ -84,12 +88,16 @@ class QdrantCollection:
         return self.client.collection_exists(self.name)
 
     def vector_size(self) -> int | None:
+        from qdrant_client import models as qm
+
         vectors = self.client.get_collection(self.name).config.params.vectors
         return vectors.size if isinstance(vectors, qm.VectorParams) else None
 
     def ensure(self, dimensions: int, model: str) -> bool:
         """Create the collection when missing (True: everything must be upserted); refuse one of another vector
         size with a CollectionMismatchError naming it, rather than dropping the points it holds."""
+        from qdrant_client import models as qm
+
         if self.exists():
             size = self.vector_size()
             if size != dimensions:
@@ -119,10 +127,14 @@ class QdrantCollection:
 
     def upsert(self, points: Sequence[Point]) -> None:
         """Write the points (replacing those of the same id) and wait until they are stored."""
+        from qdrant_client import models as qm
+
         self.client.upsert(self.name, points=[qm.PointStruct(id=point_id, vector=list(vector), payload=payload)
                                               for point_id, vector, payload in points], wait=True)
 
     def delete(self, point_ids: Sequence[str]) -> None:
+        from qdrant_client import models as qm
+
         self.client.delete(self.name, points_selector=qm.PointIdsList(points=list(point_ids)), wait=True)
 
     def nearest(self, vector: Sequence[float], limit: int,
@@ -142,6 +154,8 @@ class QdrantCollection:
 
 def _filter(where: dict[str, Any] | None) -> qm.Filter | None:
     """Points whose payload has all of ``where``'s values."""
+    from qdrant_client import models as qm
+
     if not where:
         return None
     return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchValue(value=value))

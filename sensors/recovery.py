@@ -23,7 +23,6 @@ import dagster as dg
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.events import DagsterEventType, JobFailureData, RunFailureReason
 from dagster._core.storage.dagster_run import FINISHED_STATUSES, RunRecord
-from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
 
 from resources.metadata.recovery import close_loads_of_runs, open_run_ids
 
@@ -59,6 +58,8 @@ def recover(instance: DagsterInstance, metadata: Any | None) -> Recovery:
 
 
 def fail_dead_runs(instance: DagsterInstance) -> list[str]:
+    from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage  # not needed at load
+
     if instance.run_launcher.supports_check_run_worker_health or not isinstance(instance.run_storage,
                                                                                 SqliteRunStorage):
         return []

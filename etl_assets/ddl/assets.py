@@ -27,6 +27,10 @@ class DdlConfig(dg.Config):
     """Schema (ClickHouse: database) for the tables; empty: optimized_<source>."""
 
 
+DDL_CONFIG_SCHEMA = DdlConfig.to_config_schema()
+"""Built once and shared: inferred from a ``config`` parameter it would be built again for each table's asset."""
+
+
 def ddl_dir(source: str, table: str) -> Path:
     return state_dir() / "ddl" / source / table
 
@@ -42,14 +46,15 @@ def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
             "recommendation": dg.AssetIn(key=asset_key(RECOMMENDATION, table.source, table.name)),
             "profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
         },
-        group_name=group_name(table.source),
+        group_name=group_name(table.source), config_schema=DDL_CONFIG_SCHEMA,
         required_resource_keys={"warehouse"},
         description=f"CREATE TABLE for {table.source}.{table.name} in postgres, clickhouse, mysql, redshift, "
                     "snowflake and bigquery, laid out as recommended.",
     )
     def ddl_asset(
-        context: dg.AssetExecutionContext, config: DdlConfig, recommendation: Recommendation, profile: TableProfile
+        context: dg.AssetExecutionContext, recommendation: Recommendation, profile: TableProfile
     ) -> dg.Output[dict[str, str]]:
+        config = DdlConfig(**context.op_config)
         warehouse = context.resources.warehouse
         namespace = config.namespace or f"{NAMESPACE_PREFIX}{table.source}"
         scripts = build_all(table.schema, recommendation, namespace=namespace, profile=profile,

@@ -41,6 +41,10 @@ class ProofConfig(dg.Config):
                           "layout must hold them) but not measured: sizes and times would be the engine's minimums.")
 
 
+PROOF_CONFIG_SCHEMA = ProofConfig.to_config_schema()
+"""Built once and shared: inferred from a ``config`` parameter it would be built again for each table's asset."""
+
+
 def proof_key(source: str, table: str) -> dg.AssetKey:
     return asset_key(PROOF, source, table)
 
@@ -64,14 +68,16 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str)
         ins["relationships"] = dg.AssetIn(key=relationships_key())
 
     @dg.asset(
-        key=key, ins=ins, group_name=group_name(table.source), required_resource_keys={"warehouse"},
+        key=key, ins=ins, group_name=group_name(table.source), config_schema=PROOF_CONFIG_SCHEMA,
+        required_resource_keys={"warehouse"},
         check_specs=[dg.AssetCheckSpec(CHECK, asset=key, description="The recommended layout is not larger or "
                                                                      "slower than the naive one.")],
         description=f"Proof by measurement for {table.source}.{table.name}: the recommended layout against a naive "
                     "one on the warehouse, same sample, bytes on disk and median query times.",
     )
-    def proof_asset(context: dg.AssetExecutionContext, config: ProofConfig, ddl: dict[str, str],
-                    recommendation: Recommendation, profile: TableProfile, **extra: Any) -> Any:
+    def proof_asset(context: dg.AssetExecutionContext, ddl: dict[str, str], recommendation: Recommendation,
+                    profile: TableProfile, **extra: Any) -> Any:
+        config = ProofConfig(**context.op_config)
         engine = engine_for(context.resources.warehouse)
         if engine.dialect not in (ddl or {}):
             context.log.warning(f"ddl/{table.source}/{table.name} has no {engine.dialect} script; building it here")

@@ -43,6 +43,10 @@ class RecommendationConfig(dg.Config):
     """Also read the source's pg_stat_statements / system.query_log (PostgreSQL and ClickHouse sources)."""
 
 
+RECOMMENDATION_CONFIG_SCHEMA = RecommendationConfig.to_config_schema()
+"""Built once and shared: inferred from a ``config`` parameter it would be built again for each table's asset."""
+
+
 def build_recommendation_assets(
     tables: list[SourceTable], query_log_file: str | Path | None = None
 ) -> list[dg.AssetsDefinition]:
@@ -61,15 +65,16 @@ def _recommendation_asset(
         key=asset_key(RECOMMENDATION, table.source, table.name),
         ins={"profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
              "relationships": dg.AssetIn(key=relationships_key())},
-        group_name=group_name(table.source),
+        group_name=group_name(table.source), config_schema=RECOMMENDATION_CONFIG_SCHEMA,
         required_resource_keys={"llm", *([source_key] if reads_source_log else [])},
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",
     )
     def recommendation_asset(
-        context: dg.AssetExecutionContext, config: RecommendationConfig, profile: TableProfile,
+        context: dg.AssetExecutionContext, profile: TableProfile,
         relationships: Any,
     ) -> dg.Output[Recommendation]:
+        config = RecommendationConfig(**context.op_config)
         queries, origins = _logged_queries(context, config, table, default_log, source_key)
         usage = analyze(queries, config.query_log_dialect, ", ".join(origins), known_columns) if origins else None
         for problem in usage.problems if usage else []:

@@ -10,8 +10,6 @@ from pydantic import Field, model_validator
 
 from resources.embedder import minilm
 from resources.embedder.chunks import Chunks, chunk_text, word_spans
-from resources.embedder.endpoint import endpoint_vectors
-from resources.embedder.hashing import hashing_vectors
 
 ModelName = Literal["minilm", "hashing", "openai"]
 
@@ -56,8 +54,12 @@ class EmbedderResource(ConfigurableResource):
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         if self.model == "hashing":
+            from resources.embedder.hashing import hashing_vectors  # scikit-learn: imported by the runs that use it
+
             return hashing_vectors(texts, self.dimensions)
         if self.model == "openai":
+            from resources.embedder.endpoint import endpoint_vectors  # the openai client: likewise
+
             return endpoint_vectors(texts, base_url=self.base_url, api_key=self.api_key, model=self.endpoint_model,
                                     dimensions=self.dimensions, timeout_s=self.timeout_s)
         return minilm.load(self.model_file).encode(texts)
