@@ -13,7 +13,6 @@ from etl_assets.catalog import SourceTable
 from etl_assets.ddl.build import Ddl, apply_ddl, build_all
 from etl_assets.keys import DDL, PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.paths import state_dir
-from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.model import Recommendation
 
 NAMESPACE_PREFIX = "optimized_"
@@ -51,9 +50,9 @@ def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
         description=f"CREATE TABLE for {table.source}.{table.name} in postgres, clickhouse, mysql, redshift, "
                     "snowflake and bigquery, laid out as recommended.",
     )
-    def ddl_asset(
-        context: dg.AssetExecutionContext, recommendation: Recommendation, profile: TableProfile
-    ) -> dg.Output[dict[str, str]]:
+    def ddl_asset(context: dg.AssetExecutionContext, recommendation, profile) -> dg.Output:
+        """``recommendation``: the table's Recommendation; ``profile``: its TableProfile
+        (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = DdlConfig(**context.op_config)
         warehouse = context.resources.warehouse
         namespace = config.namespace or f"{NAMESPACE_PREFIX}{table.source}"

@@ -16,7 +16,6 @@ import dagster as dg
 from etl_assets.catalog import SourceTable
 from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, relationships_key, source_resource_key
 from etl_assets.paths import resolve
-from etl_assets.profile.model import TableProfile
 from etl_assets.recommend.decisions import recommend
 from etl_assets.recommend.model import Recommendation
 from etl_assets.recommend.narrative import with_narrative
@@ -70,10 +69,9 @@ def _recommendation_asset(
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",
     )
-    def recommendation_asset(
-        context: dg.AssetExecutionContext, profile: TableProfile,
-        relationships: Any,
-    ) -> dg.Output[Recommendation]:
+    def recommendation_asset(context: dg.AssetExecutionContext, profile, relationships) -> dg.Output:
+        """``profile``: the table's TableProfile; ``relationships``: the catalog's
+        (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = RecommendationConfig(**context.op_config)
         queries, origins = _logged_queries(context, config, table, default_log, source_key)
         usage = analyze(queries, config.query_log_dialect, ", ".join(origins), known_columns) if origins else None
