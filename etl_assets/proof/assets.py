@@ -75,7 +75,7 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str)
         description=f"Proof by measurement for {table.source}.{table.name}: the recommended layout against a naive "
                     "one on the warehouse, same sample, bytes on disk and median query times.",
     )
-    def proof_asset(context: dg.AssetExecutionContext, ddl, recommendation, profile, **extra: Any) -> Any:
+    def proof_asset(context: dg.AssetExecutionContext, ddl, recommendation, profile, **extra: Any):
         """``ddl``: dialect -> script; ``recommendation``, ``profile``: the table's
         (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = ProofConfig(**context.op_config)

@@ -69,7 +69,7 @@ def _recommendation_asset(
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",
     )
-    def recommendation_asset(context: dg.AssetExecutionContext, profile, relationships) -> dg.Output:
+    def recommendation_asset(context: dg.AssetExecutionContext, profile, relationships):
         """``profile``: the table's TableProfile; ``relationships``: the catalog's
         (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = RecommendationConfig(**context.op_config)
