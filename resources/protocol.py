@@ -98,8 +98,12 @@ class SourceConnector(Protocol):
     ) -> Iterator[pa.RecordBatch]:
         """Stream the table (rows with cursor >= ``since`` when given) as batches of ``table.arrow_schema()``."""
 
-    def max_cursor(self, table: TableSchema) -> Any:
-        """The current maximum of ``table.cursor_column`` (cheap; used by sensors)."""
+    def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
+        """The current maximum of ``table.cursor_column`` (cheap; used by sensors).
+
+        With ``at_least``, a connector may answer with any cursor value >= it instead, when one exists: enough to
+        tell the cursor has not gone backwards, and on a table without an index on it the first such row instead
+        of a full scan."""
 
 
 @runtime_checkable

@@ -254,7 +254,7 @@ def _check_cursor_not_backwards(source: SourceConnector, live: TableSchema, prev
                                 table: SourceTable) -> None:
     if previous is None:
         return
-    current = source.max_cursor(live)
+    current = source.max_cursor(live, at_least=previous)
     if current is not None and current < previous:
         raise LoadError(
             f"{table.source}.{table.name}: cursor column {table.sync.cursor!r} went backwards: the source's maximum "

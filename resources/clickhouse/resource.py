@@ -92,7 +92,7 @@ class ClickHouseResource(ClickHouseConnection):
                 yield conform_batch(batch, schema, where, first_row, on_bad_record)
                 first_row += batch.num_rows
 
-    def max_cursor(self, table: TableSchema) -> Any:
+    def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
         """The current maximum of the cursor column, typed like the values ``read`` yields (None when empty)."""
         database = table.namespace or self.database
         cursor = table.column(sql.cursor_name(table))

@@ -142,7 +142,7 @@ class FilesResource(ConfigurableResource):
         if quarantine.count:
             log.warning(f"{self.source_name}.{table.name}: {quarantine.count} record(s) quarantined")
 
-    def max_cursor(self, table: TableSchema) -> Any:
+    def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
         if not table.cursor_column:
             return None
         cursor = table.column(table.cursor_column)

@@ -137,11 +137,12 @@ class PostgresResource(dg.ConfigurableResource):
         return transfer.read_binary(self.conninfo(), table, table.namespace or self.schema_name, since, target_types,
                                     self.label, self.password)
 
-    def max_cursor(self, table: TableSchema) -> Any:
+    def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
         if not table.cursor_column:
             raise ValueError(f"{self.label}: table {table.name!r} has no cursor column configured")
         with self.connect(autocommit=True) as connection:
-            return connection.execute(statements.max_cursor(table, table.namespace or self.schema_name)).fetchone()[0]
+            statement = statements.max_cursor(table, table.namespace or self.schema_name, at_least is not None)
+            return connection.execute(statement, (at_least,) if at_least is not None else None).fetchone()[0]
 
     def max_cursors(self, tables: list[TableSchema], timeout_s: float = 30.0) -> dict[str, Any]:
         """Table name -> its cursor's maximum (as text), for many tables in one round trip (a sensor's tick).

@@ -95,9 +95,15 @@ def select_all(namespace: str, table: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM {}").format(sql.Identifier(namespace, table))
 
 
-def max_cursor(table: TableSchema, namespace: str) -> sql.Composed:
-    return sql.SQL("SELECT max({}) FROM {}").format(
-        sql.Identifier(table.cursor_column), sql.Identifier(namespace, table.name))
+def max_cursor(table: TableSchema, namespace: str, at_least: bool = False) -> sql.Composed:
+    """``SELECT max(cursor)``; with ``at_least``, the first value >= the statement's parameter when there is one
+    (an InitPlan runs only when referenced, so ``max`` scans the table only when no such row exists)."""
+    cursor, relation = sql.Identifier(table.cursor_column), sql.Identifier(namespace, table.name)
+    highest = sql.SQL("SELECT max({}) FROM {}").format(cursor, relation)
+    if not at_least:
+        return highest
+    return sql.SQL("SELECT coalesce((SELECT {cursor} FROM {relation} WHERE {cursor} >= %s LIMIT 1), ({highest}))"
+                   ).format(cursor=cursor, relation=relation, highest=highest)
 
 
 def max_cursors(tables: Sequence[tuple[str, str, str]]) -> sql.Composed:

@@ -125,7 +125,7 @@ class YdbResource(ConfigurableResource):
                 first_row += len(rows)
                 last_key = [rows[-1][k] for k in table.primary_key]
 
-    def max_cursor(self, table: TableSchema) -> Any:
+    def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
         """MAX(cursor column), typed like the values ``read`` yields (None for an empty table)."""
         cursor = table.column(cursor_name(table))
         with client.connected(self, f"read max({cursor.name}) of {table.name}") as (_, pool):

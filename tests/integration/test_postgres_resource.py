@@ -101,6 +101,8 @@ def test_incremental_reads_include_the_boundary_and_null_cursors(db):
     ids = sorted(row["id"] for batch in db.read(table, since=20) for row in batch.to_pylist())
     assert ids == [2, 3, 4, 5]
     assert db.max_cursor(table) == 30
+    assert db.max_cursor(table, at_least=20) in (20, 30)  # a value that reaches it: no scan for the maximum
+    assert db.max_cursor(table, at_least=31) == 30  # none reaches it: the maximum, below it (the cursor went back)
 
 
 def test_replace_swaps_the_table_in_one_step_and_readers_never_see_half_of_it(db):
