@@ -7,6 +7,7 @@ import os
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.cdc.assets import build_cdc_assets
 from etl_assets.config.loader import load_datasources
 from etl_assets.config.models import DataSources
 from etl_assets.ddl.assets import build_ddl_assets
@@ -46,6 +47,7 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
         *build_proof_assets(tables, relationships=True),
         *build_embedding_assets(tables),
         *build_stream_assets(datasources),
+        *build_cdc_assets(datasources, tables),
         *build_dbt_assets(),
         *build_report_assets(tables, proofs=True, datasources=datasources),
     ]
