@@ -75,8 +75,8 @@ def check_keys(connection: psycopg.Connection, schema: str, tables: Sequence[str
             continue
         raise ReplicaIdentityError(
             f"CDC table {schema}.{table} has no primary key, so its updates and deletes cannot be applied to a "
-            f"replica: add a primary key, or run ALTER TABLE {schema}.{table} REPLICA IDENTITY FULL and declare its "
-            f"key columns under tables.{table}.primary_key")
+            f"replica: add a primary key, or set REPLICA IDENTITY FULL on it and declare its key columns under "
+            f"tables.{table}.primary_key")
 
 
 def prepare(connection: psycopg.Connection, names: CdcNames, schema: str, tables: Sequence[str]) -> list[str]:
@@ -121,9 +121,12 @@ def drop(connection: psycopg.Connection, names: CdcNames) -> list[str]:
 
 
 def debezium_properties(source: PostgresResource, names: CdcNames, schema: str, tables: Sequence[str],
-                        offsets_file: Path) -> dict[str, str]:
-    """The connector's settings (without the password, which the engine process reads from its environment)."""
-    return {
+                        offsets_file: Path, declared_keys: dict[str, list[str]] | None = None) -> dict[str, str]:
+    """The connector's settings (without the password, which the engine process reads from its environment).
+    Tables keyed in config (REPLICA IDENTITY FULL, no primary key) get their message key from those columns."""
+    keyed = ";".join(f"{schema}.{table}:{','.join(columns)}" for table, columns in (declared_keys or {}).items()
+                     if table in tables and columns)
+    return {**({"message.key.columns": keyed} if keyed else {}),
         "name": names.slot,
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "database.hostname": source.host, "database.port": str(source.port), "database.user": source.user,
@@ -158,7 +161,7 @@ def run_capture(source: PostgresResource, kafka: KafkaResource, names: CdcNames,
         created = prepare(connection, names, schema, tables)
     offsets_file.parent.mkdir(parents=True, exist_ok=True)
     job = {
-        "properties": debezium_properties(source, names, schema, tables, offsets_file),
+        "properties": debezium_properties(source, names, schema, tables, offsets_file, declared_keys),
         "kafka": kafka.connection_config(), "kafka_timeout_s": kafka.request_timeout_ms / 1000,
         "token": uuid.uuid4().hex, "max_seconds": max_seconds, "conninfo": _conninfo_without_password(source),
     }

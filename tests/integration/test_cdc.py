@@ -48,14 +48,16 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def config(source_dsn: str, bootstrap: str, prefix: str, cdc: bool = True, **kafka: Any) -> dict[str, Any]:
+def config(source_dsn: str, bootstrap: str, prefix: str, cdc: bool = True, tables: dict | None = None,
+           **kafka: Any) -> dict[str, Any]:
     parts = psycopg.conninfo.conninfo_to_dict(source_dsn)
     return {
         "warehouse": "wh", "metadata": "wh", "targets": {"postgres": {"wh": {"database": "unused"}}},
         "sources": {
             "postgres": {SOURCE: {"host": parts["host"], "port": int(parts["port"]), "database": parts["dbname"],
                                   "user": parts["user"], "password_env": "AIETL_TEST_CDC_PASSWORD", "cdc": cdc,
-                                  "cdc_topic_prefix": prefix, "cdc_slot": f"aietl_{prefix}"}},
+                                  "cdc_topic_prefix": prefix, "cdc_slot": f"aietl_{prefix}",
+                                  "tables": tables or {}}},
             "kafka": {BUS: {"bootstrap_servers": bootstrap, "topics": [], **kafka}},
         },
     }
@@ -111,12 +113,15 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
     prefix = f"p{uuid.uuid4().hex[:8]}"
     execute(source_dsn, "CREATE TABLE public.items (id integer PRIMARY KEY, name text, qty integer, "
                         "price numeric(10,2))",
-            "INSERT INTO public.items SELECT g, 'item ' || g, g % 7, g * 1.25 FROM generate_series(1, 200) g")
-    document = config(source_dsn, kafka_bootstrap, prefix)
+            "INSERT INTO public.items SELECT g, 'item ' || g, g % 7, g * 1.25 FROM generate_series(1, 200) g",
+            "CREATE TABLE public.readings (sensor text, at integer, value integer)",
+            "ALTER TABLE public.readings REPLICA IDENTITY FULL",
+            "INSERT INTO public.readings VALUES ('a', 1, 10), ('a', 2, 20), ('b', 1, 30)")
+    document = config(source_dsn, kafka_bootstrap, prefix, tables={"readings": {"primary_key": ["sensor", "at"]}})
     datasources, assets = build(document, source_dsn)
 
     first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
-    assert metadata(first, capture_key(SOURCE))["events_published"] == 200
+    assert metadata(first, capture_key(SOURCE))["events_published"] == 203
     assert "slot" in metadata(first, capture_key(SOURCE))["created"]
     assert rows(warehouse_dsn, "SELECT id, name, qty, price, NULL FROM cdc_shop.items ORDER BY id") == \
         rows(source_dsn, "SELECT id, name, qty, price::text, NULL FROM public.items ORDER BY id")
@@ -130,10 +135,14 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
             "INSERT INTO public.items VALUES (203, 'with note', 3, 3.00, 'hello')",
             "DELETE FROM public.items WHERE id = 201",
             "INSERT INTO public.items VALUES (201, 'back again', 4, 4.00, 'reinserted')",
-            "UPDATE public.items SET name = 'renamed', note = NULL WHERE id = 100")
+            "UPDATE public.items SET name = 'renamed', note = NULL WHERE id = 100",
+            "UPDATE public.readings SET value = 21 WHERE sensor = 'a' AND at = 2",
+            "DELETE FROM public.readings WHERE sensor = 'b'")
     changes = 20 + 10 + 2 + 7 + 1 + 1 + 1 + 1  # row 50 of the noted ones is gone
     second = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
-    assert metadata(second, capture_key(SOURCE))["events_published"] == changes
+    assert metadata(second, capture_key(SOURCE))["events_published"] == changes + 2
+    assert rows(warehouse_dsn, "SELECT sensor, at, value FROM cdc_shop.readings ORDER BY 1, 2") == \
+        [("a", 1, 10), ("a", 2, 21)]
     applied = metadata(second, replica_key(SOURCE, "items"))
     assert applied["columns_added"] == "note"
     assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
