@@ -117,6 +117,7 @@ def _capture_asset(source: str, settings: PostgresSource, kafka_source: str, nam
             "slot": MetadataValue.text(names.slot), "publication": MetadataValue.text(names.publication),
             "created": MetadataValue.text(", ".join(result.created) or "-"),
             "seconds": MetadataValue.float(round(seconds, 3)),
+            "publish_seconds": MetadataValue.float(result.publish_seconds),
         })
 
     return capture

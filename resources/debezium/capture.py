@@ -20,6 +20,7 @@ from psycopg import sql
 from resources.debezium.engine import MARKER_PREFIX, PASSWORD_ENV
 from resources.kafka import KafkaResource
 from resources.postgres import PostgresResource
+from resources.postgres import sql as statements
 from resources.protocol import SourceUnavailableError, redact
 
 ENGINE_START_SLACK_S = 90
@@ -46,6 +47,8 @@ class CdcNames:
 class CaptureResult:
     published: dict[str, int] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
+    publish_seconds: float = 0.0
+    """Time the engine spent publishing to Kafka (the rest of a run is the JVM start and Debezium itself)."""
 
     @property
     def events(self) -> int:
@@ -100,6 +103,32 @@ def slot_exists(connection: psycopg.Connection, slot: str) -> bool:
     return connection.execute("SELECT FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone() is not None
 
 
+@dataclass(frozen=True)
+class SlotState:
+    exists: bool
+    busy: bool = False
+    pending: bool = False
+    confirmed: str | None = None
+    """The slot's confirmed flush position (what Debezium has acknowledged)."""
+
+
+def pending_changes(connection: psycopg.Connection, names: CdcNames, timeout_s: float) -> SlotState:
+    """Whether the slot holds a change of the publication not yet acknowledged (peeks one; consumes nothing)."""
+    row = connection.execute("SELECT active, confirmed_flush_lsn::text FROM pg_replication_slots "
+                             "WHERE slot_name = %s", (names.slot,)).fetchone()
+    if row is None:
+        return SlotState(exists=False)
+    active, confirmed = row
+    if active:
+        return SlotState(exists=True, busy=True, confirmed=confirmed)
+    with connection.transaction():
+        connection.execute(statements.set_statement_timeout(timeout_s))
+        peeked = connection.execute(
+            "SELECT count(*) FROM pg_logical_slot_peek_binary_changes(%s, NULL, 1, 'proto_version', '1', "
+            "'publication_names', %s)", (names.slot, names.publication)).fetchone()[0]
+    return SlotState(exists=True, pending=peeked > 0, confirmed=confirmed)
+
+
 def publication_exists(connection: psycopg.Connection, publication: str) -> bool:
     return connection.execute("SELECT FROM pg_publication WHERE pubname = %s", (publication,)).fetchone() is not None
 
@@ -145,7 +174,8 @@ def debezium_properties(source: PostgresResource, names: CdcNames, schema: str, 
         "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
         "offset.storage.file.filename": str(offsets_file),
         "offset.flush.interval.ms": "0",
-        "max.batch.size": "2048",
+        "max.batch.size": "8192",
+        "max.queue.size": "32768",
         "poll.interval.ms": "100",
         "status.update.interval.ms": "1000",
     }
@@ -180,7 +210,8 @@ def run_capture(source: PostgresResource, kafka: KafkaResource, names: CdcNames,
         reason = (summary or {}).get("error") or _tail(done.stderr)
         raise SourceUnavailableError(f"{source.label}: CDC capture failed: {redact(reason, source.password)} "
                                      f"(engine log in {log_dir})")
-    return CaptureResult(published=summary["published"], created=created)
+    return CaptureResult(published=summary["published"], created=created,
+                         publish_seconds=summary.get("handler_seconds", 0.0))
 
 
 def _conninfo_without_password(source: PostgresResource) -> str:

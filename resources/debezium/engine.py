@@ -55,7 +55,7 @@ class Publisher:
             warnings.simplefilter("ignore", DeprecationWarning)
             from kafka import KafkaProducer
             from kafka.admin import KafkaAdminClient, NewTopic
-        self.producer = KafkaProducer(acks="all", linger_ms=5, max_block_ms=int(timeout_s * 1000), **kafka_config)
+        self.producer = KafkaProducer(acks="all", linger_ms=20, batch_size=512 * 1024, max_block_ms=int(timeout_s * 1000), **kafka_config)
         self.admin = KafkaAdminClient(**kafka_config)
         self.new_topic = NewTopic
         self.known_topics: set[str] = set(self.admin.list_topics())
@@ -63,8 +63,18 @@ class Publisher:
         self.caught_up = threading.Event()
         self.published: dict[str, int] = {}
         self.error: str | None = None
+        self.handler_seconds = 0.0
+        self.batches = 0
 
     def handle(self, records: list[Any]) -> None:
+        began = time.monotonic()
+        try:
+            self._publish(records)
+        finally:
+            self.handler_seconds += time.monotonic() - began
+            self.batches += 1
+
+    def _publish(self, records: list[Any]) -> None:
         sends = []
         for record in records:
             topic, key, value = str(record.destination()), _text(record.key()), _text(record.value())
@@ -148,6 +158,7 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
     if error is None and not caught_up:
         error = "the engine stopped before it caught up with the source (see its log)"
     return {"published": publisher.published, "caught_up": caught_up and error is None, "error": error,
+            "handler_seconds": round(publisher.handler_seconds, 3), "batches": publisher.batches,
             "stopped": not thread.is_alive()}
 
 

@@ -14,12 +14,13 @@ import psycopg
 import pytest
 import yaml
 from click.testing import CliRunner
-from dagster import AssetKey, materialize
+from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, materialize
 
 from etl_assets.catalog import source_tables
 from etl_assets.cdc.assets import build_cdc_assets, capture_key, cdc_names, replica_key
 from etl_assets.cli import main
 from etl_assets.config.models import DataSources
+from sensors.cdc import build_cdc_sensors
 from resources.kafka import KafkaResource
 from resources.postgres import PostgresResource
 
@@ -65,8 +66,28 @@ def config(source_dsn: str, bootstrap: str, prefix: str, cdc: bool = True, table
 
 def build(document: dict[str, Any], source_dsn: str) -> tuple[DataSources, list]:
     datasources = DataSources.model_validate(document)
+    return datasources, build_cdc_assets(datasources, catalog_tables(datasources, source_dsn))
+
+
+def catalog_tables(datasources: DataSources, source_dsn: str) -> list:
     schemas = PostgresResource.from_dsn(source_dsn, source_name=SOURCE).discover()
-    return datasources, build_cdc_assets(datasources, source_tables(datasources, {SOURCE: schemas}))
+    return source_tables(datasources, {SOURCE: schemas})
+
+
+def tick(datasources: DataSources, source_dsn: str, instance: DagsterInstance) -> list:
+    """One evaluation of the source's CDC sensor: its run requests (empty when it skipped)."""
+    tables = catalog_tables(datasources, source_dsn)
+    bootstrap = datasources.sources.kafka[BUS].bootstrap_servers
+    resources = {f"source_{SOURCE}": PostgresResource.from_dsn(source_dsn, source_name=SOURCE),
+                 f"source_{BUS}": KafkaResource(bootstrap_servers=bootstrap, source_name=BUS),
+                 "warehouse": PostgresResource.from_dsn(source_dsn)}
+    definitions = Definitions(assets=build_cdc_assets(datasources, tables),
+                              sensors=build_cdc_sensors(datasources, tables), resources=resources)
+    cdc_sensor = definitions.resolve_sensor_def(f"cdc_{SOURCE}")
+    with build_sensor_context(instance=instance, resources=resources, definitions=definitions) as context:
+        result = cdc_sensor.evaluate_tick(context)
+    assert result.run_requests or result.skip_message
+    return result.run_requests
 
 
 def run(assets: list, source_dsn: str, warehouse_dsn: str, bootstrap: str,
@@ -119,8 +140,11 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
             "INSERT INTO public.readings VALUES ('a', 1, 10), ('a', 2, 20), ('b', 1, 30)")
     document = config(source_dsn, kafka_bootstrap, prefix, tables={"readings": {"primary_key": ["sensor", "at"]}})
     datasources, assets = build(document, source_dsn)
+    instance = DagsterInstance.ephemeral()
+    assert tick(datasources, source_dsn, instance)  # no slot yet: the snapshot is due
 
     first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
+    assert tick(datasources, source_dsn, instance) == []
     assert metadata(first, capture_key(SOURCE))["events_published"] == 203
     assert "slot" in metadata(first, capture_key(SOURCE))["created"]
     assert rows(warehouse_dsn, "SELECT id, name, qty, price, NULL FROM cdc_shop.items ORDER BY id") == \
@@ -139,6 +163,8 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
             "UPDATE public.readings SET value = 21 WHERE sensor = 'a' AND at = 2",
             "DELETE FROM public.readings WHERE sensor = 'b'")
     changes = 20 + 10 + 2 + 7 + 1 + 1 + 1 + 1  # row 50 of the noted ones is gone
+    [request] = tick(datasources, source_dsn, instance)
+    assert capture_key(SOURCE) in request.asset_selection
     second = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
     assert metadata(second, capture_key(SOURCE))["events_published"] == changes + 2
     assert rows(warehouse_dsn, "SELECT sensor, at, value FROM cdc_shop.readings ORDER BY 1, 2") == \
@@ -153,6 +179,7 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
     assert all({"before", "after", "source", "op", "ts_ms"} <= set(event) and "lsn" in event["source"]
                for event in events)
 
+    assert tick(datasources, source_dsn, instance) == []
     again = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)  # nothing new: a no-op on both sides
     assert metadata(again, capture_key(SOURCE))["events_published"] == 0
     assert metadata(again, replica_key(SOURCE, "items"))["events_applied"] == 0
