@@ -51,7 +51,7 @@ def default_cdc_name(source: str) -> str:
 def cdc_names(source: str, settings: PostgresSource) -> CdcNames:
     slot = settings.cdc_slot or default_cdc_name(source)
     return CdcNames(slot=slot, publication=settings.cdc_publication or slot,
-                    topic_prefix=settings.cdc_topic_prefix or f"aietl_{source}")
+                    topic_prefix=settings.cdc_topic_prefix or default_cdc_name(source))
 
 
 def capture_key(source: str) -> AssetKey:

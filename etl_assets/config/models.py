@@ -109,7 +109,7 @@ class PostgresSource(SourceDefaults, PostgresConnection):
     cdc_kafka: str | None = None
     """The Kafka source (under sources.kafka) whose cluster carries the change events; default: the only one."""
     cdc_topic_prefix: str | None = None
-    """Topics are ``<prefix>.<schema>.<table>``; default ``aietl_<source>``."""
+    """Topics are ``<prefix>.<schema>.<table>``; default ``aietl_<source>`` (named like the slot)."""
     cdc_slot: Annotated[str, Field(pattern=_PG_NAME)] | None = None
     """The replication slot; default ``aietl_<source>`` (lower-cased, other characters as ``_``)."""
     cdc_publication: Annotated[str, Field(pattern=_PG_NAME)] | None = None
