@@ -185,6 +185,12 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
     assert metadata(again, replica_key(SOURCE, "items"))["events_applied"] == 0
     assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
 
+    execute(warehouse_dsn, "DELETE FROM aietl_meta.kafka_offsets WHERE consumer = 'cdc'")  # replay every event
+    replayed = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[replica_key(SOURCE, "items")])
+    assert metadata(replayed, replica_key(SOURCE, "items"))["events_applied"] == 200 + changes
+    assert metadata(replayed, replica_key(SOURCE, "items"))["rows_upserted"] == 0
+    assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
+
     names = cdc_names(SOURCE, datasources.sources.postgres[SOURCE])
     file = tmp_path / "datasources.yaml"
     file.write_text(yaml.safe_dump(config(source_dsn, kafka_bootstrap, prefix, cdc=False)))
