@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DO_NOT_TRACK := 1
 export UV_PYTHON_DOWNLOADS := never
 DEMO_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
-TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json
+TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json openjdk-17-jre-headless
 MANIFEST := dbt_project/target/manifest.json
 
 .PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed bench-stream \

@@ -8,7 +8,12 @@ Run: ``make bench-stream`` or ``.venv/bin/python bench/stream.py [--messages N] 
 Each measurement runs in a fresh process. ``msgs_per_s`` is the stream asset's landing throughput (reading, parsing,
 COPY and offset commits of every micro-batch, from the asset's own ``landing_seconds``); the run's overhead (Dagster
 start, resource init, the per-minute step) is reported apart as ``run_overhead_s``. ``peak_mb`` is the asset
-process's maximum RSS. Each figure is the median of ``--repeat`` runs. The last line is one JSON object.
+process's maximum RSS. Each figure is the median of ``--repeat`` runs.
+
+``cdc_rows_per_s``: ``--cdc-rows`` rows inserted into a source table, then updated, each batch of changes carried
+by CDC into its replica in one Dagster run of ``cdc/<source>/_capture`` (a fresh Debezium engine, JVM start
+included) and ``cdc/<source>/<table>``; the median of the two runs' rows / wall seconds. The replica is checked
+against the source. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -103,9 +108,41 @@ print(json.dumps({"messages": meta["messages"], "rows": meta["rows_written"], "s
 """
 
 
-def run_child(script: str, *args: str) -> dict:
+CDC_RUN = """
+import json, sys, time
+from dagster import materialize
+from etl_assets.catalog import source_tables
+from etl_assets.cdc.assets import build_cdc_assets, capture_key, replica_key
+from etl_assets.config.models import DataSources
+from resources.kafka import KafkaResource
+from resources.postgres import PostgresResource
+boot, source_dsn, warehouse_dsn, prefix = sys.argv[1:5]
+parts = PostgresResource.from_dsn(source_dsn)
+config = DataSources.model_validate({"warehouse": "wh", "metadata": "wh",
+    "targets": {"postgres": {"wh": {"database": "unused"}}},
+    "sources": {"postgres": {"src": {"host": parts.host, "port": parts.port, "database": parts.database,
+                                     "user": parts.user, "password_env": "AIETL_BENCH_CDC_PASSWORD", "cdc": True,
+                                     "cdc_topic_prefix": prefix}},
+                "kafka": {"bus": {"bootstrap_servers": boot, "topics": []}}}})
+source = PostgresResource.from_dsn(source_dsn, source_name="src")
+tables = source_tables(config, {"src": source.discover()})
+assets = build_cdc_assets(config, tables)
+start = time.perf_counter()
+result = materialize(assets, resources={"source_src": source, "warehouse": PostgresResource.from_dsn(warehouse_dsn),
+                                        "source_bus": KafkaResource(bootstrap_servers=boot, source_name="bus")})
+seconds = time.perf_counter() - start
+meta = {e.event_specific_data.materialization.asset_key: {k: v.value for k, v in
+        e.event_specific_data.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
+print(json.dumps({"seconds": seconds, "published": meta[capture_key("src")]["events_published"],
+                  "capture_seconds": meta[capture_key("src")]["seconds"],
+                  "applied": meta[replica_key("src", "changes")]["events_applied"]}))
+"""
+
+
+def run_child(script: str, *args: str, env: dict[str, str] | None = None) -> dict:
     completed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                               timeout=RUN_TIMEOUT_S, cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)})
+                               timeout=RUN_TIMEOUT_S, cwd=PROJECT,
+                               env={**os.environ, "PYTHONPATH": str(PROJECT), **(env or {})})
     if completed.returncode != 0:
         raise RuntimeError(f"benchmark child failed:\n{completed.stderr[-4000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
@@ -152,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cdc-rows", type=int, default=50_000)
     args = parser.parse_args()
     from resources.embedded import EmbeddedKafka, EmbeddedPostgres
     from resources.embedded.kafka import free_port
@@ -165,6 +203,7 @@ def main() -> None:
                 postgres = EmbeddedPostgres(Path(work) / "pg", port=free_port()).start()
                 admin_dsn = postgres.dsn()
             results = measure(broker.bootstrap, admin_dsn, args.messages, args.repeat)
+            results.update(measure_cdc(broker.bootstrap, admin_dsn, args.cdc_rows, Path(work)))
         finally:
             broker.stop()
             if postgres is not None:
@@ -196,7 +235,7 @@ def measure(bootstrap: str, admin_dsn: str, messages: int, repeat: int) -> dict:
         "bench": "stream", "messages": messages, "msgs_per_s": round(ours_rate),
         "ratio_vs_kafka_python": round(ours_rate / bare_rate, 3),
         "ratio_vs_confluent": round(ours_rate / confluent_rate, 3) if confluent_rate else None,
-        "p95_s": None, "cdc_rows_per_s": None,
+        "p95_s": None,
         "peak_mb": round(statistics.median(run["peak_mb"] for run in ours)),
         "kafka_python_msgs_per_s": round(bare_rate), "kafka_python_c_crc": all(run["c_crc"] for run in bare),
         "confluent_msgs_per_s": round(confluent_rate) if confluent_rate else None,
@@ -204,6 +243,54 @@ def measure(bootstrap: str, admin_dsn: str, messages: int, repeat: int) -> dict:
         "run_overhead_s": round(statistics.median(run["run_seconds"] - run["seconds"] for run in ours), 2),
         "import_s": round(statistics.median(run["import_seconds"] for run in ours), 2),
     }
+
+
+def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
+    """Rows changed in a source table -> applied to its replica, end to end: one Dagster run of the capture (a fresh
+    Debezium engine, JVM start included) and the apply. The first run (slot, snapshot of the empty table) is not
+    timed; the timed run sees ``rows`` inserts, then ``rows`` updates of the same rows."""
+    import psycopg
+
+    source_dsn, warehouse_dsn = fresh_database(admin_dsn), fresh_database(admin_dsn)
+    password = psycopg.conninfo.conninfo_to_dict(source_dsn).get("password", "")
+    env = {"AIETL_BENCH_CDC_PASSWORD": password, "AIETL_HOME": str(work / "home")}
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(source_dsn, autocommit=True, connect_timeout=10) as connection:
+        connection.execute("CREATE TABLE changes (id bigint PRIMARY KEY, name text, amount numeric(12, 2), "
+                           "qty integer, active boolean)")
+    try:
+        run_child(CDC_RUN, bootstrap, source_dsn, warehouse_dsn, prefix, env=env)
+        figures = []
+        for statement in ("INSERT INTO changes SELECT g, 'row ' || g, g * 0.5, g %% 100, g %% 2 = 0 "
+                          "FROM generate_series(1, %s) g",
+                          "UPDATE changes SET qty = qty + 1, name = name || '!' WHERE id <= %s"):
+            with psycopg.connect(source_dsn, autocommit=True, connect_timeout=10) as connection:
+                connection.execute(statement, (rows,))
+            run = run_child(CDC_RUN, bootstrap, source_dsn, warehouse_dsn, prefix, env=env)
+            if run["published"] != rows or run["applied"] != rows:
+                raise RuntimeError(f"CDC moved {run['published']} / applied {run['applied']} of {rows} changes")
+            figures.append(run)
+            print(f"cdc: {rows:,} changes in {run['seconds']:.1f} s ({run['capture_seconds']:.1f} s capture)",
+                  flush=True)
+        with psycopg.connect(warehouse_dsn, connect_timeout=10) as connection:
+            landed = connection.execute("SELECT count(*), sum(qty) FROM cdc_src.changes").fetchone()
+        with psycopg.connect(source_dsn, connect_timeout=10) as connection:
+            expected = connection.execute("SELECT count(*), sum(qty) FROM changes").fetchone()
+        if landed != expected:
+            raise RuntimeError(f"the replica {landed} differs from the source {expected}")
+    finally:
+        with psycopg.connect(source_dsn, autocommit=True, connect_timeout=10) as connection:
+            connection.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                               "WHERE database = current_database()")
+        with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
+            for dsn in (source_dsn, warehouse_dsn):
+                name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+                connection.execute(psycopg.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg.sql.Identifier(name)))
+    seconds = statistics.median(run["seconds"] for run in figures)
+    return {"cdc_rows_per_s": round(rows / seconds), "cdc_rows": rows,
+            "cdc_capture_s": round(statistics.median(run["capture_seconds"] for run in figures), 2),
+            "cdc_run_s": round(seconds, 2)}
 
 
 if __name__ == "__main__":

@@ -244,5 +244,22 @@ def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | 
     click.echo(f"{datasources_file}: valid; {len(tables)} tables in the catalog {catalog_file}")
 
 
+@main.command("cdc-cleanup")
+@click.option("--datasources", "datasources_file", type=click.Path(path_type=Path), default=DATASOURCES_FILE,
+              show_default=True)
+@click.option("--source", "only", multiple=True, help="Only these PostgreSQL sources (default: every one with CDC off).")
+def cdc_cleanup(datasources_file: Path, only: tuple[str, ...]) -> None:
+    """Drop the replication slot, publication and Debezium offsets of PostgreSQL sources whose `cdc` is false."""
+    from etl_assets.cdc.cleanup import drop_disabled_captures
+    from etl_assets.config.loader import load_datasources
+
+    try:
+        datasources = load_datasources(datasources_file)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    for source, dropped in drop_disabled_captures(datasources, only).items():
+        click.echo(f"{source}: dropped {', '.join(dropped)}" if dropped else f"{source}: nothing to drop")
+
+
 if __name__ == "__main__":
     main()

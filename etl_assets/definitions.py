@@ -7,6 +7,7 @@ import os
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, multiprocess_executor
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
+from etl_assets.cdc.assets import build_cdc_assets
 from etl_assets.config.loader import load_datasources
 from etl_assets.config.models import DataSources
 from etl_assets.ddl.assets import build_ddl_assets
@@ -21,6 +22,7 @@ from etl_assets.reports.assets import build_report_assets
 from etl_assets.stream.assets import build_stream_assets
 from etl_assets.transform.assets import build_dbt_assets
 from etl_assets.wiring import build_resources
+from sensors.cdc import build_cdc_sensors
 from sensors.drift import build_drift_sensors
 from sensors.files import build_file_sensors
 from sensors.incremental import build_incremental_sensors
@@ -46,6 +48,7 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
         *build_proof_assets(tables, relationships=True),
         *build_embedding_assets(tables),
         *build_stream_assets(datasources),
+        *build_cdc_assets(datasources, tables),
         *build_dbt_assets(),
         *build_report_assets(tables, proofs=True, datasources=datasources),
     ]
@@ -66,6 +69,7 @@ def build_definitions() -> Definitions:
         schedules=build_schedules(datasources, tables),
         sensors=[*build_incremental_sensors(datasources, tables), *build_file_sensors(tables),
                  *build_drift_sensors(datasources, tables), *build_kafka_sensors(datasources),
+                 *build_cdc_sensors(datasources, tables),
                  build_recovery_sensor()],
         resources=build_resources(datasources),
         executor=executor(),

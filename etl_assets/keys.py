@@ -22,6 +22,9 @@ REPORTS = "reports"
 DBT = "dbt"
 RELATIONSHIPS = "relationships"
 PROOF = "proof"
+CDC = "cdc"
+"""Change data capture: ``cdc/<source>/_capture`` runs Debezium, ``cdc/<source>/<table>`` is a replica."""
+CDC_CAPTURE = "_capture"
 TABLE_LAYERS = (RAW, PROFILE, RECOMMENDATION, DDL, EMBEDDINGS)
 
 _DAGSTER_NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -69,6 +72,10 @@ def target_resource_key(target: str) -> str:
 def source_pool(source: str) -> str:
     """The pool a source's loads share, so that one large source cannot starve the others."""
     return f"source_{key_component(source)}"
+
+
+def cdc_pool(source: str) -> str:
+    return f"cdc_{key_component(source)}"
 
 
 def stream_pool(source: str) -> str:

@@ -98,8 +98,24 @@ class PostgresConnection(Strict):
     connect_timeout_s: int = 10
 
 
+_PG_NAME = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
 class PostgresSource(SourceDefaults, PostgresConnection):
     schema_name: str = Field("public", alias="schema")
+    cdc: bool = False
+    """Capture changes with Debezium (pgoutput) into Kafka and apply them to replicas ``cdc_<source>.<table>``.
+    Turning it off leaves the slot until ``aietl cdc-cleanup`` drops it (the server keeps WAL for a slot)."""
+    cdc_kafka: str | None = None
+    """The Kafka source (under sources.kafka) whose cluster carries the change events; default: the only one."""
+    cdc_topic_prefix: str | None = None
+    """Topics are ``<prefix>.<schema>.<table>``; default ``aietl_<source>`` (named like the slot)."""
+    cdc_slot: Annotated[str, Field(pattern=_PG_NAME)] | None = None
+    """The replication slot; default ``aietl_<source>`` (lower-cased, other characters as ``_``)."""
+    cdc_publication: Annotated[str, Field(pattern=_PG_NAME)] | None = None
+    """The publication of the captured tables; default the slot's name."""
+    cdc_max_seconds: Annotated[float, Field(gt=0)] = 300.0
+    """A capture run stops with an error when it has not caught up with the source after this long."""
 
 
 class ClickHouseConnection(Strict):
@@ -268,6 +284,9 @@ class KafkaSource(SourceDefaults):
 
     joins: list[StreamJoin] = Field(default_factory=list)
     """Time-bounded joins of two topics' events, each its own asset."""
+    debezium_topics: list[str] = Field(default_factory=list)
+    """Topics of Debezium-format change events (from any producer) applied to replicas ``cdc_<source>.<table>``
+    (the table named by the topic's last dot-separated part), each by the asset ``cdc/<source>/<topic>``."""
 
     @model_validator(mode="after")
     def _joins_of_known_topics(self) -> KafkaSource:
@@ -398,7 +417,19 @@ class DataSources(Strict):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"source names must be unique across types; repeated: {duplicates}")
+        for name, source in self.sources.postgres.items():
+            if source.cdc and source.cdc_kafka and source.cdc_kafka not in self.sources.kafka:
+                raise ValueError(f"sources.postgres.{name}.cdc_kafka: {source.cdc_kafka!r} is not a Kafka source; "
+                                 f"known: {sorted(self.sources.kafka)}")
+            if source.cdc and not source.cdc_kafka and len(self.sources.kafka) > 1:
+                raise ValueError(f"sources.postgres.{name}: CDC needs cdc_kafka to choose one of the Kafka sources "
+                                 f"{sorted(self.sources.kafka)}")
         return self
+
+    def cdc_kafka(self, source: str) -> str | None:
+        """The Kafka source carrying a CDC source's events (None when there is none)."""
+        settings = self.sources.postgres[source]
+        return settings.cdc_kafka or next(iter(self.sources.kafka), None)
 
     def all_sources(self) -> dict[str, tuple[str, SourceDefaults]]:
         """Source name -> (source type, its settings)."""

@@ -29,6 +29,8 @@ SERVER_ROOT_ENV = "AIETL_EMBEDDED_PG_DIR"
 DEFAULT_SERVER_ROOT = Path("/var/lib/aietl-embedded-postgres")
 START_TIMEOUT_S = 60
 ORPHAN_AGE_S = 600
+LOGICAL_DECODING = "-c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10"
+"""So that PostgreSQL sources with ``cdc: true`` work on the embedded server too (Debezium's pgoutput slot)."""
 OWNER_RECORD = "data_dir"
 
 
@@ -68,7 +70,7 @@ class EmbeddedPostgres:
             self._initdb()
         if not self.is_running():
             self._pg_ctl(["-w", "-t", str(START_TIMEOUT_S), "-l", str(self.log_file), "-o",
-                          f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.pgdata}", "start"])
+                          f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.pgdata} {LOGICAL_DECODING}", "start"])
         self._wait_ready()
         return self
 

