@@ -26,9 +26,10 @@ from etl_assets.reports.model import Chart, Report
 
 FORMATS = ("html", "md", "json", "pdf")
 EMPTY = "–"
-FONTS = '"DejaVu Sans", "Noto Sans", "Noto Color Emoji", "Liberation Sans", Arial, sans-serif'
+FONTS = '"DejaVu Sans", "Noto Color Emoji", "Droid Sans Fallback", "Liberation Sans", Arial, sans-serif'
 """The font stack of HTML and PDF: DejaVu (Debian ``fonts-dejavu-core``) for text and symbols, Noto Color Emoji
-(``fonts-noto-color-emoji``) for emoji in the data; Pango falls back through fontconfig for anything else."""
+(``fonts-noto-color-emoji``) for emoji and Droid Sans Fallback (``fonts-droid-fallback``) for Chinese, Japanese
+and Korean in the data; Pango falls back through fontconfig for anything else."""
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|&#!~])|(?<!\w)_|_(?!\w)")
 
 
@@ -100,11 +101,40 @@ def markdown_escape(text: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------------------ charts
 
+CHART_FONTS = ("DejaVu Sans", "Droid Sans Fallback", "Symbola")
+"""Charts are drawn with outline fonts (matplotlib cannot draw colour emoji): DejaVu, then CJK from Droid Sans
+Fallback, then symbols and emoji from Symbola (Debian ``fonts-symbola``), where installed."""
+
+
+@cache
+def _chart_fonts() -> list[str]:
+    """The chart font families found on this machine, registered with matplotlib (its font cache may predate them)."""
+    from matplotlib import font_manager
+
+    known = {font.name for font in font_manager.fontManager.ttflist}
+    missing = [family for family in CHART_FONTS if family not in known]
+    if missing:
+        for path in font_manager.findSystemFonts():
+            try:
+                name = font_manager.FontProperties(fname=path).get_name()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if name in missing:
+                font_manager.fontManager.addfont(path)
+                known.add(name)
+    return [family for family in CHART_FONTS if family in known]
+
+
 def chart_data_uri(chart: Chart) -> str:
     """The chart as an SVG ``data:`` URI: horizontal bars, largest on top, each labelled with its value; or for a
     histogram, adjacent vertical bars in label order."""
-    if chart.kind == "histogram":
-        return _svg_uri(_histogram_figure(chart))
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": _chart_fonts() or ["sans-serif"]}):
+        return _svg_uri(_histogram_figure(chart) if chart.kind == "histogram" else _bars_figure(chart))
+
+
+def _bars_figure(chart: Chart) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -122,7 +152,7 @@ def chart_data_uri(chart: Chart) -> str:
     axes.spines[["top", "right"]].set_visible(False)
     if chart.format == "pct":
         axes.set_xlim(0, 1.15)
-    return _svg_uri(figure)
+    return figure
 
 
 HISTOGRAM_TICKS = 6

@@ -4,6 +4,7 @@ embedded fonts do not draw."""
 from __future__ import annotations
 
 import io
+import unicodedata
 from typing import Any
 
 HEADINGS = ("h1", "h2", "h3", "caption", "figcaption")
@@ -37,9 +38,11 @@ def stranded_headings(document: Any) -> list[tuple[int, str]]:
     for number, page in enumerate(document.pages, start=1):
         boxes = list(_boxes(page._page_box))
         content = [box for box, in_heading in boxes if not in_heading and isinstance(box, TextBox | ReplacedBox)]
-        for box, _ in boxes:
-            if getattr(box, "element_tag", None) not in HEADINGS or not _text(box).strip():
-                continue
+        headings = {}
+        for box, _ in boxes:  # the outermost box of each heading element (its line and text boxes share the tag)
+            if getattr(box, "element_tag", None) in HEADINGS and _text(box).strip():
+                headings.setdefault(id(box.element), box)
+        for box in headings.values():
             bottom = box.position_y + box.margin_height()
             if not any(other.position_y >= bottom - 0.5 for other in content):
                 stranded.append((number, " ".join(_text(box).split())))
@@ -60,7 +63,8 @@ def glyph_gaps(document: Any) -> dict[str, list[str]]:
         face = TTFont(io.BytesIO(font.file_content), fontNumber=font.index, lazy=True)
         cmap = face.getBestCmap() or {}
         drawn = {char for text in font.to_unicode.values() for char in str(text)}
-        missing |= {char for char in drawn if ord(char) not in cmap and char.isprintable() and not char.isspace()}
+        missing |= {char for char in drawn if ord(char) not in cmap and not char.isspace()
+                    and unicodedata.category(char) not in ("Mn", "Me", "Cf")}  # marks, selectors: part of a cluster
         if missing:
             gaps[font.family] = sorted(missing)
     return gaps
