@@ -26,7 +26,7 @@ def catalog(tables: int = 7) -> list:
         data = pa.table({
             "id": list(range(rows)),
             "name": [NAMES[n % len(NAMES)] for n in range(rows)],
-            "category": [("outdoor", "kitchen", "ski-touring-and-mountaineering-equipment")[n % 3] for n in range(rows)],
+            "category": [("outdoor", "kitchen", "ski-touring-and-mountaineering-gear")[n % 3] for n in range(rows)],
             "price": [round(9.5 + n * 1.25, 2) for n in range(rows)],
             "created_at": [start + dt.timedelta(hours=7 * n) for n in range(rows)],
             "description": [f"A long description of item {n} that has to wrap between words inside a narrow cell "
