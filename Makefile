@@ -10,8 +10,10 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export DO_NOT_TRACK := 1
 export UV_PYTHON_DOWNLOADS := never
-DEMO_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
-TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json openjdk-17-jre-headless
+DEMO_DEBS := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-color-emoji fonts-droid-fallback fonts-symbola
+# fonts: DejaVu for text, Noto Color Emoji (PDF) and Symbola (charts) for emoji, Droid Sans Fallback for CJK
+# chromium: the browser test (tests/e2e/test_browser.py), driven by playwright-core from npm (Node 20+)
+TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json openjdk-17-jre-headless chromium
 MANIFEST := dbt_project/target/manifest.json
 
 .PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed bench-stream \

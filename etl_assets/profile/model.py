@@ -33,6 +33,11 @@ class ColumnProfile:
     description: str = ""
     physical_type: str = ""
     """The type as the warehouse stores it (e.g. ``numeric(12,2)``, ``Nullable(String)``, Arrow's ``int64``)."""
+    histogram_edges: list[float] = field(default_factory=list)
+    """Bin edges of the distribution of a numeric, date or timestamp column (dates and timestamps as seconds since
+    1970-01-01 UTC); one more edge than counts. Empty for other columns and columns without values."""
+    histogram_counts: list[int] = field(default_factory=list)
+    """Non-NULL values per bin; each bin holds its lower edge, the last one its upper edge too."""
 
 
 @dataclass

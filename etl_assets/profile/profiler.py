@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import functools
+import math
 import operator
 import os
 from collections.abc import Callable, Sequence
@@ -37,6 +38,8 @@ MAX_KEY_PAIRS = 6
 NUMERIC = ("int16", "int32", "int64", "float32", "float64", "decimal")
 TEXTUAL = ("string", "json", "uuid")
 TEMPORAL = ("date", "time", "timestamp", "timestamptz")
+HISTOGRAM_TYPES = (*NUMERIC, "date", "timestamp", "timestamptz")
+HISTOGRAM_BINS = 20
 
 DistinctCounter = Callable[[Sequence[str]], int]
 """Exact number of distinct combinations of the given columns over rows where none of them is NULL."""
@@ -128,7 +131,62 @@ def arrow_column_profile(name: str, values: pa.ChunkedArray, logical_type: str) 
     )
     if rows > nulls:
         _add_value_stats(column, values, base_logical(logical_type))
+        _add_histogram(column, values)
     return column
+
+
+def histogram_edges(column: ColumnProfile) -> list[float]:
+    """Equal-width bin edges from the column's min to its max (at most ``HISTOGRAM_BINS`` bins, one per integer
+    for a narrow integer range); empty when the column has no histogram."""
+    logical = base_logical(column.logical_type)
+    if logical not in HISTOGRAM_TYPES or column.min is None or column.max is None:
+        return []
+    low, high = as_number(column.min), as_number(column.max)
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    if high <= low:
+        return [low, low]
+    bins = HISTOGRAM_BINS
+    if logical.startswith("int") or logical == "date":
+        bins = min(bins, int((high - low) / (86400 if logical == "date" else 1)) + 1)
+    width = (high - low) / bins
+    return [low + i * width for i in range(bins)] + [high]
+
+
+def as_number(value: Any) -> float | None:
+    """A min/max as a float: numbers as they are, ISO dates and timestamps as seconds since the epoch (naive = UTC)."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
+
+
+def _add_histogram(column: ColumnProfile, values: pa.ChunkedArray) -> None:
+    edges = histogram_edges(column)
+    if not edges:
+        return
+    numbers = _as_seconds(pc.drop_null(values)).to_numpy(zero_copy_only=False)
+    column.histogram_edges = edges
+    column.histogram_counts = [int(len(numbers))] if edges[0] == edges[-1] else [
+        int(n) for n in np.histogram(numbers, bins=np.asarray(edges))[0]]
+
+
+def _as_seconds(values: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Values as float64; dates and timestamps as seconds since the epoch."""
+    kind = values.type
+    if pa.types.is_timestamp(kind):
+        per_second = {"s": 1, "ms": 1e3, "us": 1e6, "ns": 1e9}[kind.unit]
+        integers = values.combine_chunks().cast(pa.timestamp(kind.unit)).view(pa.int64())
+        return pc.divide(pc.cast(integers, pa.float64()), per_second)
+    if pa.types.is_date(kind):
+        days = values.combine_chunks().cast(pa.date32()).view(pa.int32())
+        return pc.multiply(pc.cast(days, pa.float64()), 86400.0)
+    return pc.cast(values, pa.float64())
 
 
 def _top_values(values: pa.ChunkedArray) -> tuple[list[tuple[str, int]], int]:

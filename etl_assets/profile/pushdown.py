@@ -27,6 +27,7 @@ from etl_assets.profile.profiler import (
     TOP_VALUES,
     annotate,
     arrow_column_profile,
+    histogram_edges,
     candidate_keys,
     now_iso,
     quantile_label,
@@ -84,6 +85,17 @@ class Dialect:
         if self.name == "clickhouse":
             return exp.Anonymous(this="substringUTF8", expressions=[self.text(column), _number(1), _number(chars)])
         return exp.Substring(this=self.text(column), start=_number(1), length=_number(chars))
+
+    def number(self, column: exp.Expression, logical: str) -> exp.Expression:
+        """The value as a double; dates and timestamps as seconds since the epoch."""
+        if logical not in TEMPORAL:
+            return exp.cast(column, "DOUBLE")
+        if self.name == "clickhouse":
+            seconds = exp.Anonymous(this="toUnixTimestamp", expressions=[
+                exp.Anonymous(this="toDateTime", expressions=[column, exp.Literal.string("UTC")])])
+        else:
+            seconds = exp.Extract(this=exp.var("EPOCH"), expression=column)
+        return exp.cast(seconds, "DOUBLE")
 
     def quantile(self, column: exp.Expression, q: float) -> exp.Expression:
         if self.name == "clickhouse":
@@ -224,6 +236,32 @@ class PushdownProfiler:
             union = exp.union(union, part, distinct=False)
         return self.sql(union)
 
+    def histogram_sql(self, columns: Sequence[tuple[int, WarehouseColumn, list[float]]]) -> str:
+        """One statement: for each (index, column, bin edges), the non-NULL values per equal-width bin.
+
+        Columns are qualified by a table alias, so a column named like an output alias (``n``) stays a column in
+        ClickHouse, where aliases are visible in WHERE."""
+        parts = []
+        source = self.table.copy()
+        source.set("alias", exp.TableAlias(this=exp.to_identifier("aietl_src")))
+        for i, column, edges in columns:
+            value = exp.column(column.name, table="aietl_src", quoted=True)
+            low, width, bins = edges[0], (edges[-1] - edges[0]) / (len(edges) - 1), len(edges) - 1
+            offset = exp.Sub(this=self.dialect.number(value, base_logical(column.logical_type)),
+                             expression=_number(low))
+            bucket = exp.cast(exp.func("LEAST", exp.Floor(this=exp.Div(this=exp.paren(offset),
+                                                                       expression=_number(width))),
+                                       _number(bins - 1)), "BIGINT")
+            part = (exp.select(_number(i).as_("column_index"), bucket.as_("bucket"),
+                               exp.Count(this=exp.Star()).as_("n"))
+                    .from_(source.copy()).where(exp.not_(exp.Is(this=value, expression=exp.Null())))
+                    .group_by(bucket.copy()))
+            parts.append(exp.select("*").from_(part.subquery(f"h{i}")))
+        union = parts[0]
+        for part in parts[1:]:
+            union = exp.union(union, part, distinct=False)
+        return self.sql(union)
+
     def sample_sql(self, columns: Sequence[WarehouseColumn], row_count: int, rows: int) -> str:
         selections = [
             (self.dialect.prefix(_col(c.name), SAMPLE_TEXT_CHARS) if base_logical(c.logical_type) in TEXTUAL
@@ -289,6 +327,7 @@ class PushdownProfiler:
         profiles = [_column_from_stats(i, column, stats, row_count) for i, column in enumerate(columns)]
         sample = self.query(self.sample_sql(columns, row_count, sample_rows))
         notes = self._add_top_values(columns, profiles, sample, row_count)
+        self._add_histograms(columns, profiles, row_count)
         keys = candidate_keys(profiles, row_count, primary_key, lambda names: self._count(self.distinct_sql(names)))
         for column, profile in zip(columns, profiles):
             is_key = [column.name] in keys or list(primary_key) == [column.name]
@@ -337,6 +376,24 @@ class PushdownProfiler:
                                                           column.logical_type).top_values
         return [f"top values from the sample for {[c.name for _, c in from_sample]} (over "
                 f"{TOP_VALUES_MAX_DISTINCT:,} distinct values)"] if from_sample else []
+
+
+    def _add_histograms(self, columns: Sequence[WarehouseColumn], profiles: list[ColumnProfile],
+                        row_count: int) -> None:
+        """Exact counts per bin between each numeric, date or timestamp column's min and max, in one statement."""
+        wanted = []
+        for i, (column, profile) in enumerate(zip(columns, profiles)):
+            edges = histogram_edges(profile)
+            if edges and edges[0] == edges[-1]:
+                profile.histogram_edges, profile.histogram_counts = edges, [row_count - profile.null_count]
+            elif edges:
+                profile.histogram_edges, profile.histogram_counts = edges, [0] * (len(edges) - 1)
+                wanted.append((i, column, edges))
+        if not wanted:
+            return
+        for row in self.query(self.histogram_sql(wanted)).to_pylist():
+            counts = profiles[int(row["column_index"])].histogram_counts
+            counts[min(max(int(row["bucket"]), 0), len(counts) - 1)] += int(row["n"])
 
 
 def _sort_top(profile: ColumnProfile) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from etl_assets.profile.model import ColumnProfile, TableProfile
 from etl_assets.proof.model import Proof
 from etl_assets.recommend.model import Recommendation
-from etl_assets.reports.charts import bar_chart, null_share_chart, rows_chart
+from etl_assets.reports.charts import bar_chart, null_share_chart, rows_chart, table_charts
 from etl_assets.reports.common import (
     TableId,
     headline,
@@ -67,7 +67,7 @@ def _analysis_section(profile: TableProfile, recommendation: Recommendation | No
         issues.append(Issue("warn", "no storage recommendation yet: materialize "
                                     f"recommendation/{profile.source}/{profile.table}"))
     section = Section(profile.source, profile.table, health_of(issues), facts=_profile_facts(profile),
-                      grids=[_columns_grid(profile)], issues=issues)
+                      grids=[_columns_grid(profile)], issues=issues, charts=table_charts(profile))
     if recommendation is not None:
         section.facts.extend(_recommendation_facts(recommendation))
         section.paragraphs.extend(p for p in (recommendation.summary, _narrative(recommendation)) if p)

@@ -62,6 +62,9 @@ class Chart:
     format: str = "int"
     """How the values are shown on the axis: int, pct or float."""
     note: str = ""
+    kind: str = "bars"
+    """``bars``: horizontal bars, a ranking; ``histogram``: adjacent vertical bars in label order (bins of a
+    distribution, or periods of time)."""
 
 
 @dataclass
@@ -75,6 +78,8 @@ class Section:
     paragraphs: list[str] = field(default_factory=list)
     grids: list[Grid] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+    """Charts about this table alone: rows over time, per-column distributions and top values."""
 
     @property
     def title(self) -> str:

@@ -20,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from etl_assets.reports.model import Chart, Report
 
 FORMATS = ("html", "md", "json", "pdf")
 EMPTY = "–"
+FONTS = '"DejaVu Sans", "Noto Color Emoji", "Droid Sans Fallback", "Liberation Sans", Arial, sans-serif'
+"""The font stack of HTML and PDF: DejaVu (Debian ``fonts-dejavu-core``) for text and symbols, Noto Color Emoji
+(``fonts-noto-color-emoji``) for emoji and Droid Sans Fallback (``fonts-droid-fallback``) for Chinese, Japanese
+and Korean in the data; Pango falls back through fontconfig for anything else."""
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|&#!~])|(?<!\w)_|_(?!\w)")
 
 
@@ -96,8 +101,40 @@ def markdown_escape(text: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------------------ charts
 
+CHART_FONTS = ("DejaVu Sans", "Droid Sans Fallback", "Symbola")
+"""Charts are drawn with outline fonts (matplotlib cannot draw colour emoji): DejaVu, then CJK from Droid Sans
+Fallback, then symbols and emoji from Symbola (Debian ``fonts-symbola``), where installed."""
+
+
+@cache
+def _chart_fonts() -> list[str]:
+    """The chart font families found on this machine, registered with matplotlib (its font cache may predate them)."""
+    from matplotlib import font_manager
+
+    known = {font.name for font in font_manager.fontManager.ttflist}
+    missing = [family for family in CHART_FONTS if family not in known]
+    if missing:
+        for path in font_manager.findSystemFonts():
+            try:
+                name = font_manager.FontProperties(fname=path).get_name()
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if name in missing:
+                font_manager.fontManager.addfont(path)
+                known.add(name)
+    return [family for family in CHART_FONTS if family in known]
+
+
 def chart_data_uri(chart: Chart) -> str:
-    """The chart as an SVG ``data:`` URI: horizontal bars, largest on top, each labelled with its value."""
+    """The chart as an SVG ``data:`` URI: horizontal bars, largest on top, each labelled with its value; or for a
+    histogram, adjacent vertical bars in label order."""
+    from matplotlib import rc_context
+
+    with rc_context({"font.family": _chart_fonts() or ["sans-serif"]}):
+        return _svg_uri(_histogram_figure(chart) if chart.kind == "histogram" else _bars_figure(chart))
+
+
+def _bars_figure(chart: Chart) -> Any:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -115,6 +152,33 @@ def chart_data_uri(chart: Chart) -> str:
     axes.spines[["top", "right"]].set_visible(False)
     if chart.format == "pct":
         axes.set_xlim(0, 1.15)
+    return figure
+
+
+HISTOGRAM_TICKS = 6
+
+
+def _histogram_figure(chart: Chart) -> Any:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    figure = Figure(figsize=(5.2, 2.4), layout="constrained")
+    axes = figure.subplots()
+    positions = list(range(len(chart.labels)))
+    axes.bar(positions, chart.values, width=0.92, color="#4477aa", align="edge")
+    every = max(1, math.ceil(len(positions) / HISTOGRAM_TICKS))
+    ticks = positions[::every]
+    axes.set_xticks(ticks, [_clip(chart.labels[i], 16) for i in ticks], fontsize=7, rotation=30, ha="right",
+                    rotation_mode="anchor")
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _: format_value(float(v), chart.format)))
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=chart.format == "int"))
+    axes.tick_params(axis="y", labelsize=7)
+    axes.set_xlim(0, len(positions))
+    axes.spines[["top", "right"]].set_visible(False)
+    return figure
+
+
+def _svg_uri(figure: Any) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -145,8 +209,10 @@ def _environment(autoescape: bool) -> Environment:
 
 
 def render_html(report: Report, *, charts: bool = True) -> str:
-    images = {c.name: chart_data_uri(c) for c in report.charts if c.labels} if charts else {}
-    return _environment(True).get_template("report.html.j2").render(report=report, images=images)
+    every_chart = [*report.charts, *(c for section in report.sections for c in section.charts)]
+    images = {c.name: chart_data_uri(c) for c in every_chart if c.labels} if charts else {}
+    template = _environment(True).get_template("report.html.j2")
+    return template.render(report=report, images=images, fonts=Markup(FONTS))
 
 
 def render_markdown(report: Report, *, preview: bool = False) -> str:
@@ -160,12 +226,17 @@ def render_json(report: Report) -> str:
 
 def render_pdf(html: str) -> tuple[bytes, int]:
     """PDF bytes and page count of ``html``; only ``data:`` URLs may be loaded while rendering."""
+    document = pdf_document(html)
+    return document.write_pdf(), len(document.pages)
+
+
+def pdf_document(html: str) -> Any:
+    """The laid-out WeasyPrint document of ``html`` (pages, boxes; fonts once written), loading only ``data:``."""
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
     fetcher = URLFetcher(allowed_protocols={"data"}, timeout=1)
-    document = HTML(string=html, url_fetcher=fetcher).render()
-    return document.write_pdf(), len(document.pages)
+    return HTML(string=html, url_fetcher=fetcher).render()
 
 
 def _finite(value: Any) -> Any:

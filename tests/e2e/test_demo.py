@@ -2,37 +2,16 @@
 
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from resources.embedded import EmbeddedPostgres
 from resources.embedded.kafka import free_port
+from tests.support.demo import aietl, run_demo
 
-PROJECT = Path(__file__).resolve().parents[2]
 RAW_TABLES = ["raw_shop_files.customers", "raw_shop_files.products", "raw_shop_files.stores",
               "raw_shop_db.orders", "raw_shop_db.order_items", "raw_analytics.daily_sessions"]
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("demo")
-    return {"AIETL_HOME": str(home), "AIETL_PG_PORT": str(free_port()), "AIETL_KAFKA_PORT": str(free_port()),
-            "DAGSTER_HOME": ""}
-
-
-def aietl(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **environment}
-    env.pop("DAGSTER_HOME")
-    command = [str(Path(sys.executable).parent / "aietl"), *args]
-    return subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=900)
-
-
-def run_demo(environment: dict[str, str]) -> subprocess.CompletedProcess:
-    return aietl(environment, "demo")
 
 
 def warehouse_counts(environment: dict[str, str]) -> dict[str, int]:
@@ -59,8 +38,8 @@ def recommendations(environment: dict[str, str]) -> dict[str, dict]:
     return decided
 
 
-def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home):
-    first = run_demo(demo_home)
+def test_the_demo_runs_the_whole_graph_twice_without_duplicates(demo_home, demo_first_run):
+    first = demo_first_run
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
     assert "succeeded" in first.stdout
     counts = warehouse_counts(demo_home)

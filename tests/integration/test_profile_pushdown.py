@@ -195,3 +195,20 @@ def test_missing_table_is_named(warehouse) -> None:
 
     with pytest.raises(TableNotFoundError, match="raw_nowhere.ghost does not exist"):
         profiler.profile("nowhere")
+
+
+def test_histograms_in_sql_equal_the_arrow_histograms(warehouse) -> None:
+    data = orders_data()
+    _, pushed = profile_of(warehouse, ORDERS, data)
+    local = profile_arrow(data, "shop", "orders", primary_key=["order_id"],
+                          logical_types={c.name: c.logical_type for c in ORDERS.columns})
+
+    for name in ("order_id", "total", "created_at"):
+        mine, theirs = pushed.column(name), local.column(name)
+        assert mine.histogram_edges == pytest.approx(theirs.histogram_edges), name
+        assert mine.histogram_counts == theirs.histogram_counts, name
+        assert sum(mine.histogram_counts) == 400 - mine.null_count
+    created = pushed.column("created_at")
+    assert len(created.histogram_counts) == 20 and set(created.histogram_counts) == {20}
+    assert created.histogram_edges[0] == dt.datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    assert pushed.column("status").histogram_counts == [] and pushed.column("paid").histogram_edges == []
