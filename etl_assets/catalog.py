@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class SourceTable:
     target: str
     text_template: str | None = None
     retry: RetrySettings = RetrySettings()
+    owners: tuple[str, ...] = ()
+    """The table's owners, else its source's, else the top-level ``owners`` of datasources.yaml."""
 
     @property
     def source(self) -> str:
@@ -80,11 +83,12 @@ def source_tables(datasources: DataSources, catalog: dict[str, list[TableSchema]
             continue
         for schema in catalog.get(source, []):
             if selected(schema.name, settings):
-                tables.append(_with_settings(kind, schema, settings, datasources.warehouse))
+                tables.append(_with_settings(kind, schema, settings, datasources.warehouse, datasources.owners))
     return tables
 
 
-def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, warehouse: str) -> SourceTable:
+def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, warehouse: str,
+                   owners: Sequence[str] = ()) -> SourceTable:
     own = defaults.tables.get(schema.name, TableSettings())
     sync = own.sync or defaults.sync
     primary_key = own.primary_key if own.primary_key is not None else schema.primary_key
@@ -105,4 +109,5 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
         target=defaults.target or warehouse,
         text_template=own.text_template,
         retry=defaults.retry,
+        owners=tuple(own.owners or defaults.owners or owners),
     )

@@ -22,6 +22,7 @@ from etl_assets.reports.assets import build_report_assets
 from etl_assets.stream.assets import build_stream_assets
 from etl_assets.transform.assets import build_dbt_assets
 from etl_assets.wiring import build_resources
+from sensors.automation import build_automation_sensor
 from sensors.cdc import build_cdc_sensors
 from sensors.drift import build_drift_sensors
 from sensors.files import build_file_sensors
@@ -42,14 +43,14 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
     return [
         *build_raw_assets(tables, warehouse_kind=kind, warehouse_name=datasources.warehouse),
         *build_profile_assets(tables, warehouse_kind=kind),
-        *build_relationship_assets(tables),
+        *build_relationship_assets(tables, warehouse_kind=kind),
         *build_recommendation_assets(tables),
         *build_ddl_assets(tables),
-        *build_proof_assets(tables, relationships=True),
+        *build_proof_assets(tables, relationships=True, warehouse_kind=kind),
         *build_embedding_assets(tables),
         *build_stream_assets(datasources),
         *build_cdc_assets(datasources, tables),
-        *build_dbt_assets(),
+        *build_dbt_assets(owners=datasources.owners),
         *build_report_assets(tables, proofs=True, datasources=datasources),
     ]
 
@@ -70,7 +71,7 @@ def build_definitions() -> Definitions:
         sensors=[*build_incremental_sensors(datasources, tables), *build_file_sensors(tables),
                  *build_drift_sensors(datasources, tables), *build_kafka_sensors(datasources),
                  *build_cdc_sensors(datasources, tables),
-                 build_recovery_sensor()],
+                 build_recovery_sensor(), build_automation_sensor(datasources)],
         resources=build_resources(datasources),
         executor=executor(),
     )

@@ -116,6 +116,9 @@ class Destination(Protocol):
     ) -> WriteResult:
         """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
 
+    def row_count(self, namespace: str, table: str) -> int:
+        """The exact number of rows ``namespace.table`` holds."""
+
 
 def redact(message: str, *secrets: str) -> str:
     """The first line of ``message`` with every non-empty secret replaced by ``***`` (safe to log or raise)."""

@@ -15,7 +15,7 @@ HEALTH_CRON = "5 * * * *"
 
 
 def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list[ScheduleDefinition]:
-    schedules = [health_schedule()]
+    schedules = [health_schedule(datasources.timezone)]
     for source, (_kind, settings) in datasources.all_sources().items():
         if not settings.schedule:
             continue
@@ -25,14 +25,14 @@ def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list
         )
         schedules.append(ScheduleDefinition(
             name=f"{definition_name('refresh', source)}_schedule", job=job, cron_schedule=settings.schedule,
-            default_status=DefaultScheduleStatus.STOPPED,
+            execution_timezone=settings.timezone or datasources.timezone, default_status=DefaultScheduleStatus.STOPPED,
         ))
     return schedules
 
 
-def health_schedule() -> ScheduleDefinition:
+def health_schedule(timezone: str = "UTC") -> ScheduleDefinition:
     """Runs by default: the report only reads, and each of its probes is bounded by a timeout."""
     job = define_asset_job(HEALTH_JOB, selection=AssetSelection.assets(report_key("health")),
                            description="Probe every source and write the system-health report.")
     return ScheduleDefinition(name=f"{HEALTH_JOB}_schedule", job=job, cron_schedule=HEALTH_CRON,
-                              execution_timezone="UTC", default_status=DefaultScheduleStatus.RUNNING)
+                              execution_timezone=timezone, default_status=DefaultScheduleStatus.RUNNING)

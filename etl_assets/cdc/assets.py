@@ -31,6 +31,7 @@ from etl_assets.catalog import SourceTable
 from etl_assets.cdc.apply import ApplyResult, apply_batch, read_offsets
 from etl_assets.cdc.events import DebeziumEventError
 from etl_assets.config.models import DataSources, PostgresSource
+from etl_assets.conventions import code_reference, source_owners
 from etl_assets.keys import CDC, CDC_CAPTURE, asset_key, cdc_pool, group_name, source_resource_key
 from etl_assets.paths import state_dir
 from resources.debezium.capture import CdcNames, ReplicaIdentityError, run_capture
@@ -75,22 +76,25 @@ def build_cdc_assets(datasources: DataSources, tables: Sequence[SourceTable]) ->
             continue
         names = cdc_names(source, settings)
         own = [table.name for table in tables if table.source == source]
-        assets.append(_capture_asset(source, settings, kafka, names, own))
+        owners = source_owners(datasources, source)
+        assets.append(_capture_asset(source, settings, kafka, names, own, owners))
         assets += [_apply_asset(source, table, names.topic(settings.schema_name, table), kafka,
-                                upstream=capture_key(source)) for table in own]
+                                upstream=capture_key(source), owners=owners) for table in own]
     for source, settings in datasources.sources.kafka.items():
-        assets += [_apply_asset(source, topic.rsplit(".", 1)[-1], topic, source, upstream=None)
-                   for topic in settings.debezium_topics]
+        assets += [_apply_asset(source, topic.rsplit(".", 1)[-1], topic, source, upstream=None,
+                                owners=source_owners(datasources, source)) for topic in settings.debezium_topics]
     return assets
 
 
 def _capture_asset(source: str, settings: PostgresSource, kafka_source: str, names: CdcNames,
-                   tables: list[str]) -> AssetsDefinition:
+                   tables: list[str], owners: list[str]) -> AssetsDefinition:
     declared_keys = {name: own.primary_key for name, own in settings.tables.items() if own.primary_key}
 
     @asset(
         key=capture_key(source),
+        metadata=code_reference(_capture_asset),
         group_name=group_name(source),
+        owners=owners,
         kinds={"postgres", "kafka"},
         description=f"Debezium (pgoutput) capture of {source}'s tables {', '.join(tables) or '(none yet)'}: slot "
                     f"{names.slot}, publication {names.publication}, events to Kafka topics "
@@ -123,13 +127,14 @@ def _capture_asset(source: str, settings: PostgresSource, kafka_source: str, nam
     return capture
 
 
-def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstream: AssetKey | None
-                 ) -> AssetsDefinition:
+def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstream: AssetKey | None,
+                 owners: list[str]) -> AssetsDefinition:
     namespace = replica_namespace(source)
 
     @asset(
         key=replica_key(source, table),
         group_name=group_name(source),
+        owners=owners,
         kinds={"kafka", "postgres"},
         deps=[upstream] if upstream else [],
         description=f"Replica {namespace}.{table} of the Debezium events in Kafka topic {topic!r}: inserts, updates "
@@ -137,7 +142,7 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
         required_resource_keys={source_resource_key(kafka_source), "warehouse"},
         pool=cdc_pool(source),
         automation_condition=AutomationCondition.eager() if upstream else None,
-        metadata={"dagster/table_name": f"{namespace}.{table}"},
+        metadata={**code_reference(_apply_asset), "dagster/table_name": f"{namespace}.{table}"},
     )
     def replica(context: AssetExecutionContext, config: CdcApplyConfig) -> MaterializeResult:
         kafka: KafkaResource = getattr(context.resources, source_resource_key(kafka_source))
@@ -155,6 +160,7 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
             "rows_deleted": MetadataValue.int(total.deleted), "messages_skipped": MetadataValue.int(total.skipped),
             "columns_added": MetadataValue.text(", ".join(total.added_columns) or "-"),
             "batches": MetadataValue.int(batches),
+            **({"dagster/row_count": warehouse.row_count(namespace, table)} if batches else {}),
         })
 
     return replica

@@ -9,8 +9,28 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+
+def _owner(value: object) -> object:
+    text = str(value).strip()
+    if not (re.fullmatch(r"team:[A-Za-z0-9_.-]+", text) or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", text)):
+        raise ValueError(f"owner {value!r} must be an e-mail address or team:<name> (e.g. team:data)")
+    return text
+
+
+def _time_zone(value: object) -> object:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone; write e.g. UTC, Europe/Berlin, America/New_York")
+    return str(value)
+
+
+Owner = Annotated[str, BeforeValidator(_owner)]
+TimeZone = Annotated[str, BeforeValidator(_time_zone)]
 
 
 class Strict(BaseModel):
@@ -68,6 +88,8 @@ class TableSettings(Strict):
     checks: CheckSettings | None = None
     column_types: dict[str, str] | None = None
     """Column -> logical type (``int32``, ``decimal(12,2)`` ...) for the recommended DDL; wins over the profile."""
+    owners: list[Owner] | None = None
+    """Owners of this table's assets; replaces the source's."""
 
 
 class SourceDefaults(Strict):
@@ -77,6 +99,10 @@ class SourceDefaults(Strict):
     batch_size: Annotated[int, Field(gt=0)] = 50_000
     schedule: str | None = None
     """Cron expression for scheduled refreshes of this source."""
+    timezone: TimeZone | None = None
+    """The IANA time zone the schedule's cron is read in (``Europe/Berlin``); default the top-level ``timezone``."""
+    owners: list[Owner] | None = None
+    """Owners of this source's assets (e-mail addresses or ``team:<name>``); default the top-level ``owners``."""
     semantic_search: bool = False
     tables: dict[str, TableSettings] = Field(default_factory=dict)
     target: str | None = None
@@ -405,6 +431,12 @@ class DataSources(Strict):
     qdrant: QdrantSettings | None = None
     embedder: EmbedderSettings = EmbedderSettings()
     llm: LlmSettings = LlmSettings()
+    owners: list[Owner] = Field(default_factory=list)
+    """Owners of every asset whose source or table names none (e-mail addresses or ``team:<name>``)."""
+    timezone: TimeZone = "UTC"
+    """The time zone of every schedule whose source sets none."""
+    automation: bool = True
+    """Run the automation sensor (eager assets follow their upstream) by default; it can still be stopped in the UI."""
 
     @model_validator(mode="after")
     def _targets_exist(self) -> DataSources:

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import code_reference
 from etl_assets.ddl.build import Ddl, apply_ddl, build_all
 from etl_assets.keys import DDL, PROFILE, RECOMMENDATION, asset_key, group_name
 from etl_assets.paths import state_dir
@@ -46,6 +47,7 @@ def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
             "profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
         },
         group_name=group_name(table.source), config_schema=DDL_CONFIG_SCHEMA,
+        kinds={"sql"}, owners=list(table.owners), metadata=code_reference(_ddl_asset), tags={"aietl/layer": "ddl"},
         required_resource_keys={"warehouse"},
         description=f"CREATE TABLE for {table.source}.{table.name} in postgres, clickhouse, mysql, redshift, "
                     "snowflake and bigquery, laid out as recommended.",

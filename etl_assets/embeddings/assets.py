@@ -24,6 +24,7 @@ from dagster import (
 )
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.embeddings.checks import searchable_check
 from etl_assets.embeddings.index import SyncResult, sync_collection
 from etl_assets.embeddings.rows import IndexedRow, collection_name, indexed_row, template_columns
@@ -75,6 +76,9 @@ def _embedding_asset(table: SourceTable) -> AssetsDefinition:
         key=asset_key(EMBEDDINGS, table.source, table.name),
         group_name=group_name(table.source),
         kinds={"qdrant"},
+        owners=list(table.owners),
+        metadata=code_reference(_embedding_asset),
+        tags={"aietl/layer": "embeddings"},
         deps=[asset_key(RAW, table.source, table.name)],
         pool=EMBEDDINGS_POOL,
         description=f"Rows of {table.raw_namespace}.{table.name} embedded from {', '.join(columns)}"
@@ -100,6 +104,8 @@ def _schema_asset(tables: list[SourceTable]) -> AssetsDefinition:
         key=SCHEMA_KEY,
         group_name=SCHEMA_GROUP,
         kinds={"qdrant"},
+        owners=catalog_owners(tables),
+        metadata=code_reference(_schema_asset),
         deps=[asset_key(PROFILE, table.source, table.name) for table in tables],
         pool=EMBEDDINGS_POOL,
         description=f"Every table and column of the catalog (names, descriptions, logical and semantic types, "

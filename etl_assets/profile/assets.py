@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import code_reference
 from etl_assets.keys import PROFILE, RAW, asset_key, group_name
 from etl_assets.paths import state_dir
 from etl_assets.profile import checks, history
@@ -57,6 +58,8 @@ def _profile_asset(table: SourceTable, warehouse_kind: str, retry_policy: dg.Ret
         deps=[asset_key(RAW, table.source, table.name)],
         group_name=group_name(table.source),
         kinds={warehouse_kind},
+        owners=list(table.owners),
+        metadata=code_reference(_profile_asset),
         required_resource_keys={WAREHOUSE_KEY, METADATA_KEY},
         check_specs=checks.check_specs(table, key),
         retry_policy=retry_policy,

@@ -15,6 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from etl_assets.catalog import SourceTable, raw_namespace
+from etl_assets.conventions import code_reference
 from etl_assets.keys import DDL, PROFILE, PROOF, RECOMMENDATION, asset_key, group_name, relationships_key
 from etl_assets.paths import resolve
 from etl_assets.profile.model import TableProfile
@@ -50,14 +51,16 @@ def proof_key(source: str, table: str) -> dg.AssetKey:
 
 
 def build_proof_assets(tables: list[SourceTable], *, relationships: bool = False,
-                       query_log_file: str | Path | None = None) -> list[dg.AssetsDefinition]:
+                       query_log_file: str | Path | None = None, warehouse_kind: str = "postgres"
+                       ) -> list[dg.AssetsDefinition]:
     """One proof asset per table; with ``relationships`` each also reads ``relationships/catalog`` and times a
     join on the table's foreign-key candidates."""
     default_log = str(query_log_file or os.environ.get("AIETL_QUERY_LOG", ""))
-    return [_proof_asset(table, relationships, default_log) for table in tables]
+    return [_proof_asset(table, relationships, default_log, warehouse_kind) for table in tables]
 
 
-def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str) -> dg.AssetsDefinition:
+def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str,
+                 warehouse_kind: str) -> dg.AssetsDefinition:
     key = proof_key(table.source, table.name)
     ins = {
         "ddl": dg.AssetIn(key=asset_key(DDL, table.source, table.name)),
@@ -69,6 +72,8 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str)
 
     @dg.asset(
         key=key, ins=ins, group_name=group_name(table.source), config_schema=PROOF_CONFIG_SCHEMA,
+        kinds={warehouse_kind, "sql"}, owners=list(table.owners), metadata=code_reference(_proof_asset),
+        tags={"aietl/layer": "proof"},
         required_resource_keys={"warehouse"},
         check_specs=[dg.AssetCheckSpec(CHECK, asset=key, description="The recommended layout is not larger or "
                                                                      "slower than the naive one.")],

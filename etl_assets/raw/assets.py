@@ -11,6 +11,7 @@ import dagster as dg
 from dagster import AssetCheckExecutionContext, AssetExecutionContext
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import code_reference, freshness_policy
 from etl_assets.keys import RAW, asset_key, group_name, source_pool, source_resource_key, target_resource_key
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
 from etl_assets.retry import configured_retry_policy
@@ -53,11 +54,13 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         key=asset_key(RAW, table.source, table.name),
         group_name=group_name(table.source),
         kinds={table.kind, warehouse_kind},
+        owners=list(table.owners),
+        freshness_policy=freshness_policy(table.checks.freshness_hours),
         description=_description(table),
         required_resource_keys={source_key, destination_key, "metadata"},
         pool=source_pool(table.source),
         retry_policy=retry_policy,
-        metadata={"dagster/column_schema": column_schema(table.schema),
+        metadata={**code_reference(_raw_asset), "dagster/column_schema": column_schema(table.schema),
                   "dagster/table_name": f"{table.raw_namespace}.{table.name}", "sync_mode": table.sync.mode},
         tags={"aietl/layer": "raw"},
     )
@@ -74,7 +77,10 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
             raise dg.Failure(description=f"{table.source}.{table.name}: {error} (not retried: retrying cannot fix "
                                          "it)", allow_retries=False) from error
         _log(context, table, outcome)
-        return dg.MaterializeResult(metadata=materialization_metadata(outcome))
+        rows = outcome.rows_written if outcome.write_mode == "replace" else None
+        if rows is None and outcome.status == "success":
+            rows = destination.row_count(table.raw_namespace, table.name)
+        return dg.MaterializeResult(metadata=materialization_metadata(outcome, rows))
 
     return raw_table
 
@@ -114,7 +120,8 @@ def column_schema(schema: TableSchema) -> dg.TableSchema:
     ])
 
 
-def materialization_metadata(outcome: LoadOutcome) -> dict[str, Any]:
+def materialization_metadata(outcome: LoadOutcome, table_rows: int | None = None) -> dict[str, Any]:
+    """``table_rows``: how many rows the landed table holds after the load (``dagster/row_count``)."""
     metadata: dict[str, Any] = {
         "status": outcome.status,
         "sync_mode": outcome.sync_mode,
@@ -134,8 +141,8 @@ def materialization_metadata(outcome: LoadOutcome) -> dict[str, Any]:
         "dagster/table_name": outcome.target,
         "dagster/column_schema": column_schema(outcome.landed),
     }
-    if outcome.write_mode == "replace" and outcome.status == "success":
-        metadata["dagster/row_count"] = outcome.rows_written
+    if table_rows is not None and outcome.status == "success":
+        metadata["dagster/row_count"] = table_rows
     return metadata
 
 

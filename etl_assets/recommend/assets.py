@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import code_reference
 from etl_assets.keys import PROFILE, RECOMMENDATION, asset_key, group_name, relationships_key, source_resource_key
 from etl_assets.paths import resolve
 from etl_assets.recommend.decisions import recommend
@@ -65,6 +66,8 @@ def _recommendation_asset(
         ins={"profile": dg.AssetIn(key=asset_key(PROFILE, table.source, table.name)),
              "relationships": dg.AssetIn(key=relationships_key())},
         group_name=group_name(table.source), config_schema=RECOMMENDATION_CONFIG_SCHEMA,
+        kinds={"python"}, owners=list(table.owners), metadata=code_reference(build_recommendation_assets),
+        tags={"aietl/layer": "recommendation"},
         required_resource_keys={"llm", *([source_key] if reads_source_log else [])},
         description=f"Storage recommendation for {table.source}.{table.name}: target store, partitioning, keys, "
                     "indexes and refresh cadence, each with the profile fact it rests on.",

@@ -14,6 +14,7 @@ import dagster as dg
 import yaml
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.keys import PROFILE, RAW, RELATIONSHIPS, asset_key, relationships_key
 from etl_assets.relationships.discover import TableSpec, discover
 from etl_assets.relationships.model import Relationship, Relationships
@@ -27,12 +28,14 @@ def table_specs(tables: list[SourceTable]) -> list[TableSpec]:
                       {c.name: c.logical_type for c in t.schema.columns}) for t in tables]
 
 
-def build_relationship_assets(tables: list[SourceTable]) -> list[dg.AssetsDefinition]:
+def build_relationship_assets(tables: list[SourceTable], warehouse_kind: str = "postgres"
+                              ) -> list[dg.AssetsDefinition]:
     deps = [asset_key(layer, t.source, t.name) for t in tables for layer in (RAW, PROFILE)]
 
     @dg.asset(
         key=relationships_key(), deps=deps, group_name=RELATIONSHIPS, required_resource_keys={WAREHOUSE_KEY},
-        tags={"aietl/layer": "relationships"},
+        tags={"aietl/layer": "relationships"}, kinds={warehouse_kind, "sql"}, owners=catalog_owners(tables),
+        metadata=code_reference(build_relationship_assets),
         description="Exact candidate keys of every landed table and the foreign-key candidates between them "
                     "(values of a column set contained in another table's key, with the share that matches), "
                     "computed in the warehouse.",

@@ -24,6 +24,7 @@ import dagster as dg
 from pydantic import Field as ConfigField
 
 from etl_assets.catalog import SourceTable
+from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.config.models import DataSources
 from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report_key, source_resource_key
 from etl_assets.paths import resolve, state_dir
@@ -92,7 +93,9 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
         resource_keys.add("qdrant")
 
     @dg.asset(
-        key=report_key("health"), group_name=GROUP, kinds=KINDS, required_resource_keys=resource_keys,
+        key=report_key("health"), group_name=GROUP, kinds=KINDS,
+        owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
+        required_resource_keys=resource_keys,
         deps=[*(asset_key(RAW, t.source, t.name) for t in tables),
               *(asset_key(STREAM, source, topic) for source, settings in datasources.sources.kafka.items()
                 for topic in settings.topics)],
@@ -128,6 +131,7 @@ def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinit
 
     @dg.asset(
         key=report_key("analysis"), group_name=GROUP, kinds=KINDS,
+        owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         ins={**_ins("profile", tables), **_ins("recommendation", tables), **proof_ins},
         automation_condition=dg.AutomationCondition.eager(),
         description="Per table: profile highlights, semantic types, the storage recommendation with its reasons, "
@@ -146,7 +150,9 @@ def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinit
 
 def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=report_key("quality"), group_name=GROUP, kinds=KINDS, ins=_ins("profile", tables),
+        key=report_key("quality"), group_name=GROUP, kinds=KINDS,
+        owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
+        ins=_ins("profile", tables),
         required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
         description="Per table: NULL shares against the configured limits, key uniqueness, asset check outcomes "
                     "and quarantined rows. HTML, Markdown, JSON and PDF.",
@@ -164,6 +170,7 @@ def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.Ass
 def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
         key=report_key("pipeline"), group_name=GROUP, kinds=KINDS,
+        owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         deps=[asset_key(RAW, t.source, t.name) for t in tables],
         required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
         description="Per table: the ingestion log: loads, rows, durations, throughput and failures. HTML, Markdown, "

@@ -27,6 +27,7 @@ from dagster import (
 from pydantic import Field
 
 from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
+from etl_assets.conventions import code_reference, source_owners
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.retry import configured_retry_policy
 from etl_assets.stream.parse import parse_messages
@@ -66,9 +67,10 @@ def build_stream_assets(datasources: DataSources) -> list[AssetsDefinition]:
     time-bounded join of two topics."""
     assets = []
     for source, settings in datasources.sources.kafka.items():
+        owners = source_owners(datasources, source)
         for topic in settings.topics:
-            assets += [_stream_asset(source, topic, settings), _per_minute_asset(source, topic)]
-        assets += [_join_asset(source, join) for join in settings.joins]
+            assets += [_stream_asset(source, topic, settings, owners), _per_minute_asset(source, topic, owners)]
+        assets += [_join_asset(source, join, owners) for join in settings.joins]
     return assets
 
 
@@ -81,12 +83,19 @@ def warehouse_stream_store(context: AssetExecutionContext, source: str) -> Abstr
     return open_stream_store(warehouse, source)
 
 
-def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefinition:
+def table_rows(context: AssetExecutionContext, source: str, table: str) -> dict[str, int]:
+    """``dagster/row_count`` of a stream table (the rows it holds now, not those this run added)."""
+    return {"dagster/row_count": context.resources.warehouse.row_count(stream_namespace(source), table)}
+
+
+def _stream_asset(source: str, topic: str, settings: KafkaSource, owners: list[str]) -> AssetsDefinition:
     dead_letters = settings.dead_letter_topic.replace("{topic}", topic) if settings.dead_letter_topic else None
 
     @asset(
         key=stream_key(source, topic),
         group_name=group_name(source),
+        owners=owners,
+        metadata=code_reference(build_stream_assets),
         kinds={"kafka", "postgres"},
         description=f"Kafka topic {topic!r} of source {source}, landed in {stream_namespace(source)}.{topic} "
                     f"in micro-batches of {settings.batch_size:,} (exactly once: offsets commit with the rows); "
@@ -115,7 +124,8 @@ def _stream_asset(source: str, topic: str, settings: KafkaSource) -> AssetsDefin
                                   rows_quarantined=len(run.quarantined),
                                   watermark_to=_offsets_text(run.last.next_offsets))
         _log_quarantine(context, source, topic, run.quarantined)
-        return MaterializeResult(metadata=stream_metadata(source, run, time.monotonic() - started))
+        return MaterializeResult(metadata={**stream_metadata(source, run, time.monotonic() - started),
+                                           **table_rows(context, source, topic)})
 
     return stream
 
@@ -228,10 +238,12 @@ def _log_quarantine(context: AssetExecutionContext, source: str, topic: str, qua
                         f"{stream_namespace(source)}._quarantine: {shown}{tail}")
 
 
-def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
+def _per_minute_asset(source: str, topic: str, owners: list[str]) -> AssetsDefinition:
     @asset(
         key=per_minute_key(source, topic),
         group_name=group_name(source),
+        owners=owners,
+        metadata=code_reference(build_stream_assets),
         kinds={"postgres"},
         deps=[stream_key(source, topic)],
         description=f"Events of {source}/{topic} per event_type per 1-minute tumbling window "
@@ -250,17 +262,20 @@ def _per_minute_asset(source: str, topic: str) -> AssetsDefinition:
             "new_rows": MetadataValue.int(result.new_rows_seen),
             "time_column": MetadataValue.text(result.time_column or "-"),
             "dimension": MetadataValue.text(result.dimension or "-"),
+            **table_rows(context, source, per_minute_table(topic)),
         })
 
     return per_minute
 
 
-def _join_asset(source: str, join: StreamJoin) -> AssetsDefinition:
+def _join_asset(source: str, join: StreamJoin, owners: list[str]) -> AssetsDefinition:
     left, right = join.left, join.right
 
     @asset(
         key=asset_key(STREAM, source, join.name),
         group_name=group_name(source),
+        owners=owners,
+        metadata=code_reference(build_stream_assets),
         kinds={"postgres"},
         deps=list(dict.fromkeys([stream_key(source, left.topic), stream_key(source, right.topic)])),
         description=f"Events of {left.topic} and {right.topic} (source {source}) with equal {left.key}/{right.key} "
@@ -279,6 +294,7 @@ def _join_asset(source: str, join: StreamJoin) -> AssetsDefinition:
             "new_left_rows": MetadataValue.int(result.new_left),
             "new_right_rows": MetadataValue.int(result.new_right),
             "pairs_added": MetadataValue.int(result.pairs_added),
+            **table_rows(context, source, join.name),
         })
 
     return joined

@@ -7,7 +7,7 @@ of the decorated function at definition time.)
 """
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,9 @@ MARTS_GROUP = "marts"
 class AietlDbtTranslator(DagsterDbtTranslator):
     """Models are ``dbt/<name>``; staging models sit in their source's group, everything else in ``marts``."""
 
-    def __init__(self) -> None:
-        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+    def __init__(self, owners: Sequence[str] = ()) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_code_references=True))
+        self._owners = list(owners)
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -42,15 +43,19 @@ class AietlDbtTranslator(DagsterDbtTranslator):
             return None
         return dbt_resource_props.get("meta", {}).get(RAW_GROUP_META) or MARTS_GROUP
 
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return super().get_owners(dbt_resource_props) or self._owners or None
 
-def build_dbt_assets(project: DbtProject = DBT_PROJECT) -> list:
-    """The ``@dbt_assets`` definition of every model of the project (needs resource key ``dbt``)."""
+
+def build_dbt_assets(project: DbtProject = DBT_PROJECT, owners: Sequence[str] = ()) -> list:
+    """The ``@dbt_assets`` definition of every model of the project (needs resource key ``dbt``); ``owners`` for
+    the models whose dbt ``meta`` names none."""
     if not project.manifest_path.is_file():
         log.warning("dbt manifest %s is missing, so no dbt assets are loaded; run `aietl generate-dbt` to build it",
                     project.manifest_path)
         return []
 
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=AietlDbtTranslator(),
+    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=AietlDbtTranslator(owners),
                 name="dbt_models", retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL))
     def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         yield from dbt.cli(["build"], context=context).stream()

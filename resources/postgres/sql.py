@@ -95,6 +95,10 @@ def select_all(namespace: str, table: str) -> sql.Composed:
     return sql.SQL("SELECT * FROM {}").format(sql.Identifier(namespace, table))
 
 
+def count_rows(namespace: str, table: str) -> sql.Composed:
+    return sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(namespace, table))
+
+
 def max_cursor(table: TableSchema, namespace: str, at_least: bool = False) -> sql.Composed:
     """``SELECT max(cursor)``; with ``at_least``, the first value >= the statement's parameter when there is one
     (an InitPlan runs only when referenced, so ``max`` scans the table only when no such row exists)."""

@@ -120,6 +120,7 @@ def test_merge_picks_up_changed_and_new_rows_from_the_watermark_after_a_restart(
     assert second["watermark_from"] == first["watermark_to"]
     assert second["rows_read"] < 50
     assert count(shop, "raw_shop_db.orders") == 3002
+    assert first["dagster/row_count"] == 3000 and second["dagster/row_count"] == 3002  # table size, not rows written
     assert query(shop, "SELECT count(*) AS n FROM raw_shop_db.orders WHERE status = 'refunded'") == [{"n": 5}]
     third = landed(materialize(pg_dsn, [orders]), "orders")
     assert count(shop, "raw_shop_db.orders") == 3002

@@ -87,6 +87,7 @@ def test_two_micro_batches_land_every_message_exactly_once(kafka_bootstrap: str,
     third = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
 
     assert (first["rows_written"], second["rows_written"], third["rows_written"]) == (1200, 800, 0)
+    assert (first["dagster/row_count"], second["dagster/row_count"], third["dagster/row_count"]) == (1200, 2000, 2000)
     assert first["added_columns"] == ["event_id", "customer_id", "product_id", "event_type", "ts"]
     landed = query(pg_dsn, f'SELECT event_id FROM stream_events."{topic}" ORDER BY event_id')
     assert [row[0] for row in landed] == [event["event_id"] for event in sample]
