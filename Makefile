@@ -17,12 +17,15 @@ TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json openjdk-17-jre-headl
 MANIFEST := dbt_project/target/manifest.json
 
 .PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed bench-stream \
-	discover validate clean
+	discover validate clean test-etl-unit test-etl-integration test-etl-e2e test-etl-load etl-status
 
 help:
 	@echo "make demo     start the embedded services, run the whole asset graph on the sample data, stop"
 	@echo "make test     install and start real services, run unit and integration tests"
 	@echo "make ui       serve the Dagster UI on http://127.0.0.1:3000 over the embedded services"
+	@echo "make test-etl-unit / test-etl-integration / test-etl-e2e   one layer of the tests"
+	@echo "make test-etl-load   the load, sync and stream benchmarks (ratios against peers)"
+	@echo "make etl-status      per table: last sync, rows, watermark, lag, failures"
 	@echo "make bench-load / bench-profile / bench-sync / bench-advice / bench-embed / bench-stream   benchmarks (see bench/)"
 
 demo: debs-demo install
@@ -33,6 +36,20 @@ ui: debs-demo install
 
 test: debs-test install
 	source tests/services.sh && $(BIN)/pytest -q -p no:cacheprovider tests
+
+test-etl-unit: install
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+test-etl-integration: debs-test install
+	source tests/services.sh && $(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+test-etl-e2e: debs-test install
+	source tests/services.sh && $(BIN)/pytest -q -p no:cacheprovider tests/e2e
+
+test-etl-load: bench-load bench-sync bench-stream
+
+etl-status: install
+	$(BIN)/aietl status
 
 bench-load: install
 	$(BIN)/python bench/load_postgres.py

@@ -66,6 +66,10 @@ class CheckSettings(Strict):
     row_count_tolerance: float = 0.5
     """A load whose row count differs from the recent median by more than this share fails the anomaly check."""
     blocking: bool = True
+    severity: dict[Literal["null_share", "primary_key_unique", "cursor_freshness", "schema_drift",
+                           "row_count_anomaly"], Literal["WARN", "ERROR"]] = Field(default_factory=dict)
+    """Check name -> severity of its failure. Defaults: WARN for the statistical checks (NULL share, freshness,
+    row count), ERROR for the primary key and schema drift. Only ERROR failures of blocking checks stop downstream."""
 
 
 class TableSettings(Strict):

@@ -120,7 +120,7 @@ def evaluate_checks(
             outcomes.append(checks.schema_drift_check(profile, table.schema, landed))
         elif name == checks.ROW_COUNT:
             outcomes.append(checks.row_count_check(profile, previous_counts, settings.row_count_tolerance))
-    return outcomes
+    return [checks.with_severity(outcome, dict(settings.severity)) for outcome in outcomes]
 
 
 def write_profile_json(profile: TableProfile) -> Path:

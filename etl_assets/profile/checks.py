@@ -3,7 +3,7 @@
 The evaluations are pure functions returning :class:`CheckOutcome` (passed, severity, a description saying why,
 and the numbers); :func:`check_specs` and :func:`to_check_result` turn them into Dagster asset checks on the
 ``profile/<source>/<table>`` asset. A table's ``checks.blocking`` setting makes its checks blocking: a failure with
-ERROR severity stops the assets downstream of the profile.
+ERROR severity (``checks.severity``; WARN by default for statistical checks) stops the assets downstream of the profile.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ CHECK_DESCRIPTIONS = {
 }
 
 
+DEFAULT_SEVERITY = {NULL_SHARE: "WARN", FRESHNESS: "WARN", ROW_COUNT: "WARN", PRIMARY_KEY: "ERROR",
+                    SCHEMA_DRIFT: "ERROR"}
+
+
 @dataclass
 class CheckOutcome:
     name: str
@@ -64,6 +68,16 @@ def check_names(table: SourceTable) -> list[str]:
     if table.checks.freshness_hours is not None:
         names.append(FRESHNESS)
     return [*names, SCHEMA_DRIFT, ROW_COUNT]
+
+
+def with_severity(outcome: CheckOutcome, overrides: dict[str, str]) -> CheckOutcome:
+    """The outcome at the table's configured severity (``checks.severity``) or the check's default; a failure
+    an evaluator already marked WARN (new columns only) stays WARN unless the table asks for ERROR."""
+    configured = overrides.get(outcome.name)
+    if configured is None and outcome.severity == "WARN":
+        return outcome
+    outcome.severity = configured or DEFAULT_SEVERITY.get(outcome.name, "ERROR")
+    return outcome
 
 
 def check_specs(table: SourceTable, asset_key: AssetKey) -> list[AssetCheckSpec]:

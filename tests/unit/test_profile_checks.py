@@ -183,3 +183,17 @@ def test_markdown_escapes_pipes_and_bounds_cells() -> None:
 
     row = markdown.strip().splitlines()[-1]
     assert row.startswith("| `a\\|b` |") and "…" in row
+
+
+def test_statistical_checks_warn_by_default_and_tables_can_ask_for_error(profile) -> None:
+    failing = checks.null_share_check(profile, {name: -1.0 for name in [profile.columns[0].name]})
+    assert not failing.passed
+    assert checks.with_severity(failing, {}).severity == "WARN"
+    again = checks.null_share_check(profile, {profile.columns[0].name: -1.0})
+    assert checks.with_severity(again, {checks.NULL_SHARE: "ERROR"}).severity == "ERROR"
+    key = checks.primary_key_check(profile, KeyFacts(columns=["id"], rows=3, null_keys=1, duplicate_keys=0,
+                                                     rows_in_duplicates=0, examples=[]))
+    assert checks.with_severity(key, {}).severity == "ERROR"
+    assert CheckSettings.model_validate({"severity": {"null_share": "ERROR"}}).severity == {"null_share": "ERROR"}
+    with pytest.raises(ValueError):
+        CheckSettings.model_validate({"severity": {"null_share": "LOUD"}})
