@@ -6,9 +6,9 @@ object at load); kinds stay next to their decorators, where each layer names wha
 
 from __future__ import annotations
 
-from datetime import timedelta
 import warnings
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cache
 from types import FunctionType
 
@@ -27,7 +27,7 @@ def code_reference(factory: FunctionType) -> dict[str, dg.CodeReferencesMetadata
     """Asset metadata pointing at the factory that builds the asset (the UI's "open in editor" link)."""
     code = factory.__code__
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)  # code references are beta in Dagster 1.13; said once here
+        warnings.simplefilter("ignore", dg.BetaWarning)  # beta in Dagster 1.13: not worth a warning per layer
         reference = dg.LocalFileCodeReference(file_path=code.co_filename, line_number=code.co_firstlineno,
                                               label=f"{factory.__module__}.{factory.__qualname__}")
         return {CODE_REFERENCES: dg.CodeReferencesMetadataValue(code_references=[reference])}
