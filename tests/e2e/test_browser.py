@@ -7,18 +7,16 @@ Select it with ``-m browser``; it shares the session's ``aietl demo`` run with t
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import signal
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from resources.embedded.kafka import free_port
+from tests.support.graphql import graphql, wait_until
 from tests.support import browser
 from tests.support.demo import AIETL, PROJECT, aietl_env
 
@@ -32,25 +30,6 @@ RECOMMENDATION = "recommendation/shop_db/orders"
 CLICKED = "raw/shop_files/stores"
 
 
-def _graphql(port: int, query: str) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
-
-
-def _wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if result := predicate():
-                return result
-        except OSError:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def ui_over_demo(demo_home, demo_first_run, tmp_path):
     """``aietl ui`` (webserver + daemon) over the instance the demo materialized; its port."""
@@ -61,7 +40,7 @@ def ui_over_demo(demo_home, demo_first_run, tmp_path):
     process = subprocess.Popen([str(AIETL), "ui", "--port", str(port)], cwd=PROJECT, env=aietl_env(demo_home),
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_until(lambda: _graphql(port, "{ assetNodes { id } }")["assetNodes"], 240, "the UI to load the code")
+        wait_until(lambda: graphql(port, "{ assetNodes { id } }")["assetNodes"], 240, "the UI to load the code")
         yield port
     finally:
         if process.poll() is None:
