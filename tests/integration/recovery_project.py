@@ -68,6 +68,10 @@ def make_project(root: Path, pg_dsn: str, rows: int) -> FaultProject:
     project = FaultProject(root, pg_dsn, rows)
     project.home.mkdir()
     shutil.copyfile(PROJECT / "dagster.yaml", project.home / "dagster.yaml")
+    # Create the instance's SQLite storages once, as the webserver or daemon of a deployment has: two first-ever
+    # processes on an empty Dagster home race on stamping Dagster's own schema, which is not what these tests are about.
+    subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], env=project.environment(),
+                   cwd=PROJECT, check=True, capture_output=True, timeout=120)
     return project
 
 
