@@ -116,8 +116,8 @@ class Destination(Protocol):
     ) -> WriteResult:
         """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
 
-    def row_count(self, namespace: str, table: str) -> int:
-        """The exact number of rows ``namespace.table`` holds."""
+    def row_count(self, namespace: str, table: str) -> int | None:
+        """The exact number of rows ``namespace.table`` holds; None when there is no such table."""
 
 
 def redact(message: str, *secrets: str) -> str:

@@ -86,10 +86,8 @@ def warehouse_stream_store(context: AssetExecutionContext, source: str) -> Abstr
 def table_rows(context: AssetExecutionContext, source: str, table: str) -> dict[str, int]:
     """``dagster/row_count`` of a stream table (the rows it holds now, not those this run added); nothing while the
     table does not exist yet (a join without pairs so far)."""
-    warehouse, namespace = context.resources.warehouse, stream_namespace(source)
-    if warehouse.table_size_bytes(namespace, table) is None:
-        return {}
-    return {"dagster/row_count": warehouse.row_count(namespace, table)}
+    rows = context.resources.warehouse.row_count(stream_namespace(source), table)
+    return {} if rows is None else {"dagster/row_count": rows}
 
 
 def _stream_asset(source: str, topic: str, settings: KafkaSource, owners: list[str]) -> AssetsDefinition:

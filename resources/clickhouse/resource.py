@@ -67,10 +67,13 @@ class ClickHouseResource(ClickHouseConnection):
             rows = client.query(sql.TABLE_SIZE, parameters={"db": namespace, "t": table}).result_rows
         return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def row_count(self, namespace: str, table: str) -> int:
-        """The exact number of rows of ``namespace.table`` (MergeTree answers from its part metadata)."""
+    def row_count(self, namespace: str, table: str) -> int | None:
+        """The exact number of rows of ``namespace.table`` (MergeTree answers from its part metadata); None when
+        there is no such table."""
         statement = exp.select(exp.Count(this=exp.Star())).from_(sql.table_ref(namespace, table)).sql("clickhouse")
         with self._session(f"count the rows of {namespace}.{table}") as client:
+            if not client.query(sql.TABLE_EXISTS, parameters={"db": namespace, "t": table}).result_rows:
+                return None
             return int(client.query(statement).result_rows[0][0])
 
     def row_batches(self, namespace: str, table: str, size: int) -> Iterator[list[dict[str, Any]]]:

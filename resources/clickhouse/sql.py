@@ -26,6 +26,7 @@ TABLE_COLUMNS = (
     "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {t:String} ORDER BY position"
 )
 TABLE_SIZE = "SELECT total_bytes FROM system.tables WHERE database = {db:String} AND name = {t:String}"
+TABLE_EXISTS = "SELECT 1 FROM system.tables WHERE database = {db:String} AND name = {t:String}"
 ACTIVE_PARTITIONS = (
     "SELECT DISTINCT partition_id FROM system.parts WHERE database = {db:String} AND table = {t:String} "
     "AND active ORDER BY partition_id"

@@ -98,10 +98,13 @@ class PostgresResource(dg.ConfigurableResource):
         with self.connect(autocommit=True) as connection:
             return catalog.table_size_bytes(connection, namespace, table)
 
-    def row_count(self, namespace: str, table: str) -> int:
-        """The exact number of rows of ``namespace.table``."""
+    def row_count(self, namespace: str, table: str) -> int | None:
+        """The exact number of rows of ``namespace.table``; None when there is no such table."""
         with self.connect(autocommit=True) as connection:
-            return int(connection.execute(statements.count_rows(namespace, table)).fetchone()[0])
+            try:
+                return int(connection.execute(statements.count_rows(namespace, table)).fetchone()[0])
+            except psycopg.errors.UndefinedTable:
+                return None
 
     def row_batches(self, namespace: str, table: str, size: int) -> Iterator[list[dict[str, Any]]]:
         """Every row of ``namespace.table`` as dicts, ``size`` at a time, through a server-side cursor."""

@@ -132,6 +132,8 @@ def test_table_columns_and_size_read_the_catalog(clickhouse: ClickHouseResource)
     assert clickhouse.table_columns(clickhouse.database, "missing") == []
     assert clickhouse.table_size_bytes(clickhouse.database, "missing") is None
     assert clickhouse.table_size_bytes("no_such_database", "odd name") is None
+    assert clickhouse.row_count(clickhouse.database, "odd name") == 100
+    assert clickhouse.row_count(clickhouse.database, "missing") is None
 
 
 def test_read_replacing_table_is_deduplicated_with_final(clickhouse: ClickHouseResource) -> None:

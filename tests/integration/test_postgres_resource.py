@@ -236,6 +236,7 @@ def test_table_columns_and_size_come_from_the_catalog(db):
     assert db.table_columns("public", "missing") == [] and db.table_columns("nowhere", "everything") == []
     assert db.table_size_bytes("public", "everything") > 0
     assert db.table_size_bytes("public", "missing") is None
+    assert db.row_count("public", "missing") is None and db.row_count("nowhere", "everything") is None
 
 
 def test_a_column_that_cannot_hold_the_incoming_type_is_a_conflict_naming_it(db):
