@@ -52,6 +52,7 @@ def demo() -> None:
     from etl_assets.demo import run_main_job, sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
 
+    _refuse_service_secrets()
     prepare_dagster_home()
     with stack_refusal(click.ClickException), sample_stack() as stack:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
@@ -72,7 +73,12 @@ def ui(port: int) -> None:
     """Start the embedded services with the sample loaded and serve the Dagster UI over the demo's instance."""
     from etl_assets.demo import sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
+    from resources.embedded.kafka import port_open
 
+    if port_open(port):
+        raise click.ClickException(f"port {port} on {UI_HOST} is already in use (another `aietl ui` or `dagster dev`?): "
+                                   "stop that program or pass --port with a free port")
+    _refuse_service_secrets()
     prepare_dagster_home()
     with stack_refusal(click.ClickException), sample_stack():
         dagster = Path(sys.executable).parent / "dagster"
@@ -203,9 +209,10 @@ def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
     if name is None:
         now = time.time()
         for known in REPORT_NAMES:
-            files = [directory / f"{known}.{f}" for f in REPORT_FORMATS]
-            present = [f"{path} ({_age(now - path.stat().st_mtime)} old)" for path in files if path.is_file()]
-            click.echo(f"{known}: " + ("; ".join(present) if present else "not materialized yet"))
+            files = [path for path in (directory / f"{known}.{f}" for f in REPORT_FORMATS) if path.is_file()]
+            click.echo(f"{known}:" if files else f"{known}: not materialized yet (`aietl report {known}` makes it)")
+            for path in files:
+                click.echo(f"  {path}  {_age(now - path.stat().st_mtime)} old")
         return
     if name not in REPORT_NAMES:
         raise click.ClickException(str(unknown("report", name, REPORT_NAMES)))
@@ -248,10 +255,23 @@ def _materialize_report(name: str) -> None:
                                    "run `aietl sync SOURCE` first)")
 
 
-def _refuse_missing_secrets(datasources) -> None:
+SERVICE_SECRETS = ("qdrant", "embedder", "llm")
+"""The secrets the embedded default does not set itself."""
+
+
+def _refuse_service_secrets() -> None:
+    from etl_assets.config.loader import load_datasources
+
+    try:
+        _refuse_missing_secrets(load_datasources(DATASOURCES_FILE), SERVICE_SECRETS)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _refuse_missing_secrets(datasources, sections: tuple[str, ...] = ()) -> None:
     from etl_assets.config.secrets import missing_secrets
 
-    missing = missing_secrets(datasources)
+    missing = missing_secrets(datasources, sections)
     if missing:
         where, variable = missing[0]
         raise click.ClickException(f"{DATASOURCES_FILE}: {where} names the environment variable {variable}, which is "
@@ -316,6 +336,7 @@ def propose_pipeline(request: str) -> None:
         datasources = load_datasources(DATASOURCES_FILE)
         existing = load_model(PIPELINES_FILE, PipelinesFile) if PIPELINES_FILE.is_file() else PipelinesFile()
         tables = source_tables(datasources, load_catalog(CATALOG_FILE))
+        _refuse_missing_secrets(datasources, ("llm",))
         with build_resources({"llm": llm_resource(datasources)}) as initialized:
             proposal = propose(request, tables, initialized.llm, existing)
     except (ConfigError, NaturalLanguageError) as error:

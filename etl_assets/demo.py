@@ -103,8 +103,9 @@ def run_main_job(asset_selection: list | None = None, tags: dict[str, str] | Non
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False,
-                                                          asset_selection=asset_selection, tags=tags, run_id=run_id)
+    job = defs.resolve_job_def(MAIN_JOB)
+    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False,
+                                    asset_selection=asset_selection, tags=tags, run_id=run_id)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

@@ -11,9 +11,11 @@ from pydantic import BaseModel
 from etl_assets.config.models import DataSources
 
 
-def missing_secrets(datasources: DataSources) -> list[tuple[str, str]]:
-    """(config key path, variable name) for every secret variable that is named, needed and unset."""
-    return [(where, name) for where, name in needed_secrets(datasources) if name not in os.environ]
+def missing_secrets(datasources: DataSources, sections: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(config key path, variable name) for every secret variable that is named, needed and unset; only under the
+    top-level ``sections`` (``targets``, ``sources``, ``qdrant``, ``embedder``, ``llm``) when given."""
+    return [(where, name) for where, name in needed_secrets(datasources)
+            if name not in os.environ and (not sections or where.split(".")[0] in sections)]
 
 
 def needed_secrets(datasources: DataSources) -> Iterator[tuple[str, str]]:
@@ -27,7 +29,7 @@ def needed_secrets(datasources: DataSources) -> Iterator[tuple[str, str]]:
     if datasources.embedder.model == "openai":
         yield from _env_fields(datasources.embedder, "embedder")
     if datasources.llm.base_url:
-        yield from _env_fields(datasources.llm, "llm")
+        yield from ((f"{where} (llm.base_url is set)", name) for where, name in _env_fields(datasources.llm, "llm"))
 
 
 def _env_fields(settings: BaseModel, where: str) -> Iterator[tuple[str, str]]:
