@@ -32,9 +32,11 @@ def main() -> None:
 def discover(only: tuple[str, ...]) -> None:
     """Read every source's tables and store them in config/catalog.json."""
     from etl_assets.discovery import discover_sources
+    from etl_assets.progress import progress
 
     try:
-        catalog, problems = discover_sources(only)
+        with progress("sources") as tracker:
+            catalog, problems = discover_sources(only, on_source=tracker.source_done)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     for source, tables in sorted(catalog.items()):

@@ -31,6 +31,11 @@ class Progress:
         of = f"/{self.total}" if self.total else ""
         click.echo(f"{self.label} [{self.done}{of}] {item} {outcome}", file=self._stream)
 
+    def source_done(self, source: str, done: int, total: int, outcome: str) -> None:
+        """The ``on_source`` callback of :func:`etl_assets.discovery.discover_sources`."""
+        self.set_total(total)
+        self.advance(source, outcome)
+
     def note(self, line: str) -> None:
         """A line that must stay visible (a failure), printed above the bar."""
         if self._bar is not None:
