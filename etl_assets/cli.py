@@ -78,8 +78,8 @@ def ui(port: int) -> None:
     from resources.embedded.kafka import port_open
 
     if port_open(port):
-        raise click.ClickException(f"port {port} on {UI_HOST} is already in use (another `aietl ui` or `dagster dev`?): "
-                                   "stop that program or pass --port with a free port")
+        raise click.ClickException(f"port {port} on {UI_HOST} is already in use (another `aietl ui` or `dagster "
+                                   "dev`?): stop that program or pass --port with a free port")
     _refuse_service_secrets()
     prepare_dagster_home()
     with stack_refusal(click.ClickException), sample_stack():
@@ -225,10 +225,20 @@ def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
         raise click.ClickException(f"reports/{name} ran but wrote no {path}")
     click.echo(str(path))
     if open_it:
-        try:
-            click.launch(str(path))
-        except OSError:
-            pass
+        _open(path)
+
+
+def _open(path: Path) -> None:
+    """Open ``path`` in the desktop's viewer; without a desktop (a server, SSH) say so: the path is printed."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        click.echo("no desktop session (DISPLAY is not set): open the path above yourself", err=True)
+        return
+    try:
+        failed = click.launch(str(path))
+    except OSError:
+        failed = 1
+    if failed:
+        click.echo("could not open it with the desktop's viewer: open the path above yourself", err=True)
 
 
 def _age(seconds: float) -> str:

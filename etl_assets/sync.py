@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import threading
 import uuid
 from collections.abc import Sequence
@@ -58,14 +59,16 @@ def downstream_of(keys: list[AssetKey]) -> list[AssetKey]:
 
 
 def run_sync(keys: list[AssetKey], full: bool, tracker: Progress) -> RunSummary:
-    """Run ``keys`` through Dagster; ``tracker`` advances per finished step (from the run's own event log)."""
+    """Run ``keys`` through Dagster; ``tracker`` advances per finished step (from the run's own event log), and
+    each failure is one line with its reason (the stack traces stay in the run, in the UI)."""
     run_id = str(uuid.uuid4())
     finished = threading.Event()
     watcher = threading.Thread(target=_watch_steps, args=(DagsterInstance.get(), run_id, tracker, finished),
                                daemon=True)
     watcher.start()
     try:
-        return run_main_job(asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None, run_id=run_id)
+        return run_main_job(asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None, run_id=run_id,
+                            log_level="CRITICAL")
     finally:
         finished.set()
         watcher.join(timeout=10)
@@ -97,10 +100,22 @@ def _report(event, tracker: Progress) -> None:
             tracker.set_total(len(ast.literal_eval(steps.value)))
         return
     if event.event_type == DagsterEventType.STEP_FAILURE:
-        tracker.note(f"step {event.step_key} failed")
+        error = event.step_failure_data.error if event.step_failure_data else None
+        tracker.note(f"step {event.step_key} failed: {_reason(error.message if error else '')}")
         tracker.advance(event.step_key, "FAILED")
     else:
         tracker.advance(event.step_key)
+
+
+def _reason(message: str) -> str:
+    """An error's message on one line: ``module.Class: text`` shortened to ``Class: text``, or to ``text`` for a
+    ``Failure`` (its description already says what failed)."""
+    text = " ".join(message.split())
+    named = re.match(r"([\w.]+): (.*)", text)
+    if named:
+        name = named.group(1).rsplit(".", 1)[-1]
+        text = named.group(2) if name == "Failure" else f"{name}: {named.group(2)}"
+    return text[:400]
 
 
 def summary_lines(summary: RunSummary) -> list[str]:

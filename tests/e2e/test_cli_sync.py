@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -18,6 +20,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from etl_assets.catalog import save_catalog
+from resources.embedded.kafka import free_port
 from resources.schema import Column, TableSchema
 from tests.conftest import PostgresServer
 
@@ -86,8 +89,9 @@ def _prepare(directory: Path, dsn: str) -> Project:
     save_catalog(directory / "catalog.json", {"shop": [TableSchema("shop", "orders", [
         Column("id", "int64", False), Column("amount", "float64"), Column("updated_at", "timestamptz")],
         primary_key=["id"])]})
-    env = {**os.environ, PASSWORD_ENV: part.get("password", ""), "AIETL_DATASOURCES": str(directory / "datasources.yaml"),
-           "AIETL_CATALOG": str(directory / "catalog.json"), "AIETL_HOME": str(directory / "state")}
+    env = {**os.environ, PASSWORD_ENV: part.get("password", ""),
+           "AIETL_DATASOURCES": str(directory / "datasources.yaml"), "AIETL_CATALOG": str(directory / "catalog.json"),
+           "AIETL_HOME": str(directory / "state")}
     return Project(directory, dsn, env)
 
 
@@ -113,11 +117,11 @@ def test_sync_lands_the_source_and_materializes_its_downstream_as_a_dagster_run(
     assert "steps [1/" in first_sync.stderr, "no progress line per step when not on a terminal"
     assert landed_rows(project) == ROWS
     instance = project.instance()
-    runs = instance.get_runs()
-    assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS and runs[0].job_name == "main"
+    run = instance.get_run_by_id(re.search(r"Run (\S+) succeeded", first_sync.stdout).group(1))
+    assert run.status == dg.DagsterRunStatus.SUCCESS and run.job_name == "main"
     for key in ("raw/shop/orders", "profile/shop/orders", "recommendation/shop/orders", "ddl/shop/orders",
                 "reports/pipeline", "reports/quality"):
-        assert latest_materialization(instance, key).run_id == runs[0].run_id
+        assert latest_materialization(instance, key).run_id == run.run_id
     raw = latest_materialization(instance, "raw/shop/orders").asset_materialization
     assert raw.metadata["write_mode"].value == "merge"
 
@@ -144,6 +148,19 @@ def test_report_prints_the_path_of_an_existing_file(project, first_sync):
     assert "# Data quality" in path.read_text()
     listing = aietl(project, "report")
     assert listing.returncode == 0 and str(path) in listing.stdout
+
+
+def test_a_failed_run_names_the_failed_step_and_its_reason_in_one_line(project):
+    document = json.loads((project.directory / "datasources.yaml").read_text())
+    shop = document["sources"]["postgres"]["shop"]
+    shop.update(database=f"{shop['database']}_gone", retry={"max_retries": 0})
+    config = project.config("down", {"sources": document["sources"]})
+    result = aietl(project, "sync", "shop", AIETL_DATASOURCES=str(config))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "Stack Trace" not in result.stderr
+    assert "step raw__shop__orders failed: shop.orders: source shop (postgres at " in result.stderr
+    assert re.search(r"^Error: run \S+ failed at step\(s\) raw__shop__orders;", result.stderr, re.M)
+    assert "0 rows landed" in result.stdout
 
 
 def test_unknown_names_are_one_line_with_a_suggestion(project):
@@ -175,10 +192,8 @@ def test_a_config_key_typo_is_one_line(project):
 
 
 def test_a_busy_ui_port_is_refused_before_anything_starts(project):
-    from resources.embedded.kafka import free_port
-
     port = free_port()
-    with __import__("socket").create_server(("127.0.0.1", port)):
+    with socket.create_server(("127.0.0.1", port)):
         line = one_line_error(aietl(project, "ui", "--port", str(port)))
     assert f"port {port} on 127.0.0.1 is already in use" in line
 
