@@ -150,6 +150,17 @@ def test_report_prints_the_path_of_an_existing_file(project, first_sync):
     assert listing.returncode == 0 and str(path) in listing.stdout
 
 
+def test_report_refresh_materializes_the_report_through_dagster(project, first_sync):
+    assert first_sync.returncode == 0
+    result = aietl(project, "report", "pipeline", "--format", "json", "--refresh")
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip().splitlines()[-1])
+    event = latest_materialization(project.instance(), "reports/pipeline")
+    assert event.run_id != latest_materialization(project.instance(), "raw/shop/orders").run_id
+    assert event.asset_materialization.metadata["path_json"].value == str(path)
+    assert json.loads(path.read_text())["name"] == "pipeline"
+
+
 def test_a_failed_run_names_the_failed_step_and_its_reason_in_one_line(project):
     document = json.loads((project.directory / "datasources.yaml").read_text())
     shop = document["sources"]["postgres"]["shop"]
