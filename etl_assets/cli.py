@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -170,7 +172,8 @@ def sync(source: str, only: tuple[str, ...], full: bool) -> None:
 
     Exits with 1 when the run fails, naming the failed steps.
     """
-    from etl_assets.catalog import load_catalog, source_tables
+    from etl_assets.catalog import source_tables
+    from etl_assets.config.catalog_file import read_catalog_file
     from etl_assets.config.loader import load_datasources
     from etl_assets.instance import prepare_dagster_home
     from etl_assets.progress import progress
@@ -178,12 +181,13 @@ def sync(source: str, only: tuple[str, ...], full: bool) -> None:
 
     try:
         datasources = load_datasources(DATASOURCES_FILE)
-        keys = start_keys(datasources, source_tables(datasources, load_catalog(CATALOG_FILE)), source, only)
-    except (ConfigError, SelectionError, ValueError) as error:
+        keys = start_keys(datasources, source_tables(datasources, read_catalog_file(CATALOG_FILE)), source, only)
+    except (ConfigError, SelectionError) as error:
         raise click.ClickException(str(error)) from None
     _refuse_missing_secrets(datasources)
     prepare_dagster_home()
-    selection = downstream_of(keys)
+    with _code_location_refusal():
+        selection = downstream_of(keys)
     click.echo(f"syncing {', '.join(k.to_user_string() for k in keys)}{' in full' if full else ''} and "
                f"{len(selection) - len(keys)} downstream assets (Dagster instance {os.environ['DAGSTER_HOME']})")
     with progress("steps") as tracker:
@@ -260,7 +264,8 @@ def _materialize_report(name: str) -> None:
         raise click.ClickException(str(error)) from None
     prepare_dagster_home()
     click.echo(f"materializing reports/{name} through Dagster", err=True)
-    summary = run_main_job(asset_selection=[report_key(name)])
+    with _code_location_refusal():
+        summary = run_main_job(asset_selection=[report_key(name)])
     if not summary.success:
         raise click.ClickException(f"reports/{name}: run {summary.run_id} failed at step(s) "
                                    f"{', '.join(summary.failed_steps)} (its inputs may not be materialized yet: "
@@ -269,6 +274,20 @@ def _materialize_report(name: str) -> None:
 
 SERVICE_SECRETS = ("qdrant", "embedder", "llm")
 """The secrets the embedded default does not set itself."""
+
+
+@contextmanager
+def _code_location_refusal() -> Iterator[None]:
+    """The code location failing to load (a config it rejects, a broken dbt manifest) as one line."""
+    from dagster import DagsterError
+
+    try:
+        yield
+    except (DagsterError, ConfigError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise click.ClickException(f"the code location (etl_assets.definitions) does not load: {first}; "
+                                   "`aietl validate` and `dagster definitions validate -w workspace.yaml` say more") \
+            from None
 
 
 def _refuse_service_secrets() -> None:
