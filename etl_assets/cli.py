@@ -209,8 +209,6 @@ def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
     missing)."""
     import time
 
-    from etl_assets.sync import unknown
-
     directory = state_dir() / "reports"
     if name is None:
         now = time.time()
@@ -221,6 +219,8 @@ def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
                 click.echo(f"  {path}  {_age(now - path.stat().st_mtime)} old")
         return
     if name not in REPORT_NAMES:
+        from etl_assets.sync import unknown
+
         raise click.ClickException(str(unknown("report", name, REPORT_NAMES)))
     path = directory / f"{name}.{fmt}"
     if refresh or not path.is_file():
@@ -265,11 +265,11 @@ def _materialize_report(name: str) -> None:
     prepare_dagster_home()
     click.echo(f"materializing reports/{name} through Dagster", err=True)
     with _code_location_refusal():
-        summary = run_main_job(asset_selection=[report_key(name)])
+        summary = run_main_job(asset_selection=[report_key(name)], log_level="CRITICAL")
     if not summary.success:
         raise click.ClickException(f"reports/{name}: run {summary.run_id} failed at step(s) "
                                    f"{', '.join(summary.failed_steps)} (its inputs may not be materialized yet: "
-                                   "run `aietl sync SOURCE` first)")
+                                   "run `aietl sync SOURCE` first; the run in the Dagster UI has the error)")
 
 
 SERVICE_SECRETS = ("qdrant", "embedder", "llm")
