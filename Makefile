@@ -17,7 +17,7 @@ TEST_DEBS := $(DEMO_DEBS) postgresql postgresql-15-wal2json openjdk-17-jre-headl
 MANIFEST := dbt_project/target/manifest.json
 
 .PHONY: help demo test ui install debs-demo debs-test bench-load bench-profile bench-sync bench-advice bench-embed bench-stream \
-	discover validate clean test-etl-unit test-etl-integration test-etl-e2e test-etl-load etl-status
+	discover validate clean test-etl-unit test-etl-integration test-etl-e2e test-etl-load etl-status etl-sync-manual
 
 help:
 	@echo "make demo     start the embedded services, run the whole asset graph on the sample data, stop"
@@ -26,6 +26,7 @@ help:
 	@echo "make test-etl-unit / test-etl-integration / test-etl-e2e   one layer of the tests"
 	@echo "make test-etl-load   the load, sync and stream benchmarks (ratios against peers)"
 	@echo "make etl-status      per table: last sync, rows, watermark, lag, failures"
+	@echo "make etl-sync-manual SOURCE=s [TABLE=t] [FULL=1]   land a source (or one table) and what depends on it"
 	@echo "make bench-load / bench-profile / bench-sync / bench-advice / bench-embed / bench-stream   benchmarks (see bench/)"
 
 demo: debs-demo install
@@ -50,6 +51,10 @@ test-etl-load: bench-load bench-sync bench-stream
 
 etl-status: install
 	$(BIN)/aietl status
+
+etl-sync-manual: install
+	@[ -n "$(SOURCE)" ] || { echo "usage: make etl-sync-manual SOURCE=name [TABLE=name] [FULL=1]" >&2; exit 1; }
+	$(BIN)/aietl sync $(SOURCE)$(if $(TABLE), --table $(TABLE))$(if $(FULL), --full)
 
 bench-load: install
 	$(BIN)/python bench/load_postgres.py

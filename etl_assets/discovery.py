@@ -7,6 +7,7 @@ the source, the table and the file, and the catalog keeps what it knew of it bef
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 
 from dagster import build_resources
@@ -21,22 +22,29 @@ from resources.schema import TableSchema
 
 
 def discover_sources(
-    only: tuple[str, ...] = (), datasources_file: Path = DATASOURCES_FILE, catalog_file: Path = CATALOG_FILE
+    only: tuple[str, ...] = (), datasources_file: Path = DATASOURCES_FILE, catalog_file: Path = CATALOG_FILE,
+    on_source: Callable[[str, int, int, str], None] | None = None,
 ) -> tuple[dict[str, list[TableSchema]], list[str]]:
-    """Discover the sources (all, or those named), keep the stored catalog for the others; returns problems too."""
+    """Discover the sources (all, or those named), keep the stored catalog for the others; returns problems too.
+
+    ``on_source(source, done, total, outcome)`` is called as each source is done (for progress).
+    """
     datasources = load_datasources(datasources_file)
     configured = datasources.all_sources()
     _check_named(only, configured, datasources_file)
     catalog = _stored_catalog(catalog_file, whole=not only)
     problems = []
-    for source, (kind, settings) in configured.items():
-        if kind == "kafka" or (only and source not in only):
-            continue
+    wanted = [(source, kind, settings) for source, (kind, settings) in configured.items()
+              if kind != "kafka" and (not only or source in only)]
+    report = on_source or (lambda *_: None)
+    for done, (source, kind, settings) in enumerate(wanted, start=1):
         try:
             tables, failed = discover_one(kind, settings, source)
         except Exception as error:  # one unreachable source must not stop the others
             problems.append(f"{source}: {error_text(error)}")
+            report(source, done, len(wanted), "failed")
             continue
+        report(source, done, len(wanted), f"{len(tables)} tables")
         before = {table.name: table for table in catalog.get(source, [])}
         kept = [before[name] for name in failed if name in before]
         catalog[source] = [*tables, *kept]

@@ -19,6 +19,8 @@ from resources.protocol import is_transient
 from resources.schema import TableSchema
 
 CHECK_NAME = "schema_compatible"
+FULL_RELOAD_TAG = "aietl/full_reload"
+"""A run tag: ``true`` reloads every raw table of the run in full (replace), whatever its sync mode."""
 FROM_CONFIG = "from_config"
 """The default ``retry_policy``: each table retries as its source's ``retry`` settings say."""
 
@@ -68,7 +70,8 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         source = getattr(context.resources, source_key)
         destination = getattr(context.resources, destination_key)
         try:
-            outcome = load_table(table, source, destination, context.resources.metadata, run_id=context.run.run_id)
+            outcome = load_table(table, source, destination, context.resources.metadata, run_id=context.run.run_id,
+                                 full_reload=context.run.tags.get(FULL_RELOAD_TAG) == "true")
         except LoadError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         except Exception as error:

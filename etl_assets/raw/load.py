@@ -162,15 +162,17 @@ def write_mode(table: SourceTable, full_reload: bool) -> WriteMode:
 
 
 def load_table(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
-               run_id: str | None = None) -> LoadOutcome:
+               run_id: str | None = None, full_reload: bool = False) -> LoadOutcome:
     """Land one table; returns what happened. Raises LoadError (do not retry) or the source's own errors.
+
+    ``full_reload`` replaces the landed table from a full read, as a stored full-reload request does.
 
     Every attempt is logged in the ingestion log, failures included (a source that is down, too). The calls of
     one load to the metadata store, the source and the destination share one connection each when they offer a
     ``session()`` (the metadata store; ClickHouse on chdb, whose client costs a fraction of a second to open).
     """
     with _session(metadata), _session(source), _session(destination):
-        return _logged_load(table, source, destination, metadata, run_id)
+        return _logged_load(table, source, destination, metadata, run_id, full_reload)
 
 
 def _session(resource: Any) -> AbstractContextManager[Any]:
@@ -179,10 +181,10 @@ def _session(resource: Any) -> AbstractContextManager[Any]:
 
 
 def _logged_load(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
-                 run_id: str | None) -> LoadOutcome:
+                 run_id: str | None, full_reload: bool = False) -> LoadOutcome:
     started = time.monotonic()
     stored = metadata.watermark(table.source, table.name) or {}
-    full_reload = bool(stored.get("full_reload_requested"))
+    full_reload = full_reload or bool(stored.get("full_reload_requested"))
     mode = write_mode(table, full_reload)
     incremental = mode is not WriteMode.REPLACE and stored.get("cursor_column") == table.sync.cursor
     outcome = LoadOutcome(status="success", sync_mode=table.sync.mode, write_mode=mode.value,
