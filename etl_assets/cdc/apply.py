@@ -4,11 +4,12 @@ a crash loses none."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import psycopg
 
-from etl_assets.cdc.events import implied_columns, key_columns, parse_events
+from etl_assets.cdc.events import as_replica_values, key_columns, parse_events, replica_columns
 from resources.kafka import MicroBatch
 from resources.postgres.replica_store import ReplicaStore
 from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
@@ -31,8 +32,10 @@ def read_offsets(connection: psycopg.Connection, source: str, topic: str) -> dic
     return store.read_offsets(topic, CDC_CONSUMER)
 
 
-def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: MicroBatch) -> ApplyResult:
-    """Merge the batch's change events into ``cdc_<source>.<table>`` and store the offsets after it."""
+def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: MicroBatch,
+                known_types: Mapping[str, str] | None = None) -> ApplyResult:
+    """Merge the batch's change events into ``cdc_<source>.<table>`` and store the offsets after it.
+    ``known_types``: the source catalog's logical types of the table's columns, when the source is known."""
     parsed = parse_events(batch.topic, batch.messages)
     offsets = StreamStore(connection, source)
     result = ApplyResult(events=len(parsed.events), skipped=parsed.skipped)
@@ -45,9 +48,10 @@ def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: 
         if parsed.events:
             replica = ReplicaStore(connection, source)
             keys = key_columns(parsed.events)
-            result.added_columns = replica.ensure_table(table, implied_columns(parsed.events), keys)
-            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, e.after) for e in parsed.events],
-                                   keys)
+            types = replica_columns(parsed.events, known_types)
+            result.added_columns = replica.ensure_table(table, types, keys)
+            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, as_replica_values(e.after, types))
+                                           for e in parsed.events], keys)
             result.upserted, result.deleted = counts.upserted, counts.deleted
         offsets.store_offsets(batch.topic, batch.next_offsets, CDC_CONSUMER)
     return result

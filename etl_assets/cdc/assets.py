@@ -75,11 +75,13 @@ def build_cdc_assets(datasources: DataSources, tables: Sequence[SourceTable]) ->
         if not settings.cdc or kafka is None:
             continue
         names = cdc_names(source, settings)
-        own = [table.name for table in tables if table.source == source]
+        own = {table.name: table for table in tables if table.source == source}
         owners = source_owners(datasources, source)
-        assets.append(_capture_asset(source, settings, kafka, names, own, owners))
-        assets += [_apply_asset(source, table, names.topic(settings.schema_name, table), kafka,
-                                upstream=capture_key(source), owners=owners) for table in own]
+        assets.append(_capture_asset(source, settings, kafka, names, list(own), owners))
+        assets += [_apply_asset(source, name, names.topic(settings.schema_name, name), kafka,
+                                upstream=capture_key(source), owners=owners,
+                                known_types={c.name: c.logical_type for c in table.schema.columns})
+                   for name, table in own.items()]
     for source, settings in datasources.sources.kafka.items():
         assets += [_apply_asset(source, topic.rsplit(".", 1)[-1], topic, source, upstream=None,
                                 owners=source_owners(datasources, source)) for topic in settings.debezium_topics]
@@ -128,7 +130,9 @@ def _capture_asset(source: str, settings: PostgresSource, kafka_source: str, nam
 
 
 def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstream: AssetKey | None,
-                 owners: list[str]) -> AssetsDefinition:
+                 owners: list[str], known_types: dict[str, str] | None = None) -> AssetsDefinition:
+    """``known_types``: the catalog's logical types of a captured source table (its replica gets them); events
+    from elsewhere imply their types from their values."""
     namespace = replica_namespace(source)
 
     @asset(
@@ -150,7 +154,7 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
         if getattr(warehouse, "dialect", None) != "postgres":
             raise Failure(description="CDC replicas are applied in a PostgreSQL warehouse", allow_retries=False)
         try:
-            total, batches = _apply_topic(kafka, warehouse, source, table, topic, config.max_seconds)
+            total, batches = _apply_topic(kafka, warehouse, source, table, topic, config.max_seconds, known_types)
         except (DebeziumEventError, ReplicaKeyError) as error:
             raise Failure(description=f"{source}/{topic}: {error}; nothing of that batch was applied",
                           allow_retries=False) from None
@@ -166,8 +170,8 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
     return replica
 
 
-def _apply_topic(kafka: KafkaResource, warehouse: Any, source: str, table: str, topic: str, max_seconds: float
-                 ) -> tuple[ApplyResult, int]:
+def _apply_topic(kafka: KafkaResource, warehouse: Any, source: str, table: str, topic: str, max_seconds: float,
+                 known_types: dict[str, str] | None) -> tuple[ApplyResult, int]:
     """Micro-batches until the topic is drained (or time is up); a topic not created yet has nothing to apply."""
     total, batches = ApplyResult(), 0
     admin = kafka.admin()
@@ -181,7 +185,7 @@ def _apply_topic(kafka: KafkaResource, warehouse: Any, source: str, table: str, 
         with kafka.open_reader(topic, read_offsets(connection, source, topic)) as reader:
             while True:
                 batch = reader.read(APPLY_BATCH, deadline)
-                result = apply_batch(connection, source, table, batch)
+                result = apply_batch(connection, source, table, batch, known_types)
                 batches += 1
                 total.events += result.events
                 total.skipped += result.skipped

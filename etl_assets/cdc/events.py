@@ -9,7 +9,7 @@ PostgreSQL connector sets it on every event); events without one are positioned 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,6 +108,31 @@ def implied_columns(events: Sequence[ChangeEvent]) -> dict[str, str]:
         for name, value in {**event.key, **(event.after or {})}.items():
             values.setdefault(name, []).append(value)
     return {name: infer_logical_type(seen) for name, seen in values.items()}
+
+
+def replica_columns(events: Sequence[ChangeEvent], known: Mapping[str, str] | None) -> dict[str, str]:
+    """The replica's columns: the source catalog's type for each column it knows (``known``), else the type the
+    values imply (a column added after discovery, or events produced elsewhere)."""
+    return {name: (known or {}).get(name, implied) for name, implied in implied_columns(events).items()}
+
+
+def as_replica_values(after: dict[str, Any] | None, types: Mapping[str, str]) -> dict[str, Any] | None:
+    """The after image in the replica's types: Debezium sends json as its text and binary as hex (the capture's
+    ``binary.handling.mode``); times are ISO strings (``time.precision.mode: isostring``) PostgreSQL reads as is."""
+    if after is None:
+        return None
+    converted = dict(after)
+    for name, value in after.items():
+        if not isinstance(value, str):
+            continue
+        if types.get(name) == "json":
+            try:
+                converted[name] = json.loads(value)
+            except ValueError:
+                pass  # a JSON string scalar sent as such
+        elif types.get(name) == "binary":
+            converted[name] = "\\x" + value
+    return converted
 
 
 def key_columns(events: Sequence[ChangeEvent]) -> list[str]:

@@ -14,7 +14,6 @@ The database password comes from the environment variable ``AIETL_CDC_DB_PASSWOR
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -33,7 +32,8 @@ log = logging.getLogger("aietl.cdc.engine")
 
 
 def marker_content(value: str | None) -> str | None:
-    """The text of a logical-decoding message event (Debezium sends the content as base64)."""
+    """The text of a logical-decoding message event (Debezium sends the content as hex, the capture's
+    ``binary.handling.mode``)."""
     if value is None:
         return None
     event = json.loads(value)
@@ -42,7 +42,7 @@ def marker_content(value: str | None) -> str | None:
         return None
     content = message.get("content") or ""
     try:
-        return base64.b64decode(content, validate=True).decode()
+        return bytes.fromhex(content).decode()
     except ValueError:
         return content
 

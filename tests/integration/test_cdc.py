@@ -122,7 +122,7 @@ def topic_messages(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return [json.loads(message.value) for message in batch.messages]
 
 
-SOURCE_ROWS = "SELECT id, name, qty, price::text, note FROM public.items ORDER BY id"
+SOURCE_ROWS = "SELECT id, name, qty, price, note FROM public.items ORDER BY id"
 REPLICA_ROWS = "SELECT id, name, qty, price, note FROM cdc_shop.items ORDER BY id"
 
 
@@ -148,7 +148,7 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
     assert metadata(first, capture_key(SOURCE))["events_published"] == 203
     assert "slot" in metadata(first, capture_key(SOURCE))["created"]
     assert rows(warehouse_dsn, "SELECT id, name, qty, price, NULL FROM cdc_shop.items ORDER BY id") == \
-        rows(source_dsn, "SELECT id, name, qty, price::text, NULL FROM public.items ORDER BY id")
+        rows(source_dsn, "SELECT id, name, qty, price, NULL FROM public.items ORDER BY id")
 
     execute(source_dsn,
             "UPDATE public.items SET qty = qty + 100 WHERE id % 10 = 0",
@@ -199,6 +199,38 @@ def test_mixed_changes_and_a_new_column_leave_the_replica_equal_to_the_source_ac
     assert f"slot {names.slot}" in result.output and f"publication {names.publication}" in result.output
     assert names.slot not in {slot for (slot,) in rows(source_dsn, "SELECT slot_name FROM pg_replication_slots")}
     assert names.publication not in {name for (name,) in rows(source_dsn, "SELECT pubname FROM pg_publication")}
+
+
+TYPED_COLUMNS = ("id bigint PRIMARY KEY, at timestamp(6), at_tz timestamptz, day date, clock time, amount numeric(12,3), "
+                 "ratio double precision, flag boolean, doc jsonb, raw bytea, ident uuid, tags text[]")
+TYPED_ROWS = ("INSERT INTO public.typed VALUES "
+              "(1, '2026-03-01 10:11:12.345678', '2026-03-01 10:11:12.5+02', '2026-03-01', '23:59:58.25', 12345.678, "
+              "0.125, true, '{\"a\": [1, 2], \"b\": null}', '\\x00ff10', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', "
+              "'{x,\"y z\"}'), (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+
+
+@pytest.mark.debezium
+def test_the_replica_keeps_the_source_types_and_values(databases, kafka_bootstrap, monkeypatch):
+    """Timestamps to the microsecond, dates, times, decimals, JSON, bytes, UUIDs and arrays arrive as the source has
+    them, in columns of the catalog's types (not the integers or strings Debezium encodes them as)."""
+    source_dsn, warehouse_dsn = databases
+    monkeypatch.setenv("AIETL_TEST_CDC_PASSWORD", psycopg.conninfo.conninfo_to_dict(source_dsn).get("password", ""))
+    execute(source_dsn, f"CREATE TABLE public.typed ({TYPED_COLUMNS})", TYPED_ROWS)
+    _, assets = build(config(source_dsn, kafka_bootstrap, f"p{uuid.uuid4().hex[:8]}"), source_dsn)
+    run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
+    execute(source_dsn, "UPDATE public.typed SET at = at + interval '1 microsecond', doc = '[3]' WHERE id = 1")
+    run(assets, source_dsn, warehouse_dsn, kafka_bootstrap)
+
+    types = rows(warehouse_dsn, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+                                "'cdc_shop' AND table_name = 'typed' AND column_name <> '_cdc_lsn' ORDER BY 1")
+    assert dict(types) == {
+        "amount": "numeric", "at": "timestamp without time zone", "at_tz": "timestamp with time zone",
+        "clock": "time without time zone", "day": "date", "doc": "jsonb", "flag": "boolean", "id": "bigint",
+        "ident": "uuid", "ratio": "double precision", "raw": "bytea", "tags": "jsonb"}
+    columns = "SELECT id, at, at_tz, day, clock, amount, ratio, flag, doc, raw, ident FROM "
+    assert rows(warehouse_dsn, columns + "cdc_shop.typed ORDER BY id") == \
+        rows(source_dsn, columns + "public.typed ORDER BY id")
+    assert rows(warehouse_dsn, "SELECT tags FROM cdc_shop.typed ORDER BY id") == [(["x", "y z"],), (None,)]
 
 
 def test_a_table_without_primary_key_fails_naming_replica_identity(databases, kafka_bootstrap, monkeypatch):
