@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -69,15 +70,41 @@ class RunSummary:
     rows: dict[str, int] = field(default_factory=dict)
     failed_steps: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
+    checks: dict[tuple[bool, str], int] = field(default_factory=dict)
+    """(passed, severity) -> number of asset check evaluations of the run."""
+    report_files: dict[str, list[str]] = field(default_factory=dict)
+    """Report asset -> the files it wrote."""
     run_id: str = ""
 
     def lines(self) -> list[str]:
         status = "succeeded" if self.success else "FAILED"
         lines = [f"Run {self.run_id} {status} in {self.seconds:.1f} s: {len(self.materialized)} assets materialized."]
         lines += [f"  {key:<45} {rows:>8} rows" for key, rows in sorted(self.rows.items())]
-        lines += [f"  failed step: {step}" for step in self.failed_steps]
+        lines.append(self.checks_line())
         lines += [f"  failed check: {check}" for check in self.failed_checks]
+        lines += [f"  failed step: {step}" for step in self.failed_steps]
+        return lines + self.report_lines()
+
+    def report_lines(self) -> list[str]:
+        """The report files, by name under their one directory (else by full path)."""
+        paths = [Path(file) for files in self.report_files.values() for file in files]
+        directories = {path.parent for path in paths}
+        if not paths:
+            return ["Reports: none written."]
+        single = len(directories) == 1
+        lines = [f"Reports written to {directories.pop()}:" if single else "Reports written:"]
+        for key, files in sorted(self.report_files.items()):
+            shown = [Path(file).name if single else file for file in files]
+            lines.append(f"  {key:<20} {', '.join(shown)}")
         return lines
+
+    def checks_line(self) -> str:
+        def counted(passed: bool) -> str:
+            by_severity = {severity: n for (ok, severity), n in sorted(self.checks.items()) if ok is passed}
+            total = sum(by_severity.values())
+            detail = ", ".join(f"{n} {severity}" for severity, n in by_severity.items())
+            return f"{total} {'passed' if passed else 'failed'}" + (f" ({detail})" if total else "")
+        return f"Checks: {counted(True)}, {counted(False)}."
 
 
 def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
@@ -101,7 +128,7 @@ def run_main_job() -> RunSummary:
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.get_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -110,9 +137,14 @@ def run_main_job() -> RunSummary:
         rows = materialization.metadata.get("rows_written") or materialization.metadata.get("dagster/row_count")
         if rows is not None and key.startswith(("raw/", "stream/")):
             summary.rows[key] = int(rows.value)
+        if key.startswith("reports/"):
+            summary.report_files[key] = [str(entry.value) for name, entry in materialization.metadata.items()
+                                         if name.startswith("path_")]
     summary.failed_steps = [event.step_key for event in result.all_events if event.is_step_failure]
-    for event in result.all_events:
-        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
-        if evaluation is not None and not evaluation.passed:
-            summary.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    for evaluation in result.get_asset_check_evaluations():
+        severity = evaluation.severity.value
+        summary.checks[(evaluation.passed, severity)] = summary.checks.get((evaluation.passed, severity), 0) + 1
+        if not evaluation.passed:
+            summary.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
+                                         f"({severity})")
     return summary
