@@ -67,7 +67,8 @@ class RunSummary:
     success: bool
     seconds: float
     materialized: list[str] = field(default_factory=list)
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    """Landed table -> (rows it holds, rows this run wrote), each None when the asset did not say."""
     failed_steps: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     checks: dict[tuple[bool, str], int] = field(default_factory=dict)
@@ -79,7 +80,7 @@ class RunSummary:
     def lines(self) -> list[str]:
         status = "succeeded" if self.success else "FAILED"
         lines = [f"Run {self.run_id} {status} in {self.seconds:.1f} s: {len(self.materialized)} assets materialized."]
-        lines += [f"  {key:<45} {rows:>8} rows" for key, rows in sorted(self.rows.items())]
+        lines += [_size_line(key, *sizes) for key, sizes in sorted(self.rows.items())]
         lines.append(self.checks_line())
         lines += [f"  failed check: {check}" for check in self.failed_checks]
         lines += [f"  failed step: {step}" for step in self.failed_steps]
@@ -99,12 +100,26 @@ class RunSummary:
         return lines
 
     def checks_line(self) -> str:
-        def counted(passed: bool) -> str:
-            by_severity = {severity: n for (ok, severity), n in sorted(self.checks.items()) if ok is passed}
-            total = sum(by_severity.values())
-            detail = ", ".join(f"{n} {severity}" for severity, n in by_severity.items())
-            return f"{total} {'passed' if passed else 'failed'}" + (f" ({detail})" if total else "")
-        return f"Checks: {counted(True)}, {counted(False)}."
+        if not self.checks:
+            return "Checks: none evaluated."
+        per_severity = []
+        for severity in sorted({severity for _, severity in self.checks}):
+            passed, failed = self.checks.get((True, severity), 0), self.checks.get((False, severity), 0)
+            per_severity.append(f"{severity} {passed} passed, {failed} failed")
+        return "Checks: " + "; ".join(per_severity) + "."
+
+
+def table_size(metadata: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(rows the table holds: ``dagster/row_count``, rows this run wrote: ``rows_written``)."""
+    def number(name: str) -> int | None:
+        entry = metadata.get(name)
+        return None if entry is None or entry.value is None else int(entry.value)
+    return number("dagster/row_count"), number("rows_written")
+
+
+def _size_line(key: str, held: int | None, written: int | None) -> str:
+    size = f"{held:>8} rows" if held is not None else f"{'?':>8} rows"
+    return f"  {key:<45} {size}" + (f"  ({written} written by this run)" if written is not None else "")
 
 
 def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
@@ -134,9 +149,8 @@ def run_main_job() -> RunSummary:
         materialization = event.event_specific_data.materialization
         key = materialization.asset_key.to_user_string()
         summary.materialized.append(key)
-        rows = materialization.metadata.get("rows_written") or materialization.metadata.get("dagster/row_count")
-        if rows is not None and key.startswith(("raw/", "stream/")):
-            summary.rows[key] = int(rows.value)
+        if key.startswith(("raw/", "stream/")):
+            summary.rows[key] = table_size(materialization.metadata)
         if key.startswith("reports/"):
             summary.report_files[key] = [str(entry.value) for name, entry in materialization.metadata.items()
                                          if name.startswith("path_")]
