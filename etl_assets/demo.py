@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from resources.embedded.lock import StateDirectoryInUseError
 from resources.embedded.stack import EmbeddedStack, PortInUseError, run_clickhouse_file, run_sql_file
 
 SAMPLE_TOPIC = "clicks"
+PROGRESS_EVERY_S = 15.0
 
 
 @contextmanager
@@ -134,7 +136,47 @@ def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
         return recover(instance, built.metadata).summary()
 
 
-def run_main_job() -> RunSummary:
+class StepProgress(logging.Handler):
+    """Counts finished steps from the run's Dagster events and prints a line at most every ``every_s`` seconds,
+    so that a run of minutes with the console at WARNING is not silent."""
+
+    def __init__(self, total: int, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S) -> None:
+        super().__init__(logging.DEBUG)
+        self.total, self.echo, self.every_s = total, echo, every_s
+        self.done, self.started = 0, time.monotonic()
+        self.printed = self.started
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_event", None)
+        if event is None or not (event.is_step_success or event.is_step_failure):
+            return
+        self.done += 1
+        now = time.monotonic()
+        if now - self.printed >= self.every_s:
+            self.printed = now
+            self.echo(f"  ... {self.done} of {self.total} steps done after {now - self.started:.0f} s "
+                      f"(last: {event.step_key})")
+
+
+def with_progress(job: Any, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S
+                  ) -> tuple[Any, dict[str, Any]]:
+    """The job with a ``progress`` logger beside its console logger, and run config keeping the console at
+    WARNING."""
+    from dagster import logger
+
+    handler = StepProgress(len(job.graph.nodes), echo, every_s)
+
+    @logger(description="Prints how many steps are done, every few seconds.")
+    def progress(_context: Any) -> logging.Logger:
+        progress_log = logging.Logger("aietl.progress", logging.DEBUG)
+        progress_log.addHandler(handler)
+        return progress_log
+
+    run_config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}, "progress": {}}}
+    return job.with_logger_defs({**job.loggers, "progress": progress}), run_config
+
+
+def run_main_job(echo: Callable[[str], None] = print) -> RunSummary:
     from dagster import DagsterInstance
 
     from etl_assets.definitions import MAIN_JOB, defs
@@ -142,8 +184,8 @@ def run_main_job() -> RunSummary:
     started = time.monotonic()
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(run_config=quiet, instance=instance, raise_on_error=False)
+    job, run_config = with_progress(defs.resolve_job_def(MAIN_JOB), echo)
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
