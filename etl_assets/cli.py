@@ -81,7 +81,7 @@ def demo() -> None:
     with stack_refusal(click.ClickException), sample_stack() as stack:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
         click.echo("sample data loaded into the shop database, the chdb analytics table and topic clicks")
-        click.echo("materializing the whole asset graph (job 'main'): progress every 15 s, warnings and errors as they come")
+        click.echo("materializing the whole graph (job 'main'): progress every 15 s, warnings and errors as they come")
         summary = run_main_job(click.echo)
     for line in summary.lines():
         click.echo(line)

@@ -3,8 +3,8 @@
 dbt tests become asset checks (dagster-dbt's default, kept on explicitly). The manifest is built by ``prepare()``
 (``aietl generate-dbt``) with its config fingerprint (:mod:`etl_assets.transform.fingerprint`); without it, or when
 it was built for another pipelines.yaml/catalog, ``build_dbt_assets()`` returns no assets and says how to make it,
-so the code location still loads and shows no models of another config. (No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation
-of the decorated function at definition time.)
+so the code location still loads and shows no models of another config. (No ``from __future__ import annotations``
+here: Dagster reads the ``context`` annotation of the decorated function at definition time.)
 """
 
 import contextlib
