@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster import EnvVar
+from dagster import EnvVar, FilesystemIOManager
 
 from etl_assets.config.models import (
     ClickHouseConnection,
@@ -142,6 +142,9 @@ def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources["llm"] = llm_resource(datasources)
     resources["dbt"] = dbt_resource()
     resources[OPTIONAL_INPUT_KEY] = stored_or_none
+    # Dagster's default IO manager, named: ``stored_or_none`` needs it, and a sensor tick resolves every top-level
+    # resource's dependencies, so without it every sensor fails with "Resource with key 'io_manager' required".
+    resources["io_manager"] = FilesystemIOManager()
     if datasources.qdrant:
         resources["qdrant"] = qdrant_resource(datasources.qdrant)
         resources["search"] = SemanticSearchResource(qdrant=resources["qdrant"], embedder=resources["embedder"])
