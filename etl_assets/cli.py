@@ -103,8 +103,18 @@ def ui(port: int) -> None:
         dagster = Path(sys.executable).parent / "dagster"
         command = [str(dagster), "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", UI_HOST, "-p", str(port)]
         click.echo(f"Dagster UI on http://{UI_HOST}:{port} (Ctrl-C stops it and the embedded services)")
-        server = subprocess.Popen(command, cwd=PROJECT_DIR, start_new_session=True)
+        server = subprocess.Popen(command, cwd=os.environ["DAGSTER_HOME"], env=_quiet_dagster_env(),
+                                  start_new_session=True)
         _wait_stopping_on_signal(server)
+
+
+def _quiet_dagster_env() -> dict[str, str]:
+    """The environment for `dagster dev`, without its "superseded by `dg dev`" warning: `aietl ui` is the command
+    users run, so they cannot act on it. (Run from DAGSTER_HOME, Dagster does not warn either that the project's
+    dagster.yaml in the working directory is not the instance's.)"""
+    ignore = "ignore:Function `dev_command` is superseded"
+    configured = os.environ.get("PYTHONWARNINGS")
+    return {**os.environ, "PYTHONWARNINGS": f"{configured},{ignore}" if configured else ignore}
 
 
 def _wait_stopping_on_signal(server: subprocess.Popen) -> None:
