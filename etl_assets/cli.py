@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from etl_assets.config.loader import ConfigError
-from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
 REPORT_NAMES = ("analysis", "quality", "pipeline", "health")
@@ -46,8 +46,35 @@ def discover(only: tuple[str, ...]) -> None:
     for problem in problems:
         click.echo(f"failed: {problem}", err=True)
     click.echo(f"catalog written to {CATALOG_FILE}")
+    _warn_if_manifest_stale()
     if problems:
         sys.exit(1)
+
+
+def _warn_if_manifest_stale(**files: Path | None) -> None:
+    """One line on stderr when the dbt manifest is missing or was built for another pipelines.yaml/catalog."""
+    from etl_assets.transform.fingerprint import configured_manifest_state
+
+    try:
+        warning = configured_manifest_state(**files).warning()
+    except (ConfigError, ValueError) as error:
+        warning = f"cannot tell whether the dbt manifest is current: {error}"
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _regenerate_manifest_if_stale() -> None:
+    """What ``aietl generate-dbt`` does, when the manifest does not match the current config."""
+    from etl_assets.transform.assets import prepare
+    from etl_assets.transform.fingerprint import configured_manifest_state
+
+    try:
+        if configured_manifest_state().current:
+            return
+        click.echo("the dbt manifest does not match pipelines.yaml/catalog: regenerating it (aietl generate-dbt)")
+        prepare()
+    except ConfigError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.command()
@@ -58,14 +85,14 @@ def demo() -> None:
 
     _refuse_service_secrets()
     prepare_dagster_home()
+    _regenerate_manifest_if_stale()
     with stack_refusal(click.ClickException), sample_stack() as stack:
         click.echo(f"embedded PostgreSQL on 127.0.0.1:{stack.pg_port}, Kafka (Tansu) on {stack.kafka.bootstrap}")
         click.echo("sample data loaded into the shop database, the chdb analytics table and topic clicks")
-        click.echo("materializing the whole asset graph (job 'main'); warnings and errors follow, if any")
-        summary = run_main_job()
+        click.echo("materializing the whole graph (job 'main'): progress every 15 s, warnings and errors as they come")
+        summary = run_main_job(click.echo)
     for line in summary.lines():
         click.echo(line)
-    click.echo(f"reports: {state_dir() / 'reports'}")
     click.echo(f"Dagster instance: {os.environ['DAGSTER_HOME']} (browse it with `make ui`)")
     if not summary.success:
         sys.exit(1)
@@ -84,12 +111,23 @@ def ui(port: int) -> None:
                                    "dev`?): stop that program or pass --port with a free port")
     _refuse_service_secrets()
     prepare_dagster_home()
+    _regenerate_manifest_if_stale()
     with stack_refusal(click.ClickException), sample_stack():
         dagster = Path(sys.executable).parent / "dagster"
         command = [str(dagster), "dev", "-w", str(PROJECT_DIR / "workspace.yaml"), "-h", UI_HOST, "-p", str(port)]
         click.echo(f"Dagster UI on http://{UI_HOST}:{port} (Ctrl-C stops it and the embedded services)")
-        server = subprocess.Popen(command, cwd=PROJECT_DIR, start_new_session=True)
+        server = subprocess.Popen(command, cwd=os.environ["DAGSTER_HOME"], env=_quiet_dagster_env(),
+                                  start_new_session=True)
         _wait_stopping_on_signal(server)
+
+
+def _quiet_dagster_env() -> dict[str, str]:
+    """The environment for `dagster dev`, without its "superseded by `dg dev`" warning: `aietl ui` is the command
+    users run, so they cannot act on it. (Run from DAGSTER_HOME, Dagster does not warn either that the project's
+    dagster.yaml in the working directory is not the instance's.)"""
+    ignore = "ignore:Function `dev_command` is superseded"
+    configured = os.environ.get("PYTHONWARNINGS")
+    return {**os.environ, "PYTHONWARNINGS": f"{configured},{ignore}" if configured else ignore}
 
 
 def _wait_stopping_on_signal(server: subprocess.Popen) -> None:
@@ -265,7 +303,7 @@ def _materialize_report(name: str) -> None:
     prepare_dagster_home()
     click.echo(f"materializing reports/{name} through Dagster", err=True)
     with _code_location_refusal():
-        summary = run_main_job(asset_selection=[report_key(name)], log_level="CRITICAL")
+        summary = run_main_job(None, asset_selection=[report_key(name)], log_level="CRITICAL")
     if not summary.success:
         raise click.ClickException(f"reports/{name}: run {summary.run_id} failed at step(s) "
                                    f"{', '.join(summary.failed_steps)} (its inputs may not be materialized yet: "
@@ -383,7 +421,12 @@ def propose_pipeline(request: str) -> None:
 @click.option("--pipelines", "pipelines_file", type=click.Path(path_type=Path), default=None,
               help="Default: config/pipelines.yaml.")
 def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | None) -> None:
-    """Check config/datasources.yaml, the catalog and pipelines.yaml against each other, touching no source."""
+    """Check config/datasources.yaml, the catalog and pipelines.yaml against each other, touching no source.
+
+    Also warns (exit status stays 0) when the dbt manifest is missing or was built for another pipelines.yaml or
+    catalog: the code location then loads no dbt models until `aietl generate-dbt` runs (make demo and make ui
+    run it).
+    """
     from etl_assets.catalog import source_tables
     from etl_assets.config.catalog_file import read_catalog_file
     from etl_assets.config.checks import check_config
@@ -402,6 +445,8 @@ def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | 
         raise click.ClickException(f"{len(blocking)} problem(s) found")
     tables = source_tables(datasources, read_catalog_file(catalog_file))
     click.echo(f"{datasources_file}: valid; {len(tables)} tables in the catalog {catalog_file}")
+    _warn_if_manifest_stale(datasources_file=datasources_file, catalog_file=catalog_file,
+                            pipelines_file=pipelines_file)
 
 
 @main.command("cdc-cleanup")

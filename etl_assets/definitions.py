@@ -50,7 +50,7 @@ def build_assets(datasources: DataSources, tables: list[SourceTable]) -> list:
         *(build_embedding_assets(tables) if datasources.qdrant else []),
         *build_stream_assets(datasources),
         *build_cdc_assets(datasources, tables),
-        *build_dbt_assets(owners=datasources.owners),
+        *build_dbt_assets(owners=datasources.owners, tables=tables),
         *build_report_assets(tables, proofs=True, datasources=datasources),
     ]
 

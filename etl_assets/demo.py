@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -15,6 +17,7 @@ from resources.embedded.lock import StateDirectoryInUseError
 from resources.embedded.stack import EmbeddedStack, PortInUseError, run_clickhouse_file, run_sql_file
 
 SAMPLE_TOPIC = "clicks"
+PROGRESS_EVERY_S = 15.0
 
 
 @contextmanager
@@ -66,18 +69,59 @@ class RunSummary:
     success: bool
     seconds: float
     materialized: list[str] = field(default_factory=list)
-    rows: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    """Landed table -> (rows it holds, rows this run wrote), each None when the asset did not say."""
     failed_steps: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
+    checks: dict[tuple[bool, str], int] = field(default_factory=dict)
+    """(passed, severity) -> number of asset check evaluations of the run."""
+    report_files: dict[str, list[str]] = field(default_factory=dict)
+    """Report asset -> the files it wrote."""
     run_id: str = ""
 
     def lines(self) -> list[str]:
         status = "succeeded" if self.success else "FAILED"
         lines = [f"Run {self.run_id} {status} in {self.seconds:.1f} s: {len(self.materialized)} assets materialized."]
-        lines += [f"  {key:<45} {rows:>8} rows" for key, rows in sorted(self.rows.items())]
-        lines += [f"  failed step: {step}" for step in self.failed_steps]
+        lines += [_size_line(key, *sizes) for key, sizes in sorted(self.rows.items())]
+        lines.append(self.checks_line())
         lines += [f"  failed check: {check}" for check in self.failed_checks]
+        lines += [f"  failed step: {step}" for step in self.failed_steps]
+        return lines + self.report_lines()
+
+    def report_lines(self) -> list[str]:
+        """The report files, by name under their one directory (else by full path)."""
+        paths = [Path(file) for files in self.report_files.values() for file in files]
+        directories = {path.parent for path in paths}
+        if not paths:
+            return ["Reports: none written."]
+        single = len(directories) == 1
+        lines = [f"Reports written to {directories.pop()}:" if single else "Reports written:"]
+        for key, files in sorted(self.report_files.items()):
+            shown = [Path(file).name if single else file for file in files]
+            lines.append(f"  {key:<20} {', '.join(shown)}")
         return lines
+
+    def checks_line(self) -> str:
+        if not self.checks:
+            return "Checks: none evaluated."
+        per_severity = []
+        for severity in sorted({severity for _, severity in self.checks}):
+            passed, failed = self.checks.get((True, severity), 0), self.checks.get((False, severity), 0)
+            per_severity.append(f"{severity} {passed} passed, {failed} failed")
+        return "Checks: " + "; ".join(per_severity) + "."
+
+
+def table_size(metadata: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(rows the table holds: ``dagster/row_count``, rows this run wrote: ``rows_written``)."""
+    def number(name: str) -> int | None:
+        entry = metadata.get(name)
+        return None if entry is None or entry.value is None else int(entry.value)
+    return number("dagster/row_count"), number("rows_written")
+
+
+def _size_line(key: str, held: int | None, written: int | None) -> str:
+    size = f"{held:>8} rows" if held is not None else f"{'?':>8} rows"
+    return f"  {key:<45} {size}" + (f"  ({written} written by this run)" if written is not None else "")
 
 
 def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
@@ -92,10 +136,52 @@ def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
         return recover(instance, built.metadata).summary()
 
 
-def run_main_job(asset_selection: list | None = None, tags: dict[str, str] | None = None,
-                 run_id: str | None = None, log_level: str = "WARNING") -> RunSummary:
+class StepProgress(logging.Handler):
+    """Counts finished steps from the run's Dagster events and prints a line at most every ``every_s`` seconds,
+    so that a run of minutes with the console at WARNING is not silent."""
+
+    def __init__(self, total: int, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S) -> None:
+        super().__init__(logging.DEBUG)
+        self.total, self.echo, self.every_s = total, echo, every_s
+        self.done, self.started = 0, time.monotonic()
+        self.printed = self.started
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_event", None)
+        if event is None or not (event.is_step_success or event.is_step_failure):
+            return
+        self.done += 1
+        now = time.monotonic()
+        if now - self.printed >= self.every_s:
+            self.printed = now
+            self.echo(f"  ... {self.done} of {self.total} steps done after {now - self.started:.0f} s "
+                      f"(last: {event.step_key})")
+
+
+def with_progress(job: Any, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S,
+                  log_level: str = "WARNING") -> tuple[Any, dict[str, Any]]:
+    """The job with a ``progress`` logger beside its console logger, and run config keeping the console at
+    ``log_level``."""
+    from dagster import logger
+
+    handler = StepProgress(len(job.graph.nodes), echo, every_s)
+
+    @logger(description="Prints how many steps are done, every few seconds.")
+    def progress(_context: Any) -> logging.Logger:
+        progress_log = logging.Logger("aietl.progress", logging.DEBUG)
+        progress_log.addHandler(handler)
+        return progress_log
+
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}, "progress": {}}}
+    return job.with_logger_defs({**job.loggers, "progress": progress}), run_config
+
+
+def run_main_job(echo: Callable[[str], None] | None = print, asset_selection: list | None = None,
+                 tags: dict[str, str] | None = None, run_id: str | None = None, log_level: str = "WARNING"
+                 ) -> RunSummary:
     """The job ``main`` on the persistent instance (the UI shows the run): the whole graph, or ``asset_selection``;
-    Dagster's console shows events of ``log_level`` and above."""
+    Dagster's console shows events of ``log_level`` and above, and ``echo`` (when given) a progress line every few
+    seconds."""
     from dagster import DagsterInstance
 
     from etl_assets.definitions import MAIN_JOB, defs
@@ -103,21 +189,28 @@ def run_main_job(asset_selection: list | None = None, tags: dict[str, str] | Non
     started = time.monotonic()
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
-    quiet = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     job = defs.resolve_job_def(MAIN_JOB)
-    result = job.execute_in_process(run_config=quiet, instance=instance, raise_on_error=False,
+    if echo is None:
+        run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    else:
+        job, run_config = with_progress(job, echo, log_level=log_level)
+    result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
                                     asset_selection=asset_selection, tags=tags, run_id=run_id)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
         key = materialization.asset_key.to_user_string()
         summary.materialized.append(key)
-        rows = materialization.metadata.get("rows_written") or materialization.metadata.get("dagster/row_count")
-        if rows is not None and key.startswith(("raw/", "stream/")):
-            summary.rows[key] = int(rows.value)
+        if key.startswith(("raw/", "stream/")):
+            summary.rows[key] = table_size(materialization.metadata)
+        if key.startswith("reports/"):
+            summary.report_files[key] = [str(entry.value) for name, entry in materialization.metadata.items()
+                                         if name.startswith("path_")]
     summary.failed_steps = [event.step_key for event in result.all_events if event.is_step_failure]
-    for event in result.all_events:
-        evaluation = event.event_specific_data if event.event_type_value == "ASSET_CHECK_EVALUATION" else None
-        if evaluation is not None and not evaluation.passed:
-            summary.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    for evaluation in result.get_asset_check_evaluations():
+        severity = evaluation.severity.value
+        summary.checks[(evaluation.passed, severity)] = summary.checks.get((evaluation.passed, severity), 0) + 1
+        if not evaluation.passed:
+            summary.failed_checks.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
+                                         f"({severity})")
     return summary

@@ -67,7 +67,7 @@ def run_sync(keys: list[AssetKey], full: bool, tracker: Progress) -> RunSummary:
                                daemon=True)
     watcher.start()
     try:
-        return run_main_job(asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None, run_id=run_id,
+        return run_main_job(None, asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None, run_id=run_id,
                             log_level="CRITICAL")
     finally:
         finished.set()

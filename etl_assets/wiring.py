@@ -142,8 +142,8 @@ def build_resources(datasources: DataSources) -> dict[str, Any]:
     resources["llm"] = llm_resource(datasources)
     resources["dbt"] = dbt_resource()
     resources[OPTIONAL_INPUT_KEY] = stored_or_none
-    # Dagster's default, stated: a sensor's resources are built without the job's defaults, and stored_or_none
-    # needs it (otherwise every sensor tick under the daemon fails).
+    # Dagster's default IO manager, named: ``stored_or_none`` needs it, and a sensor tick resolves every top-level
+    # resource's dependencies, so without it every sensor fails with "Resource with key 'io_manager' required".
     resources["io_manager"] = FilesystemIOManager()
     if datasources.qdrant:
         resources["qdrant"] = qdrant_resource(datasources.qdrant)

@@ -1,13 +1,17 @@
 """dbt models as Dagster assets: ``dbt/<model>``, wired to the ``raw/<source>/<table>`` assets they read.
 
 dbt tests become asset checks (dagster-dbt's default, kept on explicitly). The manifest is built by ``prepare()``
-(``aietl generate-dbt``); without it ``build_dbt_assets()`` returns no assets and says how to make it, so the code
-location still loads. (No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotation
-of the decorated function at definition time.)
+(``aietl generate-dbt``) with its config fingerprint (:mod:`etl_assets.transform.fingerprint`); without it, or when
+it was built for another pipelines.yaml/catalog, ``build_dbt_assets()`` returns no assets and says how to make it,
+so the code location still loads and shows no models of another config. (No ``from __future__ import annotations``
+here: Dagster reads the ``context`` annotation of the decorated function at definition time.)
 """
 
+import contextlib
+import io
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +22,37 @@ from etl_assets.catalog import SourceTable, load_catalog, source_tables
 from etl_assets.config.loader import load_datasources
 from etl_assets.keys import dbt_key
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, DBT_PROJECT_DIR, PIPELINES_FILE
+from etl_assets.transform.fingerprint import config_fingerprint, manifest_state, write_fingerprint
 from etl_assets.transform.generate import RAW_GROUP_META, GeneratedProject, generate
 from etl_assets.transform.project import DBT_PROJECT, dbt_resource
 from etl_assets.transform.spec.resolver import load_pipelines
 
 log = logging.getLogger(__name__)
 MARTS_GROUP = "marts"
+VERBOSE_ENV = "AIETL_DBT_VERBOSE"
+"""Set to 1 to see dbt's own output on the terminal (default: it goes to the run's logs at DEBUG)."""
+
+
+class _LinesToLog(io.TextIOBase):
+    """A text stream handing each complete line to ``emit``: dagster-dbt writes dbt's output to ``sys.stdout``."""
+
+    def __init__(self, emit: Callable[[str], None]) -> None:
+        self._emit, self._pending = emit, ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                self._emit(line)
+        return len(text)
+
+
+def dbt_output_to_log(context: AssetExecutionContext) -> contextlib.AbstractContextManager:
+    """dbt's output as DEBUG lines of the run's log, unless ``AIETL_DBT_VERBOSE=1`` asks for the terminal."""
+    if os.environ.get(VERBOSE_ENV, "") not in ("", "0"):
+        return contextlib.nullcontext()
+    return contextlib.redirect_stdout(_LinesToLog(context.log.debug))
 
 
 class AietlDbtTranslator(DagsterDbtTranslator):
@@ -47,18 +76,25 @@ class AietlDbtTranslator(DagsterDbtTranslator):
         return super().get_owners(dbt_resource_props) or self._owners or None
 
 
-def build_dbt_assets(project: DbtProject = DBT_PROJECT, owners: Sequence[str] = ()) -> list:
+def build_dbt_assets(project: DbtProject = DBT_PROJECT, owners: Sequence[str] = (),
+                     tables: Sequence[SourceTable] | None = None, pipelines_file: Path = PIPELINES_FILE) -> list:
     """The ``@dbt_assets`` definition of every model of the project (needs resource key ``dbt``); ``owners`` for
-    the models whose dbt ``meta`` names none."""
+    the models whose dbt ``meta`` names none. Given ``tables``, a manifest built for another pipelines.yaml or
+    catalog is not loaded."""
     if not project.manifest_path.is_file():
         log.warning("dbt manifest %s is missing, so no dbt assets are loaded; run `aietl generate-dbt` to build it",
                     project.manifest_path)
+        return []
+    if tables is not None and manifest_state(project.manifest_path, pipelines_file, tables).stale:
+        log.warning("dbt manifest %s was built for another pipelines.yaml/catalog, so no dbt assets are loaded; "
+                    "run `aietl generate-dbt` (make demo and make ui do it)", project.manifest_path)
         return []
 
     @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=AietlDbtTranslator(owners),
                 name="dbt_models", retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL))
     def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        yield from dbt.cli(["build"], context=context).stream()
+        with dbt_output_to_log(context):
+            yield from dbt.cli(["build"], context=context).stream()
 
     return [dbt_models]
 
@@ -69,7 +105,8 @@ def load_tables(datasources_file: Path = DATASOURCES_FILE, catalog_file: Path = 
 
 def prepare(project_dir: Path = DBT_PROJECT_DIR, pipelines_file: Path = PIPELINES_FILE,
             tables: list[SourceTable] | None = None, target: str | None = None) -> GeneratedProject:
-    """Validate pipelines.yaml, write models/generated/, then ``dbt parse`` to build target/manifest.json.
+    """Validate pipelines.yaml, write models/generated/, then ``dbt parse`` to build target/manifest.json and
+    record the config's fingerprint beside it.
 
     A spec error (PipelineSpecError) is raised before any dbt command runs.
     """
@@ -77,4 +114,6 @@ def prepare(project_dir: Path = DBT_PROJECT_DIR, pipelines_file: Path = PIPELINE
     pipelines = load_pipelines(pipelines_file, tables)
     generated = generate(project_dir, tables, pipelines)
     dbt_resource(project_dir, target).cli(["parse", "--quiet"], target_path=Path("target")).wait()
+    write_fingerprint(project_dir / "target" / "manifest.json", config_fingerprint(pipelines_file, tables),
+                      pipelines_file)
     return generated

