@@ -67,8 +67,8 @@ def run_sync(keys: list[AssetKey], full: bool, tracker: Progress) -> RunSummary:
                                daemon=True)
     watcher.start()
     try:
-        return run_main_job(None, asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None, run_id=run_id,
-                            log_level="CRITICAL")
+        return run_main_job(None, asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None,
+                            run_id=run_id, log_level="CRITICAL")
     finally:
         finished.set()
         watcher.join(timeout=10)
