@@ -15,6 +15,7 @@ from pathlib import Path
 from etl_assets.config.models import (
     CheckSettings,
     DataSources,
+    PartitionSettings,
     RetrySettings,
     SourceDefaults,
     SyncSettings,
@@ -39,6 +40,8 @@ class SourceTable:
     retry: RetrySettings = RetrySettings()
     owners: tuple[str, ...] = ()
     """The table's owners, else its source's, else the top-level ``owners`` of datasources.yaml."""
+    partition: PartitionSettings | None = None
+    """Set when the table lands by time partitions; its ``column`` is resolved (never None here)."""
 
     @property
     def source(self) -> str:
@@ -98,6 +101,7 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
                              f"(columns: {[c.name for c in schema.columns]}); run `aietl discover` if it is new")
     if sync.mode == "merge" and not primary_key:
         raise ValueError(f"{schema.source}.{schema.name}: sync mode 'merge' needs a primary key")
+    partition = _partition(schema, own.partition, sync.cursor)
     return SourceTable(
         kind=kind,
         schema=replace(schema, primary_key=list(primary_key), cursor_column=sync.cursor),
@@ -110,4 +114,25 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
         text_template=own.text_template,
         retry=defaults.retry,
         owners=tuple(own.owners or defaults.owners or owners),
+        partition=partition,
     )
+
+
+PARTITION_COLUMN_TYPES = ("date", "timestamp", "timestamptz")
+
+
+def _partition(schema: TableSchema, partition: PartitionSettings | None, cursor: str | None
+               ) -> PartitionSettings | None:
+    """The partition settings with their column resolved and checked to be a date or time column of the table."""
+    if partition is None:
+        return None
+    where = f"{schema.source}.{schema.name}: partition"
+    column = partition.column or cursor
+    if not column:
+        raise ValueError(f"{where}: no column to cut periods on; set partition.column (or sync.cursor)")
+    types = {c.name: c.logical_type for c in schema.columns}
+    if column not in types:
+        raise ValueError(f"{where}: column {column!r} is not in the table (columns: {sorted(types)})")
+    if types[column] not in PARTITION_COLUMN_TYPES:
+        raise ValueError(f"{where}: column {column!r} is {types[column]}, not a date or timestamp column")
+    return partition.model_copy(update={"column": column})
