@@ -14,15 +14,15 @@ import dagster as dg
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import PartitionSettings
+from etl_assets.keys import RAW, asset_key
 from resources.protocol import Period
 
 
 @lru_cache(maxsize=None)
 def _definition(grain: str, start: date) -> dg.TimeWindowPartitionsDefinition:
-    first = start.isoformat() if grain == "daily" else start.replace(day=1).isoformat()
     if grain == "daily":
-        return dg.DailyPartitionsDefinition(start_date=first, timezone="UTC", end_offset=1)
-    return dg.MonthlyPartitionsDefinition(start_date=first, timezone="UTC", end_offset=1)
+        return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
+    return dg.MonthlyPartitionsDefinition(start_date=start.replace(day=1).isoformat(), timezone="UTC", end_offset=1)
 
 
 def partitions_def(partition: PartitionSettings | None) -> dg.TimeWindowPartitionsDefinition | None:
@@ -44,24 +44,34 @@ def _bound(moment: datetime, logical_type: str) -> Any:
     return utc if logical_type == "timestamptz" else utc.replace(tzinfo=None)
 
 
-def keys_between(table: SourceTable, low: Any, high: Any) -> list[str]:
-    """The partition keys whose periods hold values from ``low`` to ``high`` (inclusive), oldest first; only ``high``'s
-    when ``low`` is None. Values outside the partitions' range are left out."""
+def keys_between(table: SourceTable, low: Any, high: Any, limit: int | None = None) -> list[str]:
+    """The partition keys whose periods hold values from ``low`` to ``high`` (inclusive), oldest first, at most
+    ``limit``; only ``high``'s when ``low`` is None. Values before the first partition clamp to it, values after the
+    last (the current period) to that one; a ``low`` past ``high`` gives no key."""
     definition = partitions_def(table.partition)
-    first = _moment(high if low is None else low)
-    last = _moment(high)
-    keys = definition.get_partition_keys_in_range(
-        dg.PartitionKeyRange(*_clamped(definition, first, last))) if first <= last else []
+    last_window = definition.get_last_partition_window()
+    first, last = _moment(high if low is None else low), _moment(high)
+    if last_window is None or first > last or last < definition.start:
+        return []
+    key = _key_at(definition, max(first, definition.start), last_window)
+    last_key = _key_at(definition, last, last_window)
+    keys: list[str] = []
+    while key is not None and (limit is None or len(keys) < limit):
+        keys.append(key)
+        key = None if key == last_key else definition.get_next_partition_key(key)
     return keys
 
 
-def _clamped(definition: dg.TimeWindowPartitionsDefinition, first: datetime, last: datetime) -> tuple[str, str]:
-    keys = definition.get_partition_keys()
-    lowest, highest = keys[0], keys[-1]
-    first_key = definition.get_partition_key_for_timestamp(first.timestamp()) \
-        if first >= definition.start else lowest
-    last_key = definition.get_partition_key_for_timestamp(last.timestamp())
-    return first_key, min(last_key, highest)  # ISO keys sort as their periods do
+def _key_at(definition: dg.TimeWindowPartitionsDefinition, moment: datetime, last_window: dg.TimeWindow) -> str:
+    """The key of the partition holding ``moment`` (not before the first), or of the last one past it."""
+    if moment >= last_window.start:
+        moment = last_window.start
+    return definition.get_partition_key_for_timestamp(moment.timestamp())
+
+
+def key_start(table: SourceTable, key: str) -> str:
+    """The start of partition ``key`` as ISO text (the sensor keeps it as "requested up to here")."""
+    return partitions_def(table.partition).time_window_for_partition_key(key).start.isoformat()
 
 
 def _moment(value: Any) -> datetime:
@@ -70,3 +80,10 @@ def _moment(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+
+
+def whole_table_selection(selection: dg.AssetSelection, tables: list[SourceTable]) -> dg.AssetSelection:
+    """``selection`` without the time-partitioned raw assets, for jobs run without a partition key (the main job,
+    the scheduled refreshes): their partitions are loaded by backfills and the incremental sensor instead."""
+    keys = [asset_key(RAW, table.source, table.name) for table in tables if table.partition is not None]
+    return selection - dg.AssetSelection.assets(*keys) if keys else selection
