@@ -25,6 +25,8 @@ from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
 from resources.schema import Column, TableSchema
 from sensors.automation import build_automation_sensor
+from sensors.drift import requested_keys
+from sensors.files import build_file_sensors
 from sensors.incremental import build_incremental_sensors, partition_requests
 from sensors.schedules import build_schedules
 
@@ -124,6 +126,7 @@ def test_a_files_source_with_a_date_column_partitions_by_month(pg_dsn, tmp_path:
     february = load(pg_dsn, table, "2026-02-01", files, instance)
     assert (january["partition_rows"], february["partition_rows"]) == (2, 1)
     assert (january["period_start"], january["period_end"]) == ("2026-01-01", "2026-02-01")
+    assert build_file_sensors([table]) == [], "a changed file does not say which periods it holds: backfill them"
     warehouse = PostgresResource.from_dsn(pg_dsn)
     landed = rows(warehouse, "SELECT day::text AS day, sensor FROM raw_shop.readings ORDER BY day")
     assert landed == [{"day": "2026-01-30", "sensor": "a"}, {"day": "2026-01-31", "sensor": "b"},
@@ -212,6 +215,8 @@ def test_definitions_with_daily_and_monthly_tables_keep_the_main_job_schedules_a
     assert EVENTS_KEY not in refresh and asset_key("profile", "shop", "invoices") in refresh
     profile = repository.assets_defs_by_key[asset_key("profile", "shop", "events")]
     assert profile.partitions_def is None
+    assert EVENTS_KEY not in requested_keys(tables[0]), "a schema change refreshes the layers, the next partition " \
+                                                        "lands the new columns"
 
     [sensor] = build_incremental_sensors(config, tables)
     result = tick(sensor, definitions, dg.DagsterInstance.ephemeral(), None, source)
@@ -242,24 +247,29 @@ targets:
   postgres:
     wh: {{database: warehouse}}
 sources:
-  postgres:
+  {kind}:
     shop:
-      database: shop
+      {connection}
       tables:
         events: {{sync: {{mode: incremental, cursor: at}}, partition: {partition}}}
 """
+CONNECTIONS = {"postgres": "database: shop", "clickhouse": "url: http://127.0.0.1:1"}
 
 
-@pytest.mark.parametrize(("partition", "key_path", "reason"), [
-    ("{grain: daily, column: kind}", "sources.postgres.shop.tables.events.partition.column",
+@pytest.mark.parametrize(("kind", "partition", "key_path", "reason"), [
+    ("postgres", "{grain: daily, column: kind}", "sources.postgres.shop.tables.events.partition.column",
      "column 'kind' is text, not a date or timestamp column"),
-    ("weekly", "sources.postgres.shop.tables.events.partition.grain", "Input should be 'daily' or 'monthly'"),
-    ("{grain: daily, column: missing}", "sources.postgres.shop.tables.events.partition.column",
+    ("postgres", "weekly", "sources.postgres.shop.tables.events.partition.grain",
+     "Input should be 'daily' or 'monthly'"),
+    ("postgres", "{grain: daily, column: missing}", "sources.postgres.shop.tables.events.partition.column",
      "column 'missing' is not in the table"),
+    ("clickhouse", "daily", "sources.clickhouse.shop.tables.events.partition",
+     "time partitions are not supported for clickhouse sources yet"),
 ])
-def test_aietl_validate_names_the_key_path_of_a_bad_partition(tmp_path: Path, partition, key_path, reason):
+def test_aietl_validate_names_the_key_path_of_a_bad_partition(tmp_path: Path, kind, partition, key_path, reason):
     datasources_file, catalog_file = tmp_path / "datasources.yaml", tmp_path / "catalog.json"
-    datasources_file.write_text(VALIDATE_YAML.format(partition=partition), encoding="utf-8")
+    datasources_file.write_text(VALIDATE_YAML.format(kind=kind, connection=CONNECTIONS[kind], partition=partition),
+                                encoding="utf-8")
     save_catalog(catalog_file, {"shop": [TableSchema("shop", "events", [
         Column("id", "int64", False), Column("at", "timestamptz", False), Column("kind", "text")])]})
     result = CliRunner().invoke(main, ["validate", "--datasources", str(datasources_file), "--catalog",
