@@ -22,12 +22,16 @@ from resources.protocol import Period
 def _definition(grain: str, start: date) -> dg.TimeWindowPartitionsDefinition:
     if grain == "daily":
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
-    return dg.MonthlyPartitionsDefinition(start_date=start.replace(day=1).isoformat(), timezone="UTC", end_offset=1)
+    return dg.MonthlyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC", end_offset=1)
 
 
 def partitions_def(partition: PartitionSettings | None) -> dg.TimeWindowPartitionsDefinition | None:
-    """The definition shared by every table of the same grain and start (one object, however many tables)."""
-    return None if partition is None else _definition(partition.grain, partition.start)
+    """The definition shared by every table of the same grain and first period (one object, however many tables):
+    Dagster runs one job only over assets that share a partitions definition."""
+    if partition is None:
+        return None
+    start = partition.start if partition.grain == "daily" else partition.start.replace(day=1)
+    return _definition(partition.grain, start)
 
 
 def period(table: SourceTable, window: dg.TimeWindow) -> Period:
