@@ -276,3 +276,45 @@ def test_aietl_validate_names_the_key_path_of_a_bad_partition(tmp_path: Path, ki
                                        str(catalog_file), "--pipelines", str(tmp_path / "none.yaml")])
     assert result.exit_code != 0
     assert f"{key_path}: {reason}" in result.output
+
+
+def test_a_backfill_of_a_range_lands_each_partition_through_dagsters_backfill_machinery(pg_dsn, source, monkeypatch,
+                                                                                          tmp_path: Path):
+    """What the UI's "Materialize partitions" does: a backfill stored on the instance, then the backfill daemon's
+    iterations (run here in the test process, launching each run synchronously) submit one run per partition."""
+    import logging
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.test_utils import InProcessTestWorkspaceLoadTarget
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._daemon.backfill import execute_backfill_iteration
+
+    from tests.support import partitioned_location
+
+    monkeypatch.setenv("AIETL_TEST_PARTITION_DSN", pg_dsn)
+    origin = InProcessCodeLocationOrigin(LoadableTargetOrigin(python_file=partitioned_location.__file__,
+                                                              attribute="defs"), location_name="partitioned")
+    overrides = {"run_launcher": {"module": "dagster._core.launcher.sync_in_memory_run_launcher",
+                                  "class": "SyncInMemoryRunLauncher"},
+                 "run_coordinator": {"module": "dagster._core.run_coordinator", "class": "DefaultRunCoordinator"}}
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance, \
+            WorkspaceProcessContext(instance, InProcessTestWorkspaceLoadTarget(origin)) as workspace:
+        backfill = PartitionBackfill.from_asset_partitions(
+            backfill_id="jan", asset_graph=workspace.create_request_context().asset_graph,
+            partition_names=["2026-01-02", "2026-01-03", "2026-01-04"], asset_selection=[EVENTS_KEY],
+            backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=instance, all_partitions=False,
+            title=None, description=None, run_config=None)
+        instance.add_backfill(backfill)
+        for _ in range(5):
+            errors = [e for e in execute_backfill_iteration(workspace, logging.getLogger("backfill")) if e]
+            assert not errors
+            if instance.get_backfill("jan").status is BulkActionStatus.COMPLETED_SUCCESS:
+                break
+        assert instance.get_backfill("jan").status is BulkActionStatus.COMPLETED_SUCCESS
+        runs = instance.get_runs()
+        assert sorted(run.tags["dagster/partition"] for run in runs) == ["2026-01-02", "2026-01-03", "2026-01-04"]
+        assert instance.get_materialized_partitions(EVENTS_KEY) == {"2026-01-02", "2026-01-03", "2026-01-04"}
+    assert per_day(source, "raw_shop.events") == {"2026-01-02": 8, "2026-01-03": 8, "2026-01-04": 8}
