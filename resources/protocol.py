@@ -128,7 +128,10 @@ class Destination(Protocol):
     def write(
         self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode
     ) -> WriteResult:
-        """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
+        """Land ``batches`` in ``namespace.table`` atomically with the given mode.
+
+        A destination that supports time partitions also takes ``period=`` with ``WriteMode.REPLACE_PERIOD``: the
+        rows of that :class:`Period` are deleted and ``batches`` written in the same transaction."""
 
     def row_count(self, namespace: str, table: str) -> int:
         """The exact number of rows ``namespace.table`` holds."""

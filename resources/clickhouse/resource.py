@@ -125,6 +125,9 @@ class ClickHouseResource(ClickHouseConnection):
               mode: WriteMode) -> WriteResult:
         """Land ``batches``: replace swaps in a freshly built table; append/merge attach a loaded staging table."""
         mode = WriteMode(mode)
+        if mode is WriteMode.REPLACE_PERIOD:
+            raise ValueError(f"{table.source}.{table.name}: time partitions land in a PostgreSQL target only; "
+                             f"ClickHouse cannot replace one period yet")
         if mode is WriteMode.MERGE and not table.primary_key:
             raise ValueError(f"{table.source}.{table.name}: merge into ClickHouse needs a primary key "
                              f"(ReplacingMergeTree orders and deduplicates by it)")
