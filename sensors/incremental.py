@@ -102,9 +102,9 @@ def partition_requests(tables: dict[str, SourceTable], seen: dict[str, str], mov
     for name in sorted(moved):
         table = tables[name]
         budget = limit - len(requests)
-        keys = partitions.keys_between(table, seen.get(name), moved[name], limit=budget + 1) if budget > 0 else []
-        if not keys and budget <= 0:
-            continue  # nothing requested: the table stays at the value seen last
+        if budget <= 0:
+            continue  # nothing requested this tick: the table stays at the value seen last
+        keys = partitions.keys_between(table, seen.get(name), moved[name], limit=budget + 1)
         if len(keys) > budget:
             kept[name] = partitions.key_start(table, keys[budget])
             keys = keys[:budget]

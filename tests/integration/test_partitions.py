@@ -192,6 +192,13 @@ def test_a_long_range_is_requested_a_hundred_partitions_a_tick_then_the_rest(pg_
     assert [key for _, key in rest][0] == "2026-04-11" and [key for _, key in rest][-1] == "2026-06-30"
     assert kept == moved
 
+    two = {"a": table, "b": table}
+    shared, kept = partition_requests(two, {"a": "2026-01-01", "b": "2026-01-01"},
+                                      {"a": "2026-01-02", "b": "2026-01-03"}, limit=3)
+    assert shared == [("a", "2026-01-01"), ("a", "2026-01-02"), ("b", "2026-01-01")], "one budget per tick"
+    assert kept == {"a": "2026-01-02", "b": "2026-01-02T00:00:00+00:00"}
+    assert partition_requests(two, {}, {"a": "2026-01-02", "b": "2026-01-03"}, limit=1)[1] == {"a": "2026-01-02"}
+
 
 def test_definitions_with_daily_and_monthly_tables_keep_the_main_job_schedules_and_sensor_working(pg_dsn, source):
     source.execute("CREATE TABLE invoices (id bigint PRIMARY KEY, issued date NOT NULL); "
