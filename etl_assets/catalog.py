@@ -122,7 +122,7 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
 
 
 PARTITION_COLUMN_TYPES = ("date", "timestamp", "timestamptz")
-PARTITIONED_SOURCE_KINDS = ("postgres", "files")
+PARTITIONED_SOURCE_KINDS = ("postgres", "clickhouse", "files")
 """Sources whose connector reads one period at the source (a WHERE clause; a pyarrow filter for files)."""
 
 

@@ -133,6 +133,29 @@ def test_a_files_source_with_a_date_column_partitions_by_month(pg_dsn, tmp_path:
                       {"day": "2026-02-01", "sensor": "a"}]
 
 
+def test_a_clickhouse_source_partition_reads_only_its_period_from_the_engine(pg_dsn, tmp_path: Path):
+    from resources.clickhouse import ClickHouseResource
+
+    clickhouse = ClickHouseResource(chdb_path=str(tmp_path / "chdb"), database="analytics", source_name="shop")
+    clickhouse.execute("CREATE DATABASE IF NOT EXISTS analytics")
+    clickhouse.execute("CREATE TABLE analytics.events (id UInt32, at DateTime64(3, 'UTC'), kind String) "
+                       "ENGINE = MergeTree ORDER BY id")
+    clickhouse.execute("INSERT INTO analytics.events SELECT number, toDateTime64('2026-01-01 00:00:00', 3, 'UTC') + "
+                       "number * 10800, 'view' FROM numbers(32)")
+    schema = next(s for s in clickhouse.discover() if s.name == "events")
+    table = SourceTable(kind="clickhouse", schema=schema, sync=SyncSettings(mode="incremental", cursor="at"),
+                        batch_size=1000, semantic_search=False, text_columns=(), checks=CheckSettings(),
+                        target="warehouse", partition=DAILY)
+    instance = dg.DagsterInstance.ephemeral()
+    try:
+        for key in ("2026-01-02", "2026-01-02", "2026-01-03"):
+            metadata = load(pg_dsn, table, key, clickhouse, instance)
+            assert metadata["partition_rows"] == 8
+    finally:
+        clickhouse.close()
+    assert per_day(PostgresResource.from_dsn(pg_dsn), "raw_shop.events") == {"2026-01-02": 8, "2026-01-03": 8}
+
+
 def datasources(port: int, partitioned: dict[str, Any]) -> DataSources:
     return DataSources.model_validate({
         "warehouse": "wh", "metadata": "wh",
@@ -260,7 +283,7 @@ sources:
       tables:
         events: {{sync: {{mode: incremental, cursor: at}}, partition: {partition}}}
 """
-CONNECTIONS = {"postgres": "database: shop", "clickhouse": "url: http://127.0.0.1:1"}
+CONNECTIONS = {"postgres": "database: shop", "ydb": "endpoint: grpc://127.0.0.1:1\n      database: /local"}
 
 
 @pytest.mark.parametrize(("kind", "partition", "key_path", "reason"), [
@@ -270,8 +293,8 @@ CONNECTIONS = {"postgres": "database: shop", "clickhouse": "url: http://127.0.0.
      "Input should be 'daily' or 'monthly'"),
     ("postgres", "{grain: daily, column: missing}", "sources.postgres.shop.tables.events.partition.column",
      "column 'missing' is not in the table"),
-    ("clickhouse", "daily", "sources.clickhouse.shop.tables.events.partition",
-     "time partitions are not supported for clickhouse sources yet"),
+    ("ydb", "daily", "sources.ydb.shop.tables.events.partition",
+     "time partitions are not supported for ydb sources yet"),
 ])
 def test_aietl_validate_names_the_key_path_of_a_bad_partition(tmp_path: Path, kind, partition, key_path, reason):
     datasources_file, catalog_file = tmp_path / "datasources.yaml", tmp_path / "catalog.json"
