@@ -18,6 +18,16 @@ from etl_assets.keys import RAW, asset_key
 from resources.protocol import Period
 
 
+EAGER_OVER_PARTITIONS = dg.AutomationCondition.eager().without(~dg.AutomationCondition.any_deps_missing())
+"""``eager`` for a whole-table asset built on a time-partitioned raw table: it follows each partition that lands
+instead of waiting until every partition since the first exists (plain ``eager`` would)."""
+
+
+def eager_condition(tables: list[SourceTable], eager: dg.AutomationCondition) -> dg.AutomationCondition:
+    """``eager`` for an asset depending on the raw ``tables``, unless one of them is time-partitioned."""
+    return EAGER_OVER_PARTITIONS if any(table.partition is not None for table in tables) else eager
+
+
 @lru_cache(maxsize=None)
 def _definition(grain: str, start: date) -> dg.TimeWindowPartitionsDefinition:
     if grain == "daily":

@@ -16,9 +16,9 @@ from etl_assets.catalog import SourceTable, save_catalog, source_tables
 from etl_assets.cli import main
 from etl_assets.config.models import CheckSettings, DataSources, PartitionSettings, SyncSettings
 from etl_assets.definitions import MAIN_JOB, build_assets
-from etl_assets.keys import RAW, asset_key
+from etl_assets.keys import RAW, asset_key, report_key
 from etl_assets.raw.assets import build_raw_assets
-from etl_assets.raw.partitions import partitions_def, whole_table_selection
+from etl_assets.raw.partitions import EAGER_OVER_PARTITIONS, partitions_def, whole_table_selection
 from etl_assets.wiring import build_resources
 from resources.files import FilesResource
 from resources.metadata import MetadataResource
@@ -245,6 +245,11 @@ def test_definitions_with_daily_and_monthly_tables_keep_the_main_job_schedules_a
     assert EVENTS_KEY not in refresh and asset_key("profile", "shop", "invoices") in refresh
     profile = repository.assets_defs_by_key[asset_key("profile", "shop", "events")]
     assert profile.partitions_def is None
+    for follower in (asset_key("profile", "shop", "events"), report_key("pipeline")):
+        assert repository.assets_defs_by_key[follower].automation_conditions_by_key[follower] is EAGER_OVER_PARTITIONS
+    customers = asset_key("profile", "shop", "customers")
+    assert repository.assets_defs_by_key[customers].automation_conditions_by_key[customers] \
+        is not EAGER_OVER_PARTITIONS
     assert EVENTS_KEY not in requested_keys(tables[0]), "a schema change refreshes the layers, the next partition " \
                                                         "lands the new columns"
 
