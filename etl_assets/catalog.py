@@ -15,6 +15,7 @@ from pathlib import Path
 from etl_assets.config.models import (
     CheckSettings,
     DataSources,
+    PartitionSettings,
     RetrySettings,
     SourceDefaults,
     SyncSettings,
@@ -39,6 +40,8 @@ class SourceTable:
     retry: RetrySettings = RetrySettings()
     owners: tuple[str, ...] = ()
     """The table's owners, else its source's, else the top-level ``owners`` of datasources.yaml."""
+    partition: PartitionSettings | None = None
+    """Set when the table lands by time partitions; its ``column`` is resolved (never None here)."""
 
     @property
     def source(self) -> str:
@@ -83,12 +86,14 @@ def source_tables(datasources: DataSources, catalog: dict[str, list[TableSchema]
             continue
         for schema in catalog.get(source, []):
             if selected(schema.name, settings):
-                tables.append(_with_settings(kind, schema, settings, datasources.warehouse, datasources.owners))
+                tables.append(_with_settings(kind, schema, settings, datasources.warehouse, datasources.owners,
+                                             set(datasources.targets.clickhouse)))
     return tables
 
 
 def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, warehouse: str,
-                   owners: Sequence[str] = ()) -> SourceTable:
+                   owners: Sequence[str] = (), clickhouse_targets: set[str] | frozenset[str] = frozenset()
+                   ) -> SourceTable:
     own = defaults.tables.get(schema.name, TableSettings())
     sync = own.sync or defaults.sync
     primary_key = own.primary_key if own.primary_key is not None else schema.primary_key
@@ -98,6 +103,8 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
                              f"(columns: {[c.name for c in schema.columns]}); run `aietl discover` if it is new")
     if sync.mode == "merge" and not primary_key:
         raise ValueError(f"{schema.source}.{schema.name}: sync mode 'merge' needs a primary key")
+    target = defaults.target or warehouse
+    partition = _partition(kind, schema, own.partition, sync, target in clickhouse_targets)
     return SourceTable(
         kind=kind,
         schema=replace(schema, primary_key=list(primary_key), cursor_column=sync.cursor),
@@ -106,8 +113,57 @@ def _with_settings(kind: str, schema: TableSchema, defaults: SourceDefaults, war
         semantic_search=own.semantic_search if own.semantic_search is not None else defaults.semantic_search,
         text_columns=tuple(own.text_columns or ()),
         checks=own.checks or CheckSettings(),
-        target=defaults.target or warehouse,
+        target=target,
         text_template=own.text_template,
         retry=defaults.retry,
         owners=tuple(own.owners or defaults.owners or owners),
+        partition=partition,
     )
+
+
+PARTITION_COLUMN_TYPES = ("date", "timestamp", "timestamptz")
+PARTITIONED_SOURCE_KINDS = ("postgres", "clickhouse", "files")
+"""Sources whose connector reads one period at the source (a WHERE clause; a pyarrow filter for files)."""
+
+
+class PartitionError(ValueError):
+    """A table's ``partition`` setting that cannot work; ``key`` is its key path below the table's settings."""
+
+    def __init__(self, kind: str, schema: TableSchema, key: str, reason: str):
+        self.kind, self.source, self.table, self.key, self.reason = kind, schema.source, schema.name, key, reason
+        super().__init__(f"{schema.source}.{schema.name}: {key}: {reason}")
+
+
+def _partition(kind: str, schema: TableSchema, partition: PartitionSettings | None, sync: SyncSettings,
+               clickhouse_target: bool) -> PartitionSettings | None:
+    """The partition settings with their column resolved and checked: a date or time column of the table, the sync
+    cursor when there is one (the sensor maps cursor values to partitions), and a source and target that can read
+    and replace one period."""
+    if partition is None:
+        return None
+    column = partition.column or sync.cursor
+    if not column:
+        raise PartitionError(kind, schema, "partition", "no column to cut periods on; set partition.column "
+                                                        "(or sync.cursor)")
+    types = {c.name: c.logical_type for c in schema.columns}
+    if column not in types:
+        raise PartitionError(kind, schema, "partition.column",
+                             f"column {column!r} is not in the table (columns: {sorted(types)})")
+    if types[column] not in PARTITION_COLUMN_TYPES:
+        raise PartitionError(kind, schema, "partition.column",
+                             f"column {column!r} is {types[column]}, not a date or timestamp column")
+    if sync.cursor and column != sync.cursor:
+        raise PartitionError(kind, schema, "partition.column",
+                             f"column {column!r} is not the sync cursor {sync.cursor!r}; the incremental sensor "
+                             "finds the changed partitions from the cursor, so partition on the cursor column")
+    if sync.mode == "merge":
+        raise PartitionError(kind, schema, "partition", "a merged table's rows move to another period when their "
+                                                        "cursor changes; partition append-only tables (sync mode "
+                                                        "incremental) or full ones")
+    if kind not in PARTITIONED_SOURCE_KINDS:
+        raise PartitionError(kind, schema, "partition", f"time partitions are not supported for {kind} sources "
+                                                        f"yet (only {', '.join(PARTITIONED_SOURCE_KINDS)})")
+    if clickhouse_target:
+        raise PartitionError(kind, schema, "partition", "time partitions land in a PostgreSQL target only (not "
+                                                        "supported for a ClickHouse target yet)")
+    return partition.model_copy(update={"column": column})

@@ -452,7 +452,8 @@ def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | 
 @main.command("cdc-cleanup")
 @click.option("--datasources", "datasources_file", type=click.Path(path_type=Path), default=DATASOURCES_FILE,
               show_default=True)
-@click.option("--source", "only", multiple=True, help="Only these PostgreSQL sources (default: every one with CDC off).")
+@click.option("--source", "only", multiple=True,
+              help="Only these PostgreSQL sources (default: every one with CDC off).")
 def cdc_cleanup(datasources_file: Path, only: tuple[str, ...]) -> None:
     """Drop the replication slot, publication and Debezium offsets of PostgreSQL sources whose `cdc` is false."""
     from etl_assets.cdc.cleanup import drop_disabled_captures

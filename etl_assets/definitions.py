@@ -16,6 +16,7 @@ from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.profile.assets import build_profile_assets
 from etl_assets.proof.assets import build_proof_assets
 from etl_assets.raw.assets import build_raw_assets
+from etl_assets.raw.partitions import whole_table_selection
 from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.relationships.assets import build_relationship_assets
 from etl_assets.reports.assets import build_report_assets
@@ -63,7 +64,9 @@ def executor():
 def build_definitions() -> Definitions:
     datasources = load_datasources(DATASOURCES_FILE)
     tables = source_tables(datasources, load_catalog(CATALOG_FILE))
-    main_job = define_asset_job(MAIN_JOB, selection=AssetSelection.all(), description="The whole asset graph.")
+    main_job = define_asset_job(MAIN_JOB, selection=whole_table_selection(AssetSelection.all(), tables),
+                                description="The whole asset graph (time-partitioned raw tables load by partition: "
+                                            "backfill them, the incremental sensor keeps them current).")
     return Definitions(
         assets=build_assets(datasources, tables),
         jobs=[main_job],

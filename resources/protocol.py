@@ -21,6 +21,17 @@ class WriteMode(str, Enum):
     REPLACE = "replace"
     APPEND = "append"
     MERGE = "merge"
+    REPLACE_PERIOD = "replace_period"
+    """Replace exactly the rows whose ``period.column`` lies in ``[period.start, period.end)`` (a time partition)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """One time partition of a table: the rows whose ``column`` is ``>= start`` and ``< end``."""
+
+    column: str
+    start: Any
+    end: Any
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,10 @@ class SourceConnector(Protocol):
     def read(
         self, table: TableSchema, since: Any = None, on_bad_record: OnBadRecord | None = None
     ) -> Iterator[pa.RecordBatch]:
-        """Stream the table (rows with cursor >= ``since`` when given) as batches of ``table.arrow_schema()``."""
+        """Stream the table (rows with cursor >= ``since`` when given) as batches of ``table.arrow_schema()``.
+
+        A connector that supports time partitions also takes ``period=``: only the rows of that :class:`Period`,
+        filtered at the source."""
 
     def max_cursor(self, table: TableSchema, at_least: Any = None) -> Any:
         """The current maximum of ``table.cursor_column`` (cheap; used by sensors).
@@ -114,7 +128,10 @@ class Destination(Protocol):
     def write(
         self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode
     ) -> WriteResult:
-        """Land ``batches`` in ``namespace.table`` atomically with the given mode."""
+        """Land ``batches`` in ``namespace.table`` atomically with the given mode.
+
+        A destination that supports time partitions also takes ``period=`` with ``WriteMode.REPLACE_PERIOD``: the
+        rows of that :class:`Period` are deleted and ``batches`` written in the same transaction."""
 
     def row_count(self, namespace: str, table: str) -> int | None:
         """The exact number of rows ``namespace.table`` holds; None when there is no such table."""

@@ -79,8 +79,9 @@ def build_drift_sensors(datasources: DataSources, tables: list[SourceTable], cat
 
 
 def requested_keys(table: SourceTable, conflicting: bool = False) -> list[AssetKey]:
-    """What a change of the table's schema refreshes: its load (unless the change conflicts) and the layers above."""
-    layers = REFRESHED_LAYERS if conflicting else (RAW, *REFRESHED_LAYERS)
+    """What a change of the table's schema refreshes: its load (unless the change conflicts, or the table loads by
+    time partition: its next partition run lands the new columns) and the layers above."""
+    layers = REFRESHED_LAYERS if conflicting or table.partition is not None else (RAW, *REFRESHED_LAYERS)
     return [asset_key(layer, table.source, table.name) for layer in layers]
 
 

@@ -97,9 +97,11 @@ class TableTick:
 
 
 def build_file_sensors(tables: list[SourceTable], settle_s: int = SETTLE_S) -> list[SensorDefinition]:
+    """One sensor per files source; time-partitioned tables are left to backfills (a changed file does not say which
+    periods it holds)."""
     by_source: dict[str, list[SourceTable]] = defaultdict(list)
     for table in tables:
-        if table.kind == "files":
+        if table.kind == "files" and table.partition is None:
             by_source[table.source].append(table)
     return [_source_sensor(source, source_tables, settle_s) for source, source_tables in by_source.items()]
 

@@ -8,6 +8,7 @@ from dagster import AssetSelection, DefaultScheduleStatus, ScheduleDefinition, d
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
 from etl_assets.keys import definition_name, group_name, report_key
+from etl_assets.raw.partitions import whole_table_selection
 
 HEALTH_JOB = "reports_health"
 HEALTH_CRON = "5 * * * *"
@@ -20,7 +21,8 @@ def build_schedules(datasources: DataSources, tables: list[SourceTable]) -> list
         if not settings.schedule:
             continue
         job = define_asset_job(
-            definition_name("refresh", source), selection=AssetSelection.groups(group_name(source)).downstream(),
+            definition_name("refresh", source),
+            selection=whole_table_selection(AssetSelection.groups(group_name(source)).downstream(), tables),
             description=f"Reload {source} and everything built from it.",
         )
         schedules.append(ScheduleDefinition(

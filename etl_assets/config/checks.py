@@ -213,10 +213,13 @@ def _identifier_lengths(datasources: DataSources, catalog: dict[str, list[TableS
 
 def _tables_and_pipelines(datasources: DataSources, file: str, catalog: dict[str, list[TableSchema]],
                           pipelines_file: Path | None) -> list[Problem]:
-    from etl_assets.catalog import source_tables
+    from etl_assets.catalog import PartitionError, source_tables
 
     try:
         tables = source_tables(datasources, catalog)
+    except PartitionError as error:
+        return [Problem(file, f"{source_path(error.kind, error.source)}.tables.{error.table}.{error.key}",
+                        error.reason, "see docs/datasources.md (partition)")]
     except ValueError as error:
         return [Problem(file, "sources", str(error), "fix the table's settings or run `aietl discover`")]
     problems = list(_embedding_documents(tables, file))

@@ -7,7 +7,7 @@ resources read through Dagster's ``EnvVar`` so that neither logs nor the UI ever
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -59,6 +59,20 @@ class RetrySettings(Strict):
     delay_s: Annotated[float, Field(ge=0)] = 5.0
 
 
+class PartitionSettings(Strict):
+    """A table landed by time partitions: each partition loads exactly its day or month of ``column``."""
+
+    grain: Literal["daily", "monthly"]
+    column: str | None = None
+    """The date/timestamp column the periods are cut on; the table's sync cursor when unset."""
+    start: date = date(2020, 1, 1)
+    """The first partition's day (monthly: its month)."""
+
+
+def _partition_shorthand(value: object) -> object:
+    return {"grain": value} if isinstance(value, str) else value
+
+
 class CheckSettings(Strict):
     max_null_share: dict[str, float] = Field(default_factory=dict)
     """Column -> highest allowed share of NULLs (0..1)."""
@@ -90,6 +104,8 @@ class TableSettings(Strict):
     """The document embedded per row, e.g. ``"{name}: {description} (category {category})"``: ``{column}``
     placeholders of the table's columns; NULLs read as empty. Unset: the text columns joined."""
     checks: CheckSettings | None = None
+    partition: Annotated[PartitionSettings, BeforeValidator(_partition_shorthand)] | None = None
+    """``daily`` / ``monthly`` or ``{grain, column, start}``: time-partitioned raw asset (see docs/etl-pipeline.md)."""
     column_types: dict[str, str] | None = None
     """Column -> logical type (``int32``, ``decimal(12,2)`` ...) for the recommended DDL; wins over the profile."""
     owners: list[Owner] | None = None

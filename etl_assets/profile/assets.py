@@ -27,6 +27,7 @@ from etl_assets.profile.growth import growth_facts
 from etl_assets.profile.model import TableProfile
 from etl_assets.profile.pushdown import PushdownProfiler, TableNotFoundError
 from etl_assets.profile.render import profile_markdown
+from etl_assets.raw.partitions import eager_condition
 
 DEFAULT_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL,
                                       jitter=dg.Jitter.PLUS_MINUS)
@@ -63,7 +64,7 @@ def _profile_asset(table: SourceTable, warehouse_kind: str, retry_policy: dg.Ret
         required_resource_keys={WAREHOUSE_KEY, METADATA_KEY},
         check_specs=checks.check_specs(table, key),
         retry_policy=retry_policy,
-        automation_condition=EAGER,
+        automation_condition=eager_condition([table], EAGER),
         tags={"aietl/layer": "profile"},
         description=f"Profile of {table.raw_namespace}.{table.name}: per column type, semantic type, NULLs, "
                     "distincts, range, quantiles, top values, lengths, patterns; keys, time columns, duplicates "

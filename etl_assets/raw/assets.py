@@ -13,6 +13,7 @@ from dagster import AssetCheckExecutionContext, AssetExecutionContext
 from etl_assets.catalog import SourceTable
 from etl_assets.conventions import code_reference, freshness_policy
 from etl_assets.keys import RAW, asset_key, group_name, source_pool, source_resource_key, target_resource_key
+from etl_assets.raw import partitions
 from etl_assets.raw.load import LoadError, LoadOutcome, load_table
 from etl_assets.retry import configured_retry_policy
 from resources.protocol import is_transient
@@ -56,6 +57,7 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         key=asset_key(RAW, table.source, table.name),
         group_name=group_name(table.source),
         kinds={table.kind, warehouse_kind},
+        partitions_def=partitions.partitions_def(table.partition),
         owners=list(table.owners),
         freshness_policy=freshness_policy(table.checks.freshness_hours),
         description=_description(table),
@@ -71,7 +73,8 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         destination = getattr(context.resources, destination_key)
         try:
             outcome = load_table(table, source, destination, context.resources.metadata, run_id=context.run.run_id,
-                                 full_reload=context.run.tags.get(FULL_RELOAD_TAG) == "true")
+                                 full_reload=context.run.tags.get(FULL_RELOAD_TAG) == "true",
+                                 **_partition_arguments(context, table))
         except LoadError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
         except Exception as error:
@@ -86,6 +89,18 @@ def _raw_asset(table: SourceTable, destination_key: str, warehouse_kind: str,
         return dg.MaterializeResult(metadata=materialization_metadata(outcome, rows))
 
     return raw_table
+
+
+def _partition_arguments(context: AssetExecutionContext, table: SourceTable) -> dict[str, Any]:
+    """The partition key and its period for a time-partitioned table (nothing for a whole-table one)."""
+    if table.partition is None:
+        return {}
+    if not context.has_partition_key:
+        raise dg.Failure(description=f"{table.source}.{table.name} is time-partitioned ({table.partition.grain} on "
+                                     f"{table.partition.column!r}): materialize one partition or backfill a range",
+                         allow_retries=False)
+    return {"partition_key": context.partition_key,
+            "period": partitions.period(table, context.partition_time_window)}
 
 
 def _schema_check(table: SourceTable) -> dg.AssetChecksDefinition:
@@ -144,6 +159,10 @@ def materialization_metadata(outcome: LoadOutcome, table_rows: int | None = None
         "dagster/table_name": outcome.target,
         "dagster/column_schema": column_schema(outcome.landed),
     }
+    if outcome.period is not None:
+        metadata.update(partition_key=outcome.partition_key, period_column=outcome.period.column,
+                        period_start=str(outcome.period.start), period_end=str(outcome.period.end),
+                        partition_rows=outcome.rows_written)
     if table_rows is not None and outcome.status == "success":
         metadata["dagster/row_count"] = table_rows
     return metadata
@@ -152,6 +171,9 @@ def materialization_metadata(outcome: LoadOutcome, table_rows: int | None = None
 def _description(table: SourceTable) -> str:
     how = {"full": "replaced on every load", "incremental": f"appended by cursor {table.sync.cursor!r}",
            "merge": f"merged on {table.schema.primary_key} by cursor {table.sync.cursor!r}"}[table.sync.mode]
+    if table.partition is not None:
+        how = (f"one {table.partition.grain} partition of {table.partition.column!r} at a time (a rerun replaces "
+               f"exactly its period)")
     return f"Rows of {table.source}.{table.name} landed in {table.raw_namespace}.{table.name}, {how}."
 
 

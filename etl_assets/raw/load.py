@@ -24,6 +24,7 @@ from etl_assets.raw import watermark as wm
 from etl_assets.raw.evolution import SchemaPlan, plan_schema
 from resources.protocol import (
     Destination,
+    Period,
     SourceConnector,
     SourceUnavailableError,
     WriteMode,
@@ -76,6 +77,8 @@ class LoadOutcome:
     added_columns: list[str] = field(default_factory=list)
     widened_columns: list[str] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    partition_key: str | None = None
+    period: Period | None = None
 
 
 def quarantine_schema(source: str) -> TableSchema:
@@ -153,7 +156,9 @@ class _Quarantine:
         self.pending = []
 
 
-def write_mode(table: SourceTable, full_reload: bool) -> WriteMode:
+def write_mode(table: SourceTable, full_reload: bool, period: Period | None = None) -> WriteMode:
+    if period is not None:
+        return WriteMode.REPLACE_PERIOD
     if full_reload or table.sync.mode == "full":
         return WriteMode.REPLACE
     if table.sync.mode == "merge" or table.schema.primary_key:
@@ -162,7 +167,8 @@ def write_mode(table: SourceTable, full_reload: bool) -> WriteMode:
 
 
 def load_table(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
-               run_id: str | None = None, full_reload: bool = False) -> LoadOutcome:
+               run_id: str | None = None, full_reload: bool = False, partition_key: str | None = None,
+               period: Period | None = None) -> LoadOutcome:
     """Land one table; returns what happened. Raises LoadError (do not retry) or the source's own errors.
 
     ``full_reload`` replaces the landed table from a full read, as a stored full-reload request does.
@@ -172,7 +178,7 @@ def load_table(table: SourceTable, source: SourceConnector, destination: Destina
     ``session()`` (the metadata store; ClickHouse on chdb, whose client costs a fraction of a second to open).
     """
     with _session(metadata), _session(source), _session(destination):
-        return _logged_load(table, source, destination, metadata, run_id, full_reload)
+        return _logged_load(table, source, destination, metadata, run_id, full_reload, partition_key, period)
 
 
 def _session(resource: Any) -> AbstractContextManager[Any]:
@@ -181,16 +187,19 @@ def _session(resource: Any) -> AbstractContextManager[Any]:
 
 
 def _logged_load(table: SourceTable, source: SourceConnector, destination: Destination, metadata: MetadataStore,
-                 run_id: str | None, full_reload: bool = False) -> LoadOutcome:
+                 run_id: str | None, full_reload: bool = False, partition_key: str | None = None,
+                 period: Period | None = None) -> LoadOutcome:
     started = time.monotonic()
     stored = metadata.watermark(table.source, table.name) or {}
-    full_reload = full_reload or bool(stored.get("full_reload_requested"))
-    mode = write_mode(table, full_reload)
+    full_reload = (full_reload or bool(stored.get("full_reload_requested"))) and period is None
+    mode = write_mode(table, full_reload, period)
     incremental = mode is not WriteMode.REPLACE and stored.get("cursor_column") == table.sync.cursor
     outcome = LoadOutcome(status="success", sync_mode=table.sync.mode, write_mode=mode.value,
                           target=f"{table.raw_namespace}.{table.name}", landed=table.schema,
-                          watermark_from=stored.get("value") if incremental and table.sync.cursor else None)
-    entry = metadata.start_ingestion(table.source, table.name, mode.value, outcome.watermark_from, run_id)
+                          watermark_from=stored.get("value") if incremental and table.sync.cursor else None,
+                          partition_key=partition_key, period=period)
+    entry = metadata.start_ingestion(table.source, table.name, mode.value, outcome.watermark_from, run_id,
+                                     **({"partition_key": partition_key} if partition_key else {}))
     try:
         _load(table, source, destination, metadata, full_reload, mode, run_id, outcome)
     except BaseException as error:
@@ -222,17 +231,46 @@ def _load(table: SourceTable, source: SourceConnector, destination: Destination,
         return
     cursor_type = live.column(table.sync.cursor).logical_type if table.sync.cursor else ""
     previous = _decode_watermark(outcome.watermark_from, cursor_type, table)
-    _check_cursor_not_backwards(source, live, previous, table)
-    since = wm.read_from(previous, wm.parse_lookback(table.sync.lookback, cursor_type), cursor_type)
-    outcome.read_from = wm.encode(since)
-    if _passes_through(source, destination, found.primary_key, live.primary_key):
-        highest_cursor = _land_binary(table, source, destination, live, plan.landed, since, mode, outcome)
+    if outcome.period is not None:
+        highest_cursor = _land_period(table, source, destination, live, plan.landed, run_id, outcome)
     else:
-        highest_cursor = _land(table, source, destination, live, plan.landed, since, mode, run_id, outcome)
+        highest_cursor = _land_since(table, source, destination, found, live, plan, previous, cursor_type, mode,
+                                     run_id, outcome)
     outcome.watermark_to = wm.encode(wm.later(previous, highest_cursor))
     outcome.schema_version = _record_schema(metadata, table, live, plan)
     if table.sync.cursor:
         metadata.save_watermark(table.source, table.name, table.sync.cursor, cursor_type, outcome.watermark_to)
+
+
+def _land_since(table: SourceTable, source: SourceConnector, destination: Destination, found: TableSchema,
+                live: TableSchema, plan: SchemaPlan, previous: Any, cursor_type: str, mode: WriteMode,
+                run_id: str | None, outcome: LoadOutcome) -> Any:
+    """The whole table, or the rows past the watermark: returns the highest cursor value read."""
+    _check_cursor_not_backwards(source, live, previous, table)
+    since = wm.read_from(previous, wm.parse_lookback(table.sync.lookback, cursor_type), cursor_type)
+    outcome.read_from = wm.encode(since)
+    if _passes_through(source, destination, found.primary_key, live.primary_key):
+        return _land_binary(table, source, destination, live, plan.landed, since, mode, outcome)
+    return _land(table, source, destination, live, plan.landed, since, mode, run_id, outcome)
+
+
+def _land_period(table: SourceTable, source: Any, destination: Any, live: TableSchema, landed: TableSchema,
+                 run_id: str | None, outcome: LoadOutcome) -> Any:
+    """One time partition: the source reads only its period, the destination replaces only its period."""
+    period = outcome.period
+    outcome.read_from = f"[{wm.encode(period.start)}, {wm.encode(period.end)})"
+    quarantine = _Quarantine(destination, table.raw_namespace, table.source, run_id)
+    tracker = _Tracker(table.sync.cursor)
+    batches = source.read(live, on_bad_record=quarantine, period=period)
+    try:
+        result = destination.write(table.raw_namespace, landed, tracker.track(batches), WriteMode.REPLACE_PERIOD,
+                                   period=period)
+    finally:
+        outcome.rows_read, outcome.rows_quarantined = tracker.rows, quarantine.count
+    quarantine.flush()
+    outcome.rows_written, outcome.rows_null_cursor = result.rows_written, tracker.null_cursors
+    outcome.added_columns = sorted(set(outcome.added_columns) | set(result.added_columns))
+    return tracker.max_cursor
 
 
 def _record_schema(metadata: MetadataStore, table: SourceTable, live: TableSchema, plan: SchemaPlan) -> int:
@@ -304,7 +342,8 @@ def _without_null_keys(batches: Iterable[pa.RecordBatch], table: SourceTable, ke
 
 
 def _key_text(row: dict[str, Any], key: list[str]) -> str:
-    return ", ".join(f"{column}={row[column]!r}" for column in key) + f"; row {hashlib.md5(_raw_text(row).encode()).hexdigest()[:12]}"
+    digest = hashlib.md5(_raw_text(row).encode()).hexdigest()[:12]
+    return ", ".join(f"{column}={row[column]!r}" for column in key) + f"; row {digest}"
 
 
 def _raw_text(row: dict[str, Any]) -> str:

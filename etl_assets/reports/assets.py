@@ -30,6 +30,7 @@ from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report
 from etl_assets.paths import resolve, state_dir
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
+from etl_assets.raw.partitions import eager_condition
 from etl_assets.recommend.model import Recommendation
 from etl_assets.reports.analysis import build_analysis_report
 from etl_assets.reports.common import IngestionLog
@@ -172,7 +173,8 @@ def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.As
         key=report_key("pipeline"), group_name=GROUP, kinds=KINDS,
         owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         deps=[asset_key(RAW, t.source, t.name) for t in tables],
-        required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
+        required_resource_keys=resource_keys,
+        automation_condition=eager_condition(tables, dg.AutomationCondition.eager()),
         description="Per table: the ingestion log: loads, rows, durations, throughput and failures. HTML, Markdown, "
                     "JSON and PDF.",
     )

@@ -26,7 +26,7 @@ from resources.clickhouse import sql
 from resources.clickhouse.batches import cast_array, conform_batch, insert_schema, rebatch
 from resources.clickhouse.client import ClickHouseConnection, ClickHouseQueryError
 from resources.clickhouse.discovery import SKIPPED_ENGINES, is_collapsing, sorting_key_columns, table_schema_from_system
-from resources.protocol import OnBadRecord, WriteMode, WriteResult
+from resources.protocol import OnBadRecord, Period, WriteMode, WriteResult
 from resources.schema import TableSchema, to_arrow
 
 INSERT_BLOCK_ROWS = 200_000
@@ -87,17 +87,21 @@ class ClickHouseResource(ClickHouseConnection):
 
     # ---- source ------------------------------------------------------------------------------------------------
 
-    def read(self, table: TableSchema, since: Any = None,
-             on_bad_record: OnBadRecord | None = None) -> Iterator[pa.RecordBatch]:
-        """Stream ``table`` (rows with cursor >= ``since`` when given; FINAL for collapsing engines)."""
+    def read(self, table: TableSchema, since: Any = None, on_bad_record: OnBadRecord | None = None,
+             period: Period | None = None) -> Iterator[pa.RecordBatch]:
+        """Stream ``table`` (rows with cursor >= ``since`` when given, only the rows of ``period`` when given;
+        FINAL for collapsing engines)."""
         database = table.namespace or self.database
         where = f"{table.source}.{table.name}"
         schema = table.arrow_schema()
+        parameters = {**({"since": since} if since is not None else {}),
+                      **({"period_start": period.start, "period_end": period.end} if period is not None else {})}
         with self._session(f"read table {database}.{table.name}") as client:
             final = is_collapsing(self._engine(client, database, table.name))
-            query = sql.select_sql(database, table, final=final, since=since is not None)
+            query = sql.select_sql(database, table, final=final, since=since is not None,
+                                   period_column=period.column if period is not None else None)
             first_row = 0
-            for batch in self._blocks(client, query, {"since": since} if since is not None else None):
+            for batch in self._blocks(client, query, parameters or None):
                 yield conform_batch(batch, schema, where, first_row, on_bad_record)
                 first_row += batch.num_rows
 
@@ -128,6 +132,9 @@ class ClickHouseResource(ClickHouseConnection):
               mode: WriteMode) -> WriteResult:
         """Land ``batches``: replace swaps in a freshly built table; append/merge attach a loaded staging table."""
         mode = WriteMode(mode)
+        if mode is WriteMode.REPLACE_PERIOD:
+            raise ValueError(f"{table.source}.{table.name}: time partitions land in a PostgreSQL target only; "
+                             f"ClickHouse cannot replace one period yet")
         if mode is WriteMode.MERGE and not table.primary_key:
             raise ValueError(f"{table.source}.{table.name}: merge into ClickHouse needs a primary key "
                              f"(ReplacingMergeTree orders and deduplicates by it)")

@@ -175,9 +175,10 @@ def _datetime64(timezone: exp.Expression | None) -> exp.DataType:
     return exp.DataType(this=Type.DATETIME64, expressions=parameters, nullable=False)
 
 
-def select_sql(database: str, table: TableSchema, final: bool, since: bool) -> str:
+def select_sql(database: str, table: TableSchema, final: bool, since: bool, period_column: str | None = None) -> str:
     """The read query. Filtering happens in a subquery over the raw columns so that the converting expressions
-    (aliased with the column names) can never shadow the columns in the WHERE clause."""
+    (aliased with the column names) can never shadow the columns in the WHERE clause. With ``period_column``, only
+    the rows with ``{period_start} <= column < {period_end}`` (a time partition; bound as server-side parameters)."""
     source: exp.Expression = table_ref(database, table.name)
     inner = exp.select(*(exp.column(c.name, quoted=True) for c in table.columns))
     inner = inner.from_(exp.Final(this=source) if final else source)
@@ -185,6 +186,10 @@ def select_sql(database: str, table: TableSchema, final: bool, since: bool) -> s
         cursor = table.column(cursor_name(table))
         parameter = exp.Placeholder(this=exp.var("since"), kind=since_parameter_type(cursor))
         inner = inner.where(exp.column(cursor.name, quoted=True) >= parameter)
+    if period_column:
+        column, kind = exp.column(period_column, quoted=True), since_parameter_type(table.column(period_column))
+        inner = inner.where(column >= exp.Placeholder(this=exp.var("period_start"), kind=kind))
+        inner = inner.where(column < exp.Placeholder(this=exp.var("period_end"), kind=kind))
     outer = exp.select(*(exp.alias_(select_expression(c), ident(c.name)) for c in table.columns))
     return outer.from_(exp.Subquery(this=inner)).sql(_SQL)
 

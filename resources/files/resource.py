@@ -14,7 +14,7 @@ from dagster import Config, ConfigurableResource
 from pydantic import PrivateAttr
 
 from resources.files import csv_format, json_format, xml_format
-from resources.files.cast import Conformer
+from resources.files.cast import Conformer, since_scalar
 from resources.files.common import (
     Chunk,
     FileFormatError,
@@ -26,7 +26,7 @@ from resources.files.common import (
 from resources.files.csv_format import CsvSample
 from resources.files.options import EXTENSIONS, FORMATS, FileOptions
 from resources.files.records import chunked, infer_columns
-from resources.protocol import OnBadRecord
+from resources.protocol import OnBadRecord, Period
 from resources.schema import Column, TableSchema
 
 SAMPLE_RECORDS = 1_000
@@ -135,10 +135,13 @@ class FilesResource(ConfigurableResource):
             row_estimate=int(estimate * total_bytes / first_bytes),
         )
 
-    def read(self, table: TableSchema, since: Any = None,
-             on_bad_record: OnBadRecord | None = None) -> Iterator[pa.RecordBatch]:
+    def read(self, table: TableSchema, since: Any = None, on_bad_record: OnBadRecord | None = None,
+             period: Period | None = None) -> Iterator[pa.RecordBatch]:
+        """The table's rows (cursor >= ``since`` when given; only those of ``period``, a time partition, when
+        given: files cannot be queried, so each batch is filtered as it is read)."""
         quarantine = Quarantine(self.source_name or table.source, table.name, on_bad_record)
-        yield from self._read(table, quarantine, since)
+        batches = self._read(table, quarantine, since)
+        yield from (batches if period is None else _in_period(batches, table, period))
         if quarantine.count:
             log.warning(f"{self.source_name}.{table.name}: {quarantine.count} record(s) quarantined")
 
@@ -246,3 +249,13 @@ def table_name(stem: str) -> str:
     """A file stem as a table name: lower snake case, usable in asset keys and SQL."""
     name = re.sub(r"[^0-9a-z_]+", "_", stem.lower()).strip("_") or "table"
     return f"t_{name}" if name[0].isdigit() else name
+
+
+def _in_period(batches: Iterator[pa.RecordBatch], table: TableSchema, period: Period) -> Iterator[pa.RecordBatch]:
+    logical = table.column(period.column).logical_type
+    start, end = since_scalar(period.start, logical), since_scalar(period.end, logical)
+    for batch in batches:
+        values = batch.column(period.column)
+        kept = batch.filter(pc.and_(pc.greater_equal(values, start), pc.less(values, end)))
+        if kept.num_rows:
+            yield kept

@@ -101,9 +101,9 @@ class MetadataResource(dg.ConfigurableResource):
     # ---- ingestion log -----------------------------------------------------------------------------------------
 
     def start_ingestion(self, source: str, table: str, mode: str, watermark_from: str | None = None,
-                        run_id: str | None = None) -> int:
+                        run_id: str | None = None, partition_key: str | None = None) -> int:
         """Open an ingestion log entry (status running); returns its id for :meth:`finish_ingestion`."""
-        return self._rows(sql.START_INGESTION, (run_id, source, table, mode, watermark_from))[0]["id"]
+        return self._rows(sql.START_INGESTION, (run_id, source, table, mode, watermark_from, partition_key))[0]["id"]
 
     def finish_ingestion(self, entry_id: int, status: str, rows_read: int = 0, rows_written: int = 0,
                          rows_quarantined: int = 0, watermark_to: str | None = None, error: str | None = None,

@@ -29,8 +29,9 @@ PING = "SELECT 1"
 
 HISTORY_COLUMNS = ("started_at", "finished_at", "mode", "rows_read", "rows_written", "rows_quarantined",
                    "watermark_from", "watermark_to", "status", "error")
-START_INGESTION = """INSERT INTO aietl_meta.ingestion_log (run_id, source, table_name, mode, watermark_from)
-                     VALUES (%s, %s, %s, %s, %s) RETURNING id"""
+START_INGESTION = """INSERT INTO aietl_meta.ingestion_log (run_id, source, table_name, mode, watermark_from,
+                                                      partition_key)
+                     VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"""
 FINISH_INGESTION = """UPDATE aietl_meta.ingestion_log
     SET finished_at = clock_timestamp(), duration_s = extract(epoch FROM clock_timestamp() - started_at),
         status = %s, rows_read = %s, rows_written = %s, rows_quarantined = %s, watermark_to = %s,

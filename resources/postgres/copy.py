@@ -42,6 +42,8 @@ def read_csv(connection: psycopg.Connection, query: sql.Composable, table: Table
     try:
         with connection.cursor().copy(query) as copy:
             stream = _CopyStream(copy)
+            if stream.empty():
+                return  # no row (an empty table or period): Arrow refuses an empty CSV stream
             reader = pacsv.open_csv(stream, read_options=_read_options(table),
                                     parse_options=pacsv.ParseOptions(newlines_in_values=True),
                                     convert_options=_convert_options(table))
@@ -66,6 +68,12 @@ class _CopyStream(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def empty(self) -> bool:
+        """Whether COPY sent no row at all (reads ahead the first block, which ``readinto`` hands on)."""
+        if not self._pending:
+            self._pending = memoryview(self._gather(READ_BLOCK_BYTES))
+        return not self._pending
 
     def readinto(self, buffer: Any) -> int:
         if not self._pending:

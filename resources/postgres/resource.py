@@ -127,14 +127,14 @@ class PostgresResource(dg.ConfigurableResource):
         found = self.discover([name])
         return found[0] if found else None
 
-    def read(self, table: TableSchema, since: Any = None, on_bad_record: OnBadRecord | None = None
-             ) -> Iterator[pa.RecordBatch]:
+    def read(self, table: TableSchema, since: Any = None, on_bad_record: OnBadRecord | None = None,
+             period: Any = None) -> Iterator[pa.RecordBatch]:
         """Stream the table as Arrow batches; with ``since``, rows whose cursor is ``>= since`` or NULL.
 
         NULL cursors are re-read on every incremental run so that such rows are never lost; the destination
         deduplicates them. A connection lost mid-stream raises :class:`SourceUnavailableError`.
         """
-        query = statements.copy_out(table, table.namespace or self.schema_name, since)
+        query = statements.copy_out(table, table.namespace or self.schema_name, since, period)
         with self.connect(autocommit=True) as connection:
             connection.execute(statements.UTC_SESSION)
             yield from copy.read_csv(connection, query, table, self.label, self.password)
@@ -183,13 +183,14 @@ class PostgresResource(dg.ConfigurableResource):
         with self.connect() as connection, connection.transaction():
             return write.ensure_table(connection, namespace, table)
 
-    def write(self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode
-              ) -> WriteResult:
+    def write(self, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch], mode: WriteMode,
+              period: Any = None) -> WriteResult:
         """Land ``batches`` in ``namespace.table`` in one transaction.
 
         - ``replace``: COPY into a staging table built from ``table``, then swap it in (or, when views depend on
           the target, delete + insert from staging in the same transaction); readers see old or new, never half.
         - ``merge``: COPY into a temporary table, then upsert on the primary key (latest cursor wins).
+        - ``replace_period``: delete the rows of ``period`` (a time partition), then COPY the new ones.
         - ``append``: with a primary key, as merge; without one but with a cursor column, insert only the rows not
           already present at or after the batch's lowest cursor (``EXCEPT ALL``), so re-read boundary rows and
           lookback windows never duplicate; otherwise a plain COPY.
@@ -198,7 +199,7 @@ class PostgresResource(dg.ConfigurableResource):
         if mode is WriteMode.MERGE and not table.primary_key:
             raise ValueError(f"{self.label}: merge into {namespace}.{table.name} needs a primary key")
         with self.connect() as connection, connection.transaction():
-            return write.write(connection, namespace, table, batches, mode)
+            return write.write(connection, namespace, table, batches, mode, period)
 
     def write_copy(self, namespace: str, table: TableSchema, chunks: transfer.ChunkSource, mode: WriteMode,
                    unique_keys: bool = False) -> tuple[WriteResult, transfer.LoadedStats]:

@@ -76,15 +76,28 @@ def select_expression(column: Column) -> sql.Composable:
     return name
 
 
-def copy_out(table: TableSchema, namespace: str, since: Any) -> sql.Composed:
-    """``COPY (SELECT ...) TO STDOUT (FORMAT csv)``; with ``since``, rows whose cursor is ``>= since`` or NULL."""
+def copy_out(table: TableSchema, namespace: str, since: Any, period: Any = None) -> sql.Composed:
+    """``COPY (SELECT ...) TO STDOUT (FORMAT csv)``; with ``since``, rows whose cursor is ``>= since`` or NULL; with
+    ``period`` (a :class:`resources.protocol.Period`), only the rows of that period."""
     select = sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(select_expression(column) for column in table.columns),
         sql.Identifier(namespace, table.name))
-    if since is not None and table.cursor_column:
+    if period is not None:
+        select = sql.SQL("{} WHERE {}").format(select, in_period(period))
+    elif since is not None and table.cursor_column:
         cursor = sql.Identifier(table.cursor_column)
         select = sql.SQL("{} WHERE {} >= {} OR {} IS NULL").format(select, cursor, sql.Literal(since), cursor)
     return sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(select)
+
+
+def in_period(period: Any) -> sql.Composed:
+    """``column >= start AND column < end`` of a time partition."""
+    column = sql.Identifier(period.column)
+    return sql.SQL("{} >= {} AND {} < {}").format(column, sql.Literal(period.start), column, sql.Literal(period.end))
+
+
+def delete_period(namespace: str, table: str, period: Any) -> sql.Composed:
+    return sql.SQL("DELETE FROM {} WHERE {}").format(sql.Identifier(namespace, table), in_period(period))
 
 
 def copy_in(target: sql.Composable, columns: Iterable[str]) -> sql.Composed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -25,9 +26,24 @@ Filler = Callable[[psycopg.Connection, sql.Composable, dict[str, str]], int]
 
 
 def write(connection: psycopg.Connection, namespace: str, table: TableSchema, batches: Iterable[pa.RecordBatch],
-          mode: WriteMode) -> WriteResult:
+          mode: WriteMode, period: Any = None) -> WriteResult:
     """Land Arrow batches (encoded to binary COPY by pgpq, in the target's own column types)."""
+    if mode is WriteMode.REPLACE_PERIOD:
+        return replace_period(connection, namespace, table, arrow_filler(batches), period)
     return land(connection, namespace, table, arrow_filler(batches), mode, unique_keys=False)
+
+
+def replace_period(connection: psycopg.Connection, namespace: str, table: TableSchema, fill: Filler,
+                   period: Any) -> WriteResult:
+    """Delete the rows of ``period`` and COPY the new ones, on the caller's transaction: a rerun of a partition
+    leaves exactly its rows, and readers see the old period or the new one."""
+    if period is None:
+        raise ValueError(f"replacing a period of {namespace}.{table.name} needs the period")
+    connection.execute(statements.create_schema(namespace))
+    added = ensure_table(connection, namespace, table)
+    connection.execute(statements.lock_for_load(namespace, table.name))
+    connection.execute(statements.delete_period(namespace, table.name, period))
+    return WriteResult(rows_written=_fill_target(connection, namespace, table, fill), added_columns=added)
 
 
 def arrow_filler(batches: Iterable[pa.RecordBatch]) -> Filler:

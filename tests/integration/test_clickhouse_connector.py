@@ -18,7 +18,7 @@ import pyarrow as pa
 import pytest
 
 from resources.clickhouse import ClickHouseQueryError, ClickHouseResource
-from resources.protocol import SourceUnavailableError, WriteMode
+from resources.protocol import Period, SourceUnavailableError, WriteMode
 from resources.schema import Column, QuarantinedRecord, TableSchema
 from tests.support.sample_warehouse import ChdbHttpFront
 
@@ -201,6 +201,21 @@ def test_incremental_read_by_cursor_and_max_cursor(clickhouse: ClickHouseResourc
     late = read_all(clickhouse, naive, since=dt.datetime(2026, 1, 1, 0, 7))
     assert late.column("id").to_pylist() == [7, 8, 9]
     assert read_all(clickhouse, by_id, since=8).column("id").to_pylist() == [8, 9]
+
+
+def test_a_period_read_returns_exactly_the_rows_of_that_time_partition(clickhouse: ClickHouseResource) -> None:
+    sql(clickhouse, "CREATE TABLE DB.visits (id UInt32, at DateTime64(3, 'UTC'), naive DateTime, day Date) "
+                    "ENGINE = MergeTree ORDER BY id")
+    sql(clickhouse, "INSERT INTO DB.visits SELECT number, toDateTime64('2026-01-01 00:00:00', 3, 'UTC') + "
+                    "number * 21600, toDateTime('2026-01-01 00:00:00', 'UTC') + number * 21600, "
+                    "toDate('2026-01-01') + intDiv(number, 4) FROM numbers(12)")
+    visits = schema_of(clickhouse, "visits")
+    day = dt.datetime(2026, 1, 2, tzinfo=UTC), dt.datetime(2026, 1, 3, tzinfo=UTC)
+    assert read_all(clickhouse, visits, period=Period("at", *day)).column("id").to_pylist() == [4, 5, 6, 7]
+    naive = Period("naive", *(bound.replace(tzinfo=None) for bound in day))
+    assert read_all(clickhouse, visits, period=naive).column("id").to_pylist() == [4, 5, 6, 7]
+    dates = Period("day", dt.date(2026, 1, 3), dt.date(2026, 2, 1))
+    assert read_all(clickhouse, visits, period=dates).column("id").to_pylist() == [8, 9, 10, 11]
 
 
 def test_max_cursor_of_an_empty_table_is_none(clickhouse: ClickHouseResource) -> None:
