@@ -47,7 +47,15 @@ def start_keys(datasources: DataSources, tables: list[SourceTable], source: str,
     for name in only:
         if name not in names:
             raise unknown(f"table of {source}", name, names)
-    return [asset_key(layer, source, name) for name in (only or names)]
+    partitioned = {t.name: t.partition.grain for t in tables if t.source == source and t.partition}
+    wanted = list(only or names)
+    refused = [name for name in wanted if name in partitioned]
+    chosen = [name for name in wanted if name not in partitioned]
+    if (only and refused) or not chosen:
+        raise SelectionError(
+            f"{', '.join(f'{source}.{name} ({partitioned[name]})' for name in refused)}: time-partitioned tables "
+            "land by partition: backfill their periods from the Dagster UI, or let the incremental sensor request them")
+    return [asset_key(layer, source, name) for name in chosen]
 
 
 def downstream_of(keys: list[AssetKey]) -> list[AssetKey]:
