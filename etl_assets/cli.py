@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from etl_assets.config.loader import ConfigError
-from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
 REPORT_NAMES = ("analysis", "quality", "pipeline", "health")

@@ -127,7 +127,7 @@ def _reason(message: str) -> str:
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
-    landed = sum(rows for key, rows in summary.rows.items() if key.startswith(f"{RAW}/"))
+    landed = sum(written or 0 for key, (_, written) in summary.rows.items() if key.startswith(f"{RAW}/"))
     return [*summary.lines(),
             f"{len(summary.materialized)} assets materialized, {landed} rows landed, "
             f"{len(summary.failed_checks)} checks failed"]

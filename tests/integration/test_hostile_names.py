@@ -22,7 +22,7 @@ from etl_assets.config.loader import load_datasources
 from etl_assets.ddl.build import apply_ddl
 from etl_assets.definitions import build_assets
 from etl_assets.discovery import discover_sources
-from etl_assets.keys import DDL, DBT, EMBEDDINGS, RAW, STREAM, asset_key
+from etl_assets.keys import DBT, DDL, EMBEDDINGS, STREAM, asset_key
 from etl_assets.transform.generate import generate, staging_name
 from etl_assets.transform.spec.resolved import Pipelines
 from etl_assets.wiring import build_resources
