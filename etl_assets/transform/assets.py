@@ -9,13 +9,14 @@ here: Dagster reads the ``context`` annotation of the decorated function at defi
 
 import contextlib
 import io
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, Backoff, RetryPolicy
+from dagster import AssetExecutionContext, AssetKey, Backoff, Output, RetryPolicy
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from etl_assets.catalog import SourceTable, load_catalog, source_tables
@@ -76,6 +77,31 @@ class AietlDbtTranslator(DagsterDbtTranslator):
         return super().get_owners(dbt_resource_props) or self._owners or None
 
 
+TABLE_MATERIALIZATIONS = ("table", "incremental")
+
+
+def table_relations(manifest_path: Path, translator: DagsterDbtTranslator) -> dict[AssetKey, tuple[str, str]]:
+    """Asset key -> (schema, table) of each model dbt materializes as a table (views hold no rows of their own)."""
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return {translator.get_asset_key(node): (node["schema"], node["alias"]) for node in nodes
+            if node["resource_type"] == "model" and node["config"].get("materialized") in TABLE_MATERIALIZATIONS}
+
+
+def with_row_count(context: AssetExecutionContext, event: Any, relations: Mapping[AssetKey, tuple[str, str]]) -> Any:
+    """A model's output with ``dagster/row_count`` (the rows its table holds after the run) when it is a table."""
+    if not isinstance(event, Output):
+        return event
+    relation = relations.get(context.asset_key_for_output(event.output_name))
+    if relation is None:
+        return event
+    try:
+        rows = context.resources.warehouse.row_count(*relation)
+    except Exception as error:  # noqa: BLE001 - a count that fails leaves the model's materialization as it is
+        context.log.debug(f"no row count for {'.'.join(relation)}: {error}")
+        return event
+    return event if rows is None else event.with_metadata({**event.metadata, "dagster/row_count": rows})
+
+
 def build_dbt_assets(project: DbtProject = DBT_PROJECT, owners: Sequence[str] = (),
                      tables: Sequence[SourceTable] | None = None, pipelines_file: Path = PIPELINES_FILE) -> list:
     """The ``@dbt_assets`` definition of every model of the project (needs resource key ``dbt``); ``owners`` for
@@ -90,11 +116,17 @@ def build_dbt_assets(project: DbtProject = DBT_PROJECT, owners: Sequence[str] = 
                     "run `aietl generate-dbt` (make demo and make ui do it)", project.manifest_path)
         return []
 
-    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=AietlDbtTranslator(owners),
-                name="dbt_models", retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL))
-    def dbt_models(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    translator = AietlDbtTranslator(owners)
+    relations = table_relations(project.manifest_path, translator)
+
+    @dbt_assets(manifest=project.manifest_path, project=project, dagster_dbt_translator=translator,
+                name="dbt_models", retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
+                required_resource_keys={"dbt", "warehouse"})
+    def dbt_models(context: AssetExecutionContext) -> Iterator[Any]:
+        dbt: DbtCliResource = context.resources.dbt
         with dbt_output_to_log(context):
-            yield from dbt.cli(["build"], context=context).stream()
+            for event in dbt.cli(["build"], context=context).stream():
+                yield with_row_count(context, event, relations)
 
     return [dbt_models]
 
