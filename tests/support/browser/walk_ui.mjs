@@ -40,13 +40,19 @@ async function text(selector = 'body') {
   return page.locator(selector).first().innerText();
 }
 
+// The UI polls while runs are in progress (sensors and automation run under the daemon): wait for a quiet network
+// a little, then go on, since the content waited for is already there.
+async function settle() {
+  await page.waitForLoadState('networkidle', { timeout: 10000 }).catch(() => {});
+}
+
 try {
   await step('asset-graph', async () => {
     await open('/asset-groups');
     for (const group of plan.groups) {
       await page.getByText(group, { exact: true }).first().waitFor();
     }
-    await page.waitForLoadState('networkidle');
+    await settle();
     await shot('01-asset-graph');
     seen.asset_graph = await text();
   });
@@ -107,7 +113,7 @@ try {
     seen.run_id = href.split('/runs/')[1].split(/[?#/]/)[0];
     await open(`/runs/${seen.run_id}`);
     await page.getByText(/^(Success|Failure|Canceled)$/).first().waitFor({ timeout: plan.run_timeout_ms });
-    await page.waitForLoadState('networkidle');
+    await settle();
     await shot('07-run');
     seen.run_page = await text();
   });
