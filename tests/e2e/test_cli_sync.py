@@ -225,7 +225,9 @@ def test_the_daemon_can_evaluate_the_sensors(project):
 
 
 def test_make_etl_sync_manual_is_a_thin_wrapper():
-    result = subprocess.run(["make", "-n", "etl-sync-manual", "SOURCE=shop", "TABLE=orders", "FULL=1"], cwd=PROJECT,
-                            capture_output=True, text=True, timeout=60)
+    outer = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}  # under `make test` a nested make would print its directory
+    environment = {name: value for name, value in os.environ.items() if name not in outer}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "etl-sync-manual", "SOURCE=shop", "TABLE=orders",
+                             "FULL=1"], cwd=PROJECT, capture_output=True, text=True, timeout=60, env=environment)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == ".venv/bin/aietl sync shop --table orders --full"
