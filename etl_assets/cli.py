@@ -15,11 +15,11 @@ from pathlib import Path
 import click
 
 from etl_assets.config.loader import ConfigError
-from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, state_dir
+from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, reports_dir
+from etl_assets.reports.render import FORMATS
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
 REPORT_NAMES = ("analysis", "quality", "pipeline", "health")
-REPORT_FORMATS = ("html", "md", "json", "pdf")
 
 
 @click.group()
@@ -239,7 +239,7 @@ def sync(source: str, only: tuple[str, ...], full: bool) -> None:
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--format", "fmt", type=click.Choice(REPORT_FORMATS), default="html", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
 @click.option("--refresh", is_flag=True, help="Materialize the report through Dagster even when its file exists.")
 @click.option("--open", "open_it", is_flag=True, help="Open the file with the desktop's viewer (else print the path).")
 def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
@@ -247,11 +247,11 @@ def report(name: str | None, fmt: str, refresh: bool, open_it: bool) -> None:
     missing)."""
     import time
 
-    directory = state_dir() / "reports"
+    directory = reports_dir()
     if name is None:
         now = time.time()
         for known in REPORT_NAMES:
-            files = [path for path in (directory / f"{known}.{f}" for f in REPORT_FORMATS) if path.is_file()]
+            files = [path for path in (directory / f"{known}.{f}" for f in FORMATS) if path.is_file()]
             click.echo(f"{known}:" if files else f"{known}: not materialized yet (`aietl report {known}` makes it)")
             for path in files:
                 click.echo(f"  {path}  {_age(now - path.stat().st_mtime)} old")
@@ -319,10 +319,12 @@ def _code_location_refusal() -> Iterator[None]:
     """The code location failing to load (a config it rejects, a broken dbt manifest) as one line."""
     from dagster import DagsterError
 
+    from resources.protocol import redact
+
     try:
         yield
     except (DagsterError, ConfigError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = redact(str(error)) or type(error).__name__
         raise click.ClickException(f"the code location (etl_assets.definitions) does not load: {first}; "
                                    "`aietl validate` and `dagster definitions validate -w workspace.yaml` say more") \
             from None

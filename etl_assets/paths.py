@@ -19,6 +19,11 @@ def state_dir() -> Path:
     return Path(os.environ.get("AIETL_HOME", PROJECT_DIR / ".aietl")).resolve()
 
 
+def reports_dir() -> Path:
+    """Where the report assets write their files, unless a run's config names another directory."""
+    return state_dir() / "reports"
+
+
 def resolve(path: str | Path) -> Path:
     """A path from config, relative to the project directory unless absolute."""
     candidate = Path(path)

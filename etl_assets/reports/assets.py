@@ -27,7 +27,7 @@ from etl_assets.catalog import SourceTable
 from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.config.models import DataSources
 from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report_key, source_resource_key
-from etl_assets.paths import resolve, state_dir
+from etl_assets.paths import reports_dir, resolve
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
 from etl_assets.raw.partitions import eager_condition
@@ -269,7 +269,7 @@ def _asset_graph(context: dg.AssetExecutionContext) -> Any:
 
 
 def _output_dir(config: ReportConfig) -> Path:
-    return resolve(config.output_dir) if config.output_dir else state_dir() / "reports"
+    return resolve(config.output_dir) if config.output_dir else reports_dir()
 
 
 def _publish(context: dg.AssetExecutionContext, config: ReportConfig, report: Report) -> dg.MaterializeResult:
