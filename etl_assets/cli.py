@@ -7,19 +7,22 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
 
 from etl_assets.config.loader import ConfigError
+from etl_assets.keys import REPORT_NAMES
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE, PROJECT_DIR, reports_dir
 from etl_assets.reports.render import FORMATS
 
 UI_HOST, UI_PORT = "127.0.0.1", 3000
-REPORT_NAMES = ("analysis", "quality", "pipeline", "health")
+STOP_GRACE_S = 30
+"""How long `aietl ui` waits for `dagster dev` to stop after Ctrl-C before killing it."""
 
 
 @click.group()
@@ -131,16 +134,36 @@ def _quiet_dagster_env() -> dict[str, str]:
 
 
 def _wait_stopping_on_signal(server: subprocess.Popen) -> None:
+    """Wait for `dagster dev`; Ctrl-C or SIGTERM asks it to stop, and after ``STOP_GRACE_S`` (or a second Ctrl-C) it
+    is killed, so that stopping never hangs on a webserver or daemon that does not exit."""
+    asked: list[float] = []
+
     def forward(signum: int, _frame: object) -> None:
-        os.killpg(server.pid, signal.SIGINT)
+        if asked:
+            _kill_group(server, signal.SIGKILL)
+            return
+        asked.append(time.monotonic())
+        click.echo(f"stopping the Dagster UI (at most {STOP_GRACE_S} s; Ctrl-C again stops it at once)")
+        _kill_group(server, signal.SIGINT)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     try:
-        server.wait()
+        while server.poll() is None:
+            try:
+                server.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                if asked and time.monotonic() - asked[0] > STOP_GRACE_S:
+                    _kill_group(server, signal.SIGKILL)
     finally:
         if server.poll() is None:
-            os.killpg(server.pid, signal.SIGKILL)
+            _kill_group(server, signal.SIGKILL)
+            server.wait(timeout=10)
+
+
+def _kill_group(server: subprocess.Popen, signum: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(server.pid, signum)
 
 
 @main.command("generate-dbt")

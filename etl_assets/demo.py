@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest.mock import patch
 
 from etl_assets.paths import SAMPLE_DIR, state_dir
 from resources.embedded.lock import StateDirectoryInUseError
@@ -34,10 +33,26 @@ def embedded_stack() -> Iterator[EmbeddedStack]:
     """Start the services and export their addresses for config/datasources.yaml; stop them on the way out."""
     stack = EmbeddedStack(state_dir()).start()
     try:
-        with patch.dict(os.environ, stack.environment()):
+        with exported(stack.environment()):
             yield stack
     finally:
         stack.stop()
+
+
+@contextmanager
+def exported(variables: dict[str, str]) -> Iterator[None]:
+    """``variables`` in the process environment (for the config's ``${VAR}``s and child processes), the previous
+    values back on the way out."""
+    before = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @contextmanager
@@ -136,19 +151,35 @@ def release_dead_runs(instance: Any, resources: dict[str, Any]) -> str:
         return recover(instance, built.metadata).summary()
 
 
-class StepProgress(logging.Handler):
-    """Counts finished steps from the run's Dagster events and prints a line at most every ``every_s`` seconds,
-    so that a run of minutes with the console at WARNING is not silent."""
+class StepEvents(logging.Handler):
+    """Hands each Dagster event of a run to ``on_event`` as it happens: a run's loggers see every event, so
+    progress needs no polling of the event log."""
+
+    def __init__(self, on_event: Callable[[Any], None]) -> None:
+        super().__init__(logging.DEBUG)
+        self.on_event = on_event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        event = getattr(record, "dagster_event", None)
+        if event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # noqa: BLE001 - a progress display that fails must not fail the run
+            self.handleError(record)
+
+
+class PeriodicProgress:
+    """Counts finished steps and prints a line at most every ``every_s`` seconds, so that a run of minutes with the
+    console at WARNING is not silent."""
 
     def __init__(self, total: int, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S) -> None:
-        super().__init__(logging.DEBUG)
         self.total, self.echo, self.every_s = total, echo, every_s
         self.done, self.started = 0, time.monotonic()
         self.printed = self.started
 
-    def emit(self, record: logging.LogRecord) -> None:
-        event = getattr(record, "dagster_event", None)
-        if event is None or not (event.is_step_success or event.is_step_failure):
+    def __call__(self, event: Any) -> None:
+        if not (event.is_step_success or event.is_step_failure):
             return
         self.done += 1
         now = time.monotonic()
@@ -158,15 +189,15 @@ class StepProgress(logging.Handler):
                       f"(last: {event.step_key})")
 
 
-def with_progress(job: Any, echo: Callable[[str], None], every_s: float = PROGRESS_EVERY_S,
-                  log_level: str = "WARNING") -> tuple[Any, dict[str, Any]]:
-    """The job with a ``progress`` logger beside its console logger, and run config keeping the console at
-    ``log_level``."""
+def with_step_events(job: Any, on_event: Callable[[Any], None], log_level: str = "WARNING"
+                     ) -> tuple[Any, dict[str, Any]]:
+    """The job with a ``progress`` logger beside its console logger, handing every event to ``on_event``, and run
+    config keeping the console at ``log_level``."""
     from dagster import logger
 
-    handler = StepProgress(len(job.graph.nodes), echo, every_s)
+    handler = StepEvents(on_event)
 
-    @logger(description="Prints how many steps are done, every few seconds.")
+    @logger(description="Reports the run's progress as its steps finish.")
     def progress(_context: Any) -> logging.Logger:
         progress_log = logging.Logger("aietl.progress", logging.DEBUG)
         progress_log.addHandler(handler)
@@ -177,11 +208,11 @@ def with_progress(job: Any, echo: Callable[[str], None], every_s: float = PROGRE
 
 
 def run_main_job(echo: Callable[[str], None] | None = print, asset_selection: list | None = None,
-                 tags: dict[str, str] | None = None, run_id: str | None = None, log_level: str = "WARNING"
-                 ) -> RunSummary:
+                 tags: dict[str, str] | None = None, log_level: str = "WARNING",
+                 on_event: Callable[[Any], None] | None = None) -> RunSummary:
     """The job ``main`` on the persistent instance (the UI shows the run): the whole graph, or ``asset_selection``;
-    Dagster's console shows events of ``log_level`` and above, and ``echo`` (when given) a progress line every few
-    seconds."""
+    Dagster's console shows events of ``log_level`` and above. Each event goes to ``on_event`` when given, else
+    ``echo`` (when given) gets a progress line every few seconds."""
     from dagster import DagsterInstance
 
     from etl_assets.definitions import MAIN_JOB, defs
@@ -190,12 +221,14 @@ def run_main_job(echo: Callable[[str], None] | None = print, asset_selection: li
     instance = DagsterInstance.get()
     release_dead_runs(instance, dict(defs.resources or {}))
     job = defs.resolve_job_def(MAIN_JOB)
-    if echo is None:
+    if on_event is None and echo is not None:
+        on_event = PeriodicProgress(len(job.graph.nodes), echo)
+    if on_event is None:
         run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     else:
-        job, run_config = with_progress(job, echo, log_level=log_level)
+        job, run_config = with_step_events(job, on_event, log_level=log_level)
     result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
-                                    asset_selection=asset_selection, tags=tags, run_id=run_id)
+                                    asset_selection=asset_selection, tags=tags)
     summary = RunSummary(success=result.success, seconds=time.monotonic() - started, run_id=result.run_id)
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization

@@ -6,7 +6,6 @@ the source, the table and the file, and the catalog keeps what it knew of it bef
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from dagster import build_resources
 from etl_assets.catalog import save_catalog
 from etl_assets.config.catalog_file import CatalogFileError, read_catalog_file
 from etl_assets.config.loader import ConfigError, load_datasources
+from etl_assets.config.suggest import did_you_mean
 from etl_assets.paths import CATALOG_FILE, DATASOURCES_FILE
 from etl_assets.wiring import source_resource
 from resources.protocol import error_text
@@ -59,10 +59,8 @@ def _check_named(only: tuple[str, ...], configured: dict, datasources_file: Path
     for name in only:
         if name in configured:
             continue
-        close = difflib.get_close_matches(name, list(configured), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(datasources_file, "sources", f"no source named {name!r} (sources: "
-                          f"{', '.join(sorted(configured)) or 'none'}){hint}")
+                          f"{', '.join(sorted(configured)) or 'none'}){did_you_mean(name, configured)}")
 
 
 def _stored_catalog(catalog_file: Path, whole: bool) -> dict[str, list[TableSchema]]:

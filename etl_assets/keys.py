@@ -47,6 +47,11 @@ def group_name(source: str) -> str:
     return key_component(source)
 
 
+ANALYSIS_REPORT, QUALITY_REPORT, PIPELINE_REPORT, HEALTH_REPORT = REPORT_NAMES = (
+    "analysis", "quality", "pipeline", "health")
+"""The report assets ``reports/<name>``, each written as ``<name>.<format>`` in the reports directory."""
+
+
 def report_key(name: str) -> AssetKey:
     return AssetKey([REPORTS, name])
 

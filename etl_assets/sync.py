@@ -4,22 +4,19 @@
 from __future__ import annotations
 
 import ast
-import difflib
 import re
-import threading
-import uuid
 from collections.abc import Sequence
 
-from dagster import AssetKey, AssetSelection, DagsterEventType, DagsterInstance
+from dagster import AssetKey, AssetSelection, DagsterEventType
 
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import DataSources
+from etl_assets.config.suggest import did_you_mean
 from etl_assets.demo import RunSummary, run_main_job
 from etl_assets.keys import RAW, STREAM, asset_key
 from etl_assets.progress import Progress
 from etl_assets.raw.assets import FULL_RELOAD_TAG
 
-POLL_S = 0.5
 STEP_EVENTS = {DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE, DagsterEventType.ENGINE_EVENT}
 
 
@@ -28,9 +25,7 @@ class SelectionError(ValueError):
 
 
 def unknown(kind: str, name: str, known: Sequence[str]) -> SelectionError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return SelectionError(f"unknown {kind} {name!r}{hint} (known: {', '.join(sorted(known)) or 'none'})")
+    return SelectionError(f"unknown {kind} {name!r}{did_you_mean(name, known)} (known: {', '.join(sorted(known)) or 'none'})")
 
 
 def start_keys(datasources: DataSources, tables: list[SourceTable], source: str,
@@ -67,40 +62,14 @@ def downstream_of(keys: list[AssetKey]) -> list[AssetKey]:
 
 
 def run_sync(keys: list[AssetKey], full: bool, tracker: Progress) -> RunSummary:
-    """Run ``keys`` through Dagster; ``tracker`` advances per finished step (from the run's own event log), and
-    each failure is one line with its reason (the stack traces stay in the run, in the UI)."""
-    run_id = str(uuid.uuid4())
-    finished = threading.Event()
-    watcher = threading.Thread(target=_watch_steps, args=(DagsterInstance.get(), run_id, tracker, finished),
-                               daemon=True)
-    watcher.start()
-    try:
-        return run_main_job(None, asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None,
-                            run_id=run_id, log_level="CRITICAL")
-    finally:
-        finished.set()
-        watcher.join(timeout=10)
-
-
-def _watch_steps(instance: DagsterInstance, run_id: str, tracker: Progress, finished: threading.Event) -> None:
-    cursor = None
-    while True:
-        done = finished.is_set()
-        try:
-            connection = instance.get_records_for_run(run_id, cursor=cursor, of_type=STEP_EVENTS)
-        except Exception:  # the run's event log may not exist yet
-            connection = None
-        if connection is not None:
-            cursor = connection.cursor
-            for record in connection.records:
-                _report(record.event_log_entry.dagster_event, tracker)
-        if done:
-            return
-        finished.wait(POLL_S)
+    """Run ``keys`` through Dagster; ``tracker`` advances per finished step (from the run's own events), and each
+    failure is one line with its reason (the stack traces stay in the run, in the UI)."""
+    return run_main_job(None, asset_selection=keys, tags={FULL_RELOAD_TAG: "true"} if full else None,
+                        log_level="CRITICAL", on_event=lambda event: _report(event, tracker))
 
 
 def _report(event, tracker: Progress) -> None:
-    if event is None:
+    if event.event_type not in STEP_EVENTS:
         return
     if event.event_type == DagsterEventType.ENGINE_EVENT:
         steps = event.engine_event_data.metadata.get("step_keys") if event.engine_event_data else None

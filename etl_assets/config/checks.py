@@ -6,7 +6,6 @@ of them at once, each with the file, the key path, the reason and the fix, befor
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pydantic import BaseModel
 from etl_assets.config.catalog_file import CatalogFileError, read_catalog_file
 from etl_assets.config.loader import ConfigError
 from etl_assets.config.models import DataSources, SourceDefaults
+from etl_assets.config.suggest import closest
 from resources.schema import TableSchema
 
 POSTGRES_IDENTIFIER_BYTES = 63
@@ -260,5 +260,5 @@ def _pipeline_problem(file: str, problem: str) -> Problem:
 
 
 def _suggest(name: str, known: list[str], otherwise: str) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}? (else {otherwise})" if close else otherwise
+    match = closest(name, known)
+    return f"did you mean {match!r}? (else {otherwise})" if match else otherwise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import types
@@ -14,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from etl_assets.config.models import DataSources
+from etl_assets.config.suggest import did_you_mean
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 Model = TypeVar("Model", bound=BaseModel)
@@ -101,8 +101,7 @@ def _did_you_mean(model: type[BaseModel], error: dict) -> str:
     if error["type"] != "extra_forbidden":
         return ""
     allowed = _allowed_keys(model, [part for part in error["loc"][:-1]])
-    close = difflib.get_close_matches(str(error["loc"][-1]), allowed, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return did_you_mean(str(error["loc"][-1]), allowed)
 
 
 def _allowed_keys(model: type[BaseModel], path: list) -> list[str]:

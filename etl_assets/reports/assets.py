@@ -26,7 +26,19 @@ from pydantic import Field as ConfigField
 from etl_assets.catalog import SourceTable
 from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.config.models import DataSources
-from etl_assets.keys import PROOF, RAW, STREAM, asset_key, key_component, report_key, source_resource_key
+from etl_assets.keys import (
+    ANALYSIS_REPORT,
+    HEALTH_REPORT,
+    PIPELINE_REPORT,
+    PROOF,
+    QUALITY_REPORT,
+    RAW,
+    STREAM,
+    asset_key,
+    key_component,
+    report_key,
+    source_resource_key,
+)
 from etl_assets.paths import reports_dir, resolve
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
@@ -94,7 +106,7 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
         resource_keys.add("qdrant")
 
     @dg.asset(
-        key=report_key("health"), group_name=GROUP, kinds=KINDS,
+        key=report_key(HEALTH_REPORT), group_name=GROUP, kinds=KINDS,
         owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         required_resource_keys=resource_keys,
         deps=[*(asset_key(RAW, t.source, t.name) for t in tables),
@@ -131,7 +143,7 @@ def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinit
                  for name, asset_in in _ins(PROOF, tables).items()} if proofs else {}
 
     @dg.asset(
-        key=report_key("analysis"), group_name=GROUP, kinds=KINDS,
+        key=report_key(ANALYSIS_REPORT), group_name=GROUP, kinds=KINDS,
         owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         ins={**_ins("profile", tables), **_ins("recommendation", tables), **proof_ins},
         automation_condition=dg.AutomationCondition.eager(),
@@ -151,7 +163,7 @@ def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinit
 
 def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=report_key("quality"), group_name=GROUP, kinds=KINDS,
+        key=report_key(QUALITY_REPORT), group_name=GROUP, kinds=KINDS,
         owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         ins=_ins("profile", tables),
         required_resource_keys=resource_keys, automation_condition=dg.AutomationCondition.eager(),
@@ -170,7 +182,7 @@ def _quality_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.Ass
 
 def _pipeline_asset(tables: list[SourceTable], resource_keys: set[str]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=report_key("pipeline"), group_name=GROUP, kinds=KINDS,
+        key=report_key(PIPELINE_REPORT), group_name=GROUP, kinds=KINDS,
         owners=catalog_owners(tables), metadata=code_reference(build_report_assets),
         deps=[asset_key(RAW, t.source, t.name) for t in tables],
         required_resource_keys=resource_keys,

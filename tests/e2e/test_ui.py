@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.embedded.kafka import free_port
+from resources.embedded.kafka import free_port, port_open
 from tests.support.graphql import graphql, wait_until
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,5 +54,6 @@ def test_the_ui_shows_every_layer_and_runs_what_it_launches(ui):
         and s, 240, "the launched run to finish")
     assert status == "SUCCESS"
 
-    os.kill(process.pid, signal.SIGTERM)
-    assert process.wait(timeout=90) is not None
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the foreground process group
+    assert process.wait(timeout=90) == 0
+    assert not port_open(port), "the Dagster UI still serves after Ctrl-C"

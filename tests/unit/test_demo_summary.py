@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from etl_assets.demo import RunSummary, table_size, with_progress
+from etl_assets.demo import PeriodicProgress, RunSummary, table_size, with_step_events
 
 
 def test_summary_lines_show_sizes_checks_per_severity_and_report_files() -> None:
@@ -47,7 +47,8 @@ def test_progress_prints_finished_steps_and_keeps_the_console_quiet() -> None:
 
     defs = dg.Definitions(assets=[upstream, downstream], jobs=[dg.define_asset_job("both")])
     printed: list[str] = []
-    job, run_config = with_progress(defs.resolve_job_def("both"), printed.append, every_s=0.0)
+    job = defs.resolve_job_def("both")
+    job, run_config = with_step_events(job, PeriodicProgress(len(job.graph.nodes), printed.append, every_s=0.0))
 
     result = job.execute_in_process(run_config=run_config)
 
