@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from etl_assets.cdc.events import as_replica_values, key_columns, parse_events, replica_columns
+from etl_assets.cdc.events import key_columns, parse_events, replica_columns, replica_values
 from resources.kafka import MicroBatch
 from resources.postgres.replica_store import ReplicaStore
 from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
@@ -50,7 +50,7 @@ def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: 
             keys = key_columns(parsed.events)
             types = replica_columns(parsed.events, known_types)
             result.added_columns = replica.ensure_table(table, types, keys)
-            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, as_replica_values(e.after, types))
+            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, replica_values(e, types))
                                            for e in parsed.events], keys)
             result.upserted, result.deleted = counts.upserted, counts.deleted
         offsets.store_offsets(batch.topic, batch.next_offsets, CDC_CONSUMER)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from etl_assets.config.models import DataSources
 from sensors.cdc import build_cdc_sensors
 from resources.kafka import KafkaResource
 from resources.postgres import PostgresResource
+from tests.support.connect_envelope import ORDER_ONE, envelope, key_envelope
 
 pytestmark = pytest.mark.integration
 SOURCE, BUS = "shop", "bus"
@@ -254,15 +257,8 @@ def debezium_event(op: str, key: dict, after: dict | None, lsn: int, table: str 
 
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[dict | None, bytes | None]]) -> None:
-    kafka = KafkaResource(bootstrap_servers=bootstrap)
-    kafka.ensure_topic(topic)
-    producer = kafka.producer()
-    try:
-        for key, value in messages:
-            producer.send(topic, key=None if key is None else json.dumps(key).encode(), value=value)
-        producer.flush(timeout=10)
-    finally:
-        producer.close(timeout=10)
+    produce_raw(bootstrap, topic, [(None if key is None else json.dumps(key).encode(), value)
+                                   for key, value in messages])
 
 
 def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, kafka_bootstrap):
@@ -293,3 +289,46 @@ def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, 
     message = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
     assert f"topic {topic!r} partition 0 offset 9: the value is not JSON" in message
     assert rows(warehouse_dsn, "SELECT count(*) FROM cdc_bus.orders") == [(2,)]
+
+
+def test_debezium_events_with_a_schema_envelope_get_the_envelopes_column_types(databases, kafka_bootstrap):
+    """JsonConverter events (``schemas.enable=true``) from another Kafka Connect: the replica's columns take the
+    envelope's types and the values are decoded by them (epoch dates, base64 decimals and bytes, JSON text)."""
+    source_dsn, warehouse_dsn = databases
+    topic = f"erp{uuid.uuid4().hex[:6]}.public.orders"
+    _, assets = build(config(source_dsn, kafka_bootstrap, "unused", cdc=False, debezium_topics=[topic]), source_dsn)
+    nulls = {name: None for name in ORDER_ONE} | {"id": 2}
+    produce_raw(kafka_bootstrap, topic, [(key_envelope(1), envelope("c", ORDER_ONE, lsn=100)),
+                                         (key_envelope(2), envelope("c", nulls, lsn=110)),
+                                         (key_envelope(3), envelope("c", {**nulls, "id": 3}, lsn=120)),
+                                         (key_envelope(3), envelope("d", None, lsn=130))])
+    run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[replica_key(BUS, "orders")])
+    types = rows(warehouse_dsn, "SELECT column_name, data_type, numeric_precision, numeric_scale FROM "
+                                "information_schema.columns WHERE table_schema = 'cdc_bus' AND table_name = 'orders' "
+                                "AND column_name <> '_cdc_lsn' ORDER BY ordinal_position")
+    assert [(name, kind) for name, kind, _, _ in types] == [
+        ("id", "bigint"), ("qty", "smallint"), ("units", "integer"), ("ratio", "real"), ("score", "double precision"),
+        ("paid", "boolean"), ("status", "text"), ("raw", "bytea"), ("day", "date"),
+        ("at", "timestamp without time zone"), ("at_tz", "timestamp with time zone"),
+        ("clock", "time without time zone"), ("amount", "numeric"), ("doc", "jsonb"), ("ident", "uuid")]
+    assert dict((name, (precision, scale)) for name, _, precision, scale in types)["amount"] == (12, 3)
+    [one, two] = rows(warehouse_dsn, "SELECT id, qty, units, ratio, score, paid, status, raw, day, at, "
+                                     "at_tz AT TIME ZONE 'UTC', clock, amount, doc, ident::text "
+                                     "FROM cdc_bus.orders ORDER BY id")
+    assert one == (1, 3, 70000, 0.5, 0.125, True, "new", b"\x00\xff\x10", date(2026, 3, 1),
+                   datetime(2026, 3, 1, 10, 11, 12, 345678), datetime(2026, 3, 1, 8, 11, 12, 500000),
+                   time(23, 59, 58, 250000), Decimal("-12345.678"), {"a": [1, 2], "b": None},
+                   "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+    assert two == (2, *(None,) * 14)
+
+
+def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+    kafka = KafkaResource(bootstrap_servers=bootstrap)
+    kafka.ensure_topic(topic)
+    producer = kafka.producer()
+    try:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=10)
