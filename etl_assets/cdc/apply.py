@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from etl_assets.cdc.events import key_columns, parse_events, replica_columns, replica_values
-from resources.kafka import MicroBatch
+from resources.kafka import MicroBatch, TopicReader
 from resources.postgres.replica_store import ReplicaStore
 from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
 
@@ -55,3 +55,26 @@ def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: 
             result.upserted, result.deleted = counts.upserted, counts.deleted
         offsets.store_offsets(batch.topic, batch.next_offsets, CDC_CONSUMER)
     return result
+
+
+class OffsetsResetError(RuntimeError):
+    """Applied offsets lie past the end of the topic and the source's policy is to fail."""
+
+
+def follow_offset_resets(connection: psycopg.Connection, source: str, reader: TopicReader, policy: str) -> list[str]:
+    """When applied offsets lie past a partition's end (the topic was recreated or truncated): fail naming the
+    partitions, or (``restart``) apply them again from their beginning, which is safe because applying is
+    idempotent on each event's LSN. Returns the reasons (empty when nothing went backwards)."""
+    resets = reader.offset_resets()
+    if not resets:
+        return []
+    reasons = [reset.reason for reset in resets]
+    if policy != "restart":
+        raise OffsetsResetError(f"topic {reader.topic} of source {source}: {'; '.join(reasons)}. Nothing was applied; "
+                                f"set on_offsets_reset: restart to apply the topic again from its beginning")
+    starts = reader.restart([reset.partition for reset in resets if reset.end is not None])
+    store = StreamStore(connection, source)
+    with store.topic_transaction(f"cdc:{reader.topic}"):
+        store.store_offsets(reader.topic, {**{reset.partition: 0 for reset in resets if reset.end is None}, **starts},
+                            CDC_CONSUMER)
+    return reasons

@@ -3,8 +3,9 @@ key, after image) and the replica columns they imply.
 
 Any producer's events in Debezium's JSON format are accepted, with or without the converter's schema envelope
 (``{"schema": ..., "payload": ...}``): with one, the envelope's field types give the replica's column types and
-decode the values (see :mod:`etl_assets.cdc.envelope`); without, types are implied by the values. The position that makes applying idempotent is the source's ``lsn`` (the
-PostgreSQL connector sets it on every event); events without one are positioned by their Kafka offset.
+decode the values (see :mod:`etl_assets.cdc.envelope`); without, types are implied by the values.
+The position that makes applying idempotent is the source's ``lsn`` (the PostgreSQL connector sets it on every
+event); events without one are positioned by their Kafka offset.
 """
 
 from __future__ import annotations
