@@ -201,6 +201,7 @@ meta = {e.event_specific_data.materialization.asset_key: {k: v.value for k, v in
         e.event_specific_data.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
 print(json.dumps({"seconds": seconds, "published": meta[capture_key("src")]["events_published"],
                   "capture_seconds": meta[capture_key("src")]["seconds"],
+                  "publish_seconds": meta[capture_key("src")]["publish_seconds"],
                   "applied": meta[replica_key("src", "changes")]["events_applied"]}))
 """
 
@@ -349,7 +350,8 @@ def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
             if run["published"] != rows or run["applied"] != rows:
                 raise RuntimeError(f"CDC moved {run['published']} / applied {run['applied']} of {rows} changes")
             figures.append(run)
-            print(f"cdc: {rows:,} changes in {run['seconds']:.1f} s ({run['capture_seconds']:.1f} s capture)",
+            print(f"cdc: {rows:,} changes in {run['seconds']:.1f} s ({run['capture_seconds']:.1f} s capture, of which "
+                  f"{run['publish_seconds']:.1f} s publishing to Kafka)",
                   flush=True)
         with psycopg.connect(warehouse_dsn, connect_timeout=10) as connection:
             landed = connection.execute("SELECT count(*), sum(qty) FROM cdc_src.changes").fetchone()
@@ -369,6 +371,7 @@ def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
     seconds = statistics.median(run["seconds"] for run in figures)
     return {"cdc_rows_per_s": round(rows / seconds), "cdc_rows": rows,
             "cdc_capture_s": round(statistics.median(run["capture_seconds"] for run in figures), 2),
+            "cdc_publish_s": round(statistics.median(run["publish_seconds"] for run in figures), 2),
             "cdc_run_s": round(seconds, 2)}
 
 
