@@ -7,8 +7,13 @@ Run: ``make bench-stream`` or ``.venv/bin/python bench/stream.py [--messages N] 
 
 Each measurement runs in a fresh process. ``msgs_per_s`` is the stream asset's landing throughput (reading, parsing,
 COPY and offset commits of every micro-batch, from the asset's own ``landing_seconds``); the run's overhead (Dagster
-start, resource init, the per-minute step) is reported apart as ``run_overhead_s``. ``peak_mb`` is the asset
-process's maximum RSS. Each figure is the median of ``--repeat`` runs.
+start, resource init, the per-minute step) is reported apart as ``run_overhead_s``. Both it and the bare loop leave
+out the final empty poll (1 s) that finds the end of the topic. ``peak_mb`` is the asset process's maximum RSS.
+Each figure is the median of ``--repeat`` runs.
+
+``p50_s``/``p95_s``: produce-to-landed latency with the Kafka sensor running (ticked back to back in one process,
+each requested run materialized there; the daemon would add up to its 30 s tick interval), messages produced at
+``--latency-rate`` for ``--latency-seconds``.
 
 ``cdc_rows_per_s``: ``--cdc-rows`` rows inserted into a source table, then updated, each batch of changes carried
 by CDC into its replica in one Dagster run of ``cdc/<source>/_capture`` (a fresh Debezium engine, JVM start
@@ -88,6 +93,7 @@ from etl_assets.config.models import DataSources
 from etl_assets.stream.assets import build_stream_assets, stream_key
 from resources.kafka import KafkaResource
 from resources.metadata import MetadataResource
+from resources.kafka.resource import EMPTY_POLL_MS
 from resources.postgres import PostgresResource
 boot, dsn, topic = sys.argv[1], sys.argv[2], sys.argv[3]
 config = DataSources.model_validate({"warehouse": "wh", "metadata": "wh",
@@ -102,11 +108,71 @@ done = time.perf_counter()
 [event] = [e for e in result.get_asset_materialization_events()
            if e.event_specific_data.materialization.asset_key == stream_key("bench", topic)]
 meta = {k: v.value for k, v in event.event_specific_data.materialization.metadata.items()}
-print(json.dumps({"messages": meta["messages"], "rows": meta["rows_written"], "seconds": meta["landing_seconds"],
+print(json.dumps({"messages": meta["messages"], "rows": meta["rows_written"],
+                  "seconds": meta["landing_seconds"] - EMPTY_POLL_MS / 1000,
                   "batches": meta["micro_batches"], "run_seconds": done - imported, "import_seconds": imported - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+
+LATENCY = """
+import json, sys, threading, time
+from dagster import DagsterInstance, Definitions, build_sensor_context, materialize
+from etl_assets.config.models import DataSources
+from etl_assets.stream.assets import build_stream_assets
+from resources.kafka import KafkaResource
+from resources.metadata import MetadataResource
+from resources.postgres import PostgresResource
+from sensors.kafka import build_kafka_sensors
+boot, dsn, topic, rate, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+config = DataSources.model_validate({"warehouse": "wh", "metadata": "wh",
+    "targets": {"postgres": {"wh": {"database": "unused"}}},
+    "sources": {"kafka": {"bench": {"bootstrap_servers": boot, "topics": [topic]}}}})
+warehouse = PostgresResource.from_dsn(dsn)
+kafka = KafkaResource(bootstrap_servers=boot, source_name="bench")
+resources = {"source_bench": kafka, "warehouse": warehouse, "metadata": MetadataResource(postgres=warehouse)}
+assets = build_stream_assets(config)
+definitions = Definitions(assets=assets, sensors=build_kafka_sensors(config), resources=resources)
+sensor = definitions.resolve_sensor_def("kafka_bench")
+kafka.ensure_topic(topic, partitions=3)
+produced = []
+
+def produce():
+    producer = kafka.producer(linger_ms=0)
+    start, n = time.monotonic(), 0
+    while time.monotonic() - start < seconds:
+        producer.send(topic, value=json.dumps({"event_id": n, "event_type": "view",
+                                               "ts": "2026-11-01T10:00:00Z"}).encode())
+        n += 1
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+    producer.flush(timeout=30)
+    producer.close(timeout=30)
+    produced.append(n)
+
+producer = threading.Thread(target=produce)
+producer.start()
+cursor, runs = None, 0
+with DagsterInstance.ephemeral() as instance:
+    while True:  # ticks back to back (the daemon waits minimum_interval_seconds between them)
+        with build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                  definitions=definitions) as context:
+            result = sensor.evaluate_tick(context)
+        cursor = result.cursor or cursor
+        for request in result.run_requests:
+            materialize(assets, resources=resources, instance=instance, selection=request.asset_selection,
+                        tags={**request.tags, "dagster/run_key": request.run_key})
+            runs += 1
+        if not producer.is_alive() and not result.run_requests:
+            break
+producer.join()
+import psycopg
+with psycopg.connect(dsn, connect_timeout=10) as connection:
+    count, p50, p95 = connection.execute(psycopg.sql.SQL(
+        "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY s), percentile_cont(0.95) WITHIN GROUP "
+        "(ORDER BY s) FROM (SELECT extract(epoch FROM _ingested_at - _timestamp)::float8 AS s FROM {}) t").format(
+        psycopg.sql.Identifier("stream_bench", topic))).fetchone()
+print(json.dumps({"produced": produced[0], "landed": count, "p50_s": p50, "p95_s": p95, "runs": runs}))
+"""
 
 CDC_RUN = """
 import json, sys, time
@@ -135,6 +201,7 @@ meta = {e.event_specific_data.materialization.asset_key: {k: v.value for k, v in
         e.event_specific_data.materialization.metadata.items()} for e in result.get_asset_materialization_events()}
 print(json.dumps({"seconds": seconds, "published": meta[capture_key("src")]["events_published"],
                   "capture_seconds": meta[capture_key("src")]["seconds"],
+                  "publish_seconds": meta[capture_key("src")]["publish_seconds"],
                   "applied": meta[replica_key("src", "changes")]["events_applied"]}))
 """
 
@@ -190,6 +257,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cdc-rows", type=int, default=50_000)
+    parser.add_argument("--latency-rate", type=float, default=500.0, help="messages/s produced while measuring")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
     args = parser.parse_args()
     from resources.embedded import EmbeddedKafka, EmbeddedPostgres
     from resources.embedded.kafka import free_port
@@ -203,6 +272,7 @@ def main() -> None:
                 postgres = EmbeddedPostgres(Path(work) / "pg", port=free_port()).start()
                 admin_dsn = postgres.dsn()
             results = measure(broker.bootstrap, admin_dsn, args.messages, args.repeat)
+            results.update(measure_latency(broker.bootstrap, admin_dsn, args.latency_rate, args.latency_seconds))
             results.update(measure_cdc(broker.bootstrap, admin_dsn, args.cdc_rows, Path(work)))
         finally:
             broker.stop()
@@ -235,7 +305,6 @@ def measure(bootstrap: str, admin_dsn: str, messages: int, repeat: int) -> dict:
         "bench": "stream", "messages": messages, "msgs_per_s": round(ours_rate),
         "ratio_vs_kafka_python": round(ours_rate / bare_rate, 3),
         "ratio_vs_confluent": round(ours_rate / confluent_rate, 3) if confluent_rate else None,
-        "p95_s": None,
         "peak_mb": round(statistics.median(run["peak_mb"] for run in ours)),
         "kafka_python_msgs_per_s": round(bare_rate), "kafka_python_c_crc": all(run["c_crc"] for run in bare),
         "confluent_msgs_per_s": round(confluent_rate) if confluent_rate else None,
@@ -243,6 +312,17 @@ def measure(bootstrap: str, admin_dsn: str, messages: int, repeat: int) -> dict:
         "run_overhead_s": round(statistics.median(run["run_seconds"] - run["seconds"] for run in ours), 2),
         "import_s": round(statistics.median(run["import_seconds"] for run in ours), 2),
     }
+
+
+def measure_latency(bootstrap: str, admin_dsn: str, rate: float, seconds: float) -> dict:
+    """Produce-to-landed latency: messages produced at ``rate`` for ``seconds`` while the Kafka sensor ticks back to
+    back and each run it requests is materialized; per message, the landing transaction's time minus the Kafka
+    record's timestamp (one machine, one clock)."""
+    topic = f"latency_{uuid.uuid4().hex[:8]}"
+    run = run_child(LATENCY, bootstrap, fresh_database(admin_dsn), topic, str(rate), str(seconds))
+    print(f"latency: {run}", flush=True)
+    return {"p50_s": round(run["p50_s"], 2), "p95_s": round(run["p95_s"], 2), "latency_runs": run["runs"],
+            "latency_messages": run["landed"], "latency_produced": run["produced"]}
 
 
 def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
@@ -270,7 +350,8 @@ def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
             if run["published"] != rows or run["applied"] != rows:
                 raise RuntimeError(f"CDC moved {run['published']} / applied {run['applied']} of {rows} changes")
             figures.append(run)
-            print(f"cdc: {rows:,} changes in {run['seconds']:.1f} s ({run['capture_seconds']:.1f} s capture)",
+            print(f"cdc: {rows:,} changes in {run['seconds']:.1f} s ({run['capture_seconds']:.1f} s capture, of which "
+                  f"{run['publish_seconds']:.1f} s publishing to Kafka)",
                   flush=True)
         with psycopg.connect(warehouse_dsn, connect_timeout=10) as connection:
             landed = connection.execute("SELECT count(*), sum(qty) FROM cdc_src.changes").fetchone()
@@ -290,6 +371,7 @@ def measure_cdc(bootstrap: str, admin_dsn: str, rows: int, work: Path) -> dict:
     seconds = statistics.median(run["seconds"] for run in figures)
     return {"cdc_rows_per_s": round(rows / seconds), "cdc_rows": rows,
             "cdc_capture_s": round(statistics.median(run["capture_seconds"] for run in figures), 2),
+            "cdc_publish_s": round(statistics.median(run["publish_seconds"] for run in figures), 2),
             "cdc_run_s": round(seconds, 2)}
 
 

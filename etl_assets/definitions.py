@@ -24,7 +24,7 @@ from etl_assets.stream.assets import build_stream_assets
 from etl_assets.transform.assets import build_dbt_assets
 from etl_assets.wiring import build_resources
 from sensors.automation import build_automation_sensor
-from sensors.cdc import build_cdc_sensors
+from sensors.cdc import build_cdc_sensors, build_debezium_topic_sensors
 from sensors.drift import build_drift_sensors
 from sensors.files import build_file_sensors
 from sensors.incremental import build_incremental_sensors
@@ -73,7 +73,7 @@ def build_definitions() -> Definitions:
         schedules=build_schedules(datasources, tables),
         sensors=[*build_incremental_sensors(datasources, tables), *build_file_sensors(tables),
                  *build_drift_sensors(datasources, tables), *build_kafka_sensors(datasources),
-                 *build_cdc_sensors(datasources, tables),
+                 *build_cdc_sensors(datasources, tables), *build_debezium_topic_sensors(datasources),
                  build_recovery_sensor(), build_automation_sensor(datasources)],
         resources=build_resources(datasources),
         executor=executor(),

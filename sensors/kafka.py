@@ -64,7 +64,7 @@ def partitions_behind(end_offsets: Offsets, stored_offsets: Offsets) -> Offsets:
             if partition not in end_offsets or end_offsets[partition] < stored}
 
 
-def _offset_resets(kafka: Any, topic: str, ends: Offsets, stored: Offsets) -> list | None:
+def offset_resets(kafka: Any, topic: str, ends: Offsets, stored: Offsets) -> list | None:
     """The partitions whose landed offsets lie past what the topic holds, read only when end offsets suggest it
     (one short fetch per such partition); None when that read fails."""
     if not partitions_behind(ends, stored):
@@ -122,7 +122,7 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
         requests, reasons = [], []
         for topic in topics:
             waiting = waiting_partitions(ends[topic], stored[topic])
-            resets = _offset_resets(kafka, topic, ends[topic], stored[topic])
+            resets = offset_resets(kafka, topic, ends[topic], stored[topic])
             if resets is None:
                 reasons.append(f"{topic}: cannot check the landed offsets against the topic")
                 continue
@@ -134,8 +134,8 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
                 context.log.warning(f"Kafka source {source}, topic {topic}: offsets went backwards ("
                                     f"{'; '.join(reset.reason for reset in resets)}); requesting a run, which "
                                     f"follows the source's on_offsets_reset policy")
-            state, reason = _next_state(context.instance, source, topic, requested.get(topic), ends[topic],
-                                        stored[topic])
+            state, reason = next_state(context.instance, f"{source}.{topic}", topic, asset_key(STREAM, source, topic),
+                                       requested.get(topic), ends[topic], stored[topic])
             requested[topic] = state
             if reason:
                 reasons.append(f"{topic}: {reason}")
@@ -147,16 +147,17 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
     return kafka_sensor
 
 
-def _next_state(instance: DagsterInstance, source: str, topic: str, last: dict[str, Any] | None, ends: Offsets,
-                landed: Offsets) -> tuple[dict[str, Any], str | None]:
-    """The topic's cursor entry after this tick, and why no run is requested (None: request one)."""
+def next_state(instance: DagsterInstance, name: str, topic: str, asset: AssetKey, last: dict[str, Any] | None,
+               ends: Offsets, landed: Offsets) -> tuple[dict[str, Any], str | None]:
+    """The topic's cursor entry after this tick, and why no run is requested (None: request one). ``name``
+    (``<source>.<topic>``) starts the run keys; ``asset`` is what processes the topic."""
     if last is None or (last["ends"], last["landed"]) != (ends, landed):
         return {"ends": ends, "landed": landed, "attempt": 1, "idle": 0}, None
-    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key(source, topic, last)}), limit=1)
+    runs = instance.get_runs(filters=RunsFilter(tags={RUN_KEY_TAG: run_key(name, topic, last)}), limit=1)
     if not runs or not runs[0].is_finished:
         return last, f"a run was already requested for end offsets {ends} and has not landed anything yet"
-    if _stream_run_active(instance, asset_key(STREAM, source, topic)):
-        return last, "a run of the stream asset is queued or in progress"
+    if asset_run_active(instance, asset):
+        return last, f"a run of {asset.to_user_string()} is queued or in progress"
     wait = idle_ticks_before(last["attempt"])
     if last["idle"] < wait:
         return {**last, "idle": last["idle"] + 1}, (
@@ -165,7 +166,7 @@ def _next_state(instance: DagsterInstance, source: str, topic: str, last: dict[s
     return {**last, "attempt": last["attempt"] + 1, "idle": 0}, None
 
 
-def _stream_run_active(instance: DagsterInstance, key: AssetKey) -> bool:
+def asset_run_active(instance: DagsterInstance, key: AssetKey) -> bool:
     """Whether any queued or in-progress run (from this sensor, the UI or a schedule) materializes ``key``."""
     active = instance.get_runs(filters=RunsFilter(statuses=ACTIVE_RUN_STATUSES), limit=ACTIVE_RUNS_SCANNED)
     return any(run.asset_selection is None or key in run.asset_selection for run in active)
@@ -181,10 +182,10 @@ def _stream_keys(source: str, topic: str) -> list[AssetKey]:
     return [asset_key(STREAM, source, topic), asset_key(STREAM, source, per_minute_table(topic))]
 
 
-def run_key(source: str, topic: str, state: dict[str, Any]) -> str:
+def run_key(name: str, topic: str, state: dict[str, Any]) -> str:
     """Changes with the offsets and with every new attempt at the same offsets."""
     seen = {"ends": state["ends"], "landed": state["landed"]}
-    return f"{source}.{topic}@{encode_cursor({topic: seen})}#{state['attempt']}"
+    return f"{name}@{encode_cursor({topic: seen})}#{state['attempt']}"
 
 
 def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int, behind: bool) -> RunRequest:
@@ -192,4 +193,5 @@ def _run_request(source: str, topic: str, state: dict[str, Any], waiting: int, b
             "aietl/attempt": str(state["attempt"])}
     if behind:
         tags["aietl/offsets"] = "behind-end"
-    return RunRequest(run_key=run_key(source, topic, state), asset_selection=_stream_keys(source, topic), tags=tags)
+    return RunRequest(run_key=run_key(f"{source}.{topic}", topic, state), asset_selection=_stream_keys(source, topic),
+                      tags=tags)

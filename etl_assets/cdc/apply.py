@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from etl_assets.cdc.events import as_replica_values, key_columns, parse_events, replica_columns
-from resources.kafka import MicroBatch
+from etl_assets.cdc.events import key_columns, parse_events, replica_columns, replica_values
+from resources.kafka import MicroBatch, TopicReader
 from resources.postgres.replica_store import ReplicaStore
 from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
 
@@ -50,8 +50,31 @@ def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: 
             keys = key_columns(parsed.events)
             types = replica_columns(parsed.events, known_types)
             result.added_columns = replica.ensure_table(table, types, keys)
-            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, as_replica_values(e.after, types))
+            counts = replica.apply(table, [(e.position, e.sequence, e.op, e.key, replica_values(e, types))
                                            for e in parsed.events], keys)
             result.upserted, result.deleted = counts.upserted, counts.deleted
         offsets.store_offsets(batch.topic, batch.next_offsets, CDC_CONSUMER)
     return result
+
+
+class OffsetsResetError(RuntimeError):
+    """Applied offsets lie past the end of the topic and the source's policy is to fail."""
+
+
+def follow_offset_resets(connection: psycopg.Connection, source: str, reader: TopicReader, policy: str) -> list[str]:
+    """When applied offsets lie past a partition's end (the topic was recreated or truncated): fail naming the
+    partitions, or (``restart``) apply them again from their beginning, which is safe because applying is
+    idempotent on each event's LSN. Returns the reasons (empty when nothing went backwards)."""
+    resets = reader.offset_resets()
+    if not resets:
+        return []
+    reasons = [reset.reason for reset in resets]
+    if policy != "restart":
+        raise OffsetsResetError(f"topic {reader.topic} of source {source}: {'; '.join(reasons)}. Nothing was applied; "
+                                f"set on_offsets_reset: restart to apply the topic again from its beginning")
+    starts = reader.restart([reset.partition for reset in resets if reset.end is not None])
+    store = StreamStore(connection, source)
+    with store.topic_transaction(f"cdc:{reader.topic}"):
+        store.store_offsets(reader.topic, {**{reset.partition: 0 for reset in resets if reset.end is None}, **starts},
+                            CDC_CONSUMER)
+    return reasons

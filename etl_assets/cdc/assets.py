@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from etl_assets.catalog import SourceTable
-from etl_assets.cdc.apply import ApplyResult, apply_batch, read_offsets
+from etl_assets.cdc.apply import ApplyResult, OffsetsResetError, apply_batch, follow_offset_resets, read_offsets
 from etl_assets.cdc.events import DebeziumEventError
 from etl_assets.config.models import DataSources, PostgresSource
 from etl_assets.conventions import code_reference, source_owners
@@ -63,6 +63,11 @@ def replica_key(source: str, table: str) -> AssetKey:
     return asset_key(CDC, source, table)
 
 
+def debezium_table(topic: str) -> str:
+    """The replica table of a Debezium topic from elsewhere: the topic name's last dot-separated part."""
+    return topic.rsplit(".", 1)[-1]
+
+
 def offsets_file(source: str) -> Path:
     """Debezium's offsets of a source (its own file store, under the state directory)."""
     return state_dir() / "cdc" / default_cdc_name(source) / "offsets.dat"
@@ -78,13 +83,15 @@ def build_cdc_assets(datasources: DataSources, tables: Sequence[SourceTable]) ->
         own = {table.name: table for table in tables if table.source == source}
         owners = source_owners(datasources, source)
         assets.append(_capture_asset(source, settings, kafka, names, list(own), owners))
-        assets += [_apply_asset(source, name, names.topic(settings.schema_name, name), kafka,
+        on_reset = datasources.sources.kafka[kafka].on_offsets_reset
+        assets += [_apply_asset(source, name, names.topic(settings.schema_name, name), kafka, on_reset,
                                 upstream=capture_key(source), owners=owners,
                                 known_types={c.name: c.logical_type for c in table.schema.columns})
                    for name, table in own.items()]
     for source, settings in datasources.sources.kafka.items():
-        assets += [_apply_asset(source, topic.rsplit(".", 1)[-1], topic, source, upstream=None,
-                                owners=source_owners(datasources, source)) for topic in settings.debezium_topics]
+        assets += [_apply_asset(source, debezium_table(topic), topic, source, settings.on_offsets_reset,
+                                upstream=None, owners=source_owners(datasources, source))
+                   for topic in settings.debezium_topics]
     return assets
 
 
@@ -129,7 +136,7 @@ def _capture_asset(source: str, settings: PostgresSource, kafka_source: str, nam
     return capture
 
 
-def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstream: AssetKey | None,
+def _apply_asset(source: str, table: str, topic: str, kafka_source: str, on_reset: str, upstream: AssetKey | None,
                  owners: list[str], known_types: dict[str, str] | None = None) -> AssetsDefinition:
     """``known_types``: the catalog's logical types of a captured source table (its replica gets them); events
     from elsewhere imply their types from their values."""
@@ -154,7 +161,10 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
         if getattr(warehouse, "dialect", None) != "postgres":
             raise Failure(description="CDC replicas are applied in a PostgreSQL warehouse", allow_retries=False)
         try:
-            total, batches = _apply_topic(kafka, warehouse, source, table, topic, config.max_seconds, known_types)
+            total, batches, resets = _apply_topic(kafka, warehouse, source, table, topic, config.max_seconds,
+                                                  known_types, on_reset)
+        except OffsetsResetError as error:
+            raise Failure(description=str(error), allow_retries=False) from None
         except (DebeziumEventError, ReplicaKeyError) as error:
             raise Failure(description=f"{source}/{topic}: {error}; nothing of that batch was applied",
                           allow_retries=False) from None
@@ -163,7 +173,7 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
             "events_applied": MetadataValue.int(total.events), "rows_upserted": MetadataValue.int(total.upserted),
             "rows_deleted": MetadataValue.int(total.deleted), "messages_skipped": MetadataValue.int(total.skipped),
             "columns_added": MetadataValue.text(", ".join(total.added_columns) or "-"),
-            "batches": MetadataValue.int(batches),
+            "batches": MetadataValue.int(batches), "offsets_reset": MetadataValue.text("; ".join(resets) or "-"),
             **({"dagster/row_count": warehouse.row_count(namespace, table)} if batches else {}),
         })
 
@@ -171,18 +181,20 @@ def _apply_asset(source: str, table: str, topic: str, kafka_source: str, upstrea
 
 
 def _apply_topic(kafka: KafkaResource, warehouse: Any, source: str, table: str, topic: str, max_seconds: float,
-                 known_types: dict[str, str] | None) -> tuple[ApplyResult, int]:
-    """Micro-batches until the topic is drained (or time is up); a topic not created yet has nothing to apply."""
+                 known_types: dict[str, str] | None, on_reset: str) -> tuple[ApplyResult, int, list[str]]:
+    """Micro-batches until the topic is drained (or time is up); a topic not created yet has nothing to apply.
+    Also returns why offsets were reset (``on_reset`` ``restart``; ``fail`` raises :class:`OffsetsResetError`)."""
     total, batches = ApplyResult(), 0
     admin = kafka.admin()
     try:
         if topic not in admin.list_topics():
-            return total, 0
+            return total, 0, []
     finally:
         admin.close()
     deadline = time.monotonic() + max_seconds
     with warehouse.connect() as connection:
         with kafka.open_reader(topic, read_offsets(connection, source, topic)) as reader:
+            resets = follow_offset_resets(connection, source, reader, on_reset)
             while True:
                 batch = reader.read(APPLY_BATCH, deadline)
                 result = apply_batch(connection, source, table, batch, known_types)
@@ -193,4 +205,4 @@ def _apply_topic(kafka: KafkaResource, warehouse: Any, source: str, table: str, 
                 total.deleted += result.deleted
                 total.added_columns += result.added_columns
                 if batch.drained or time.monotonic() >= deadline:
-                    return total, batches
+                    return total, batches, resets

@@ -2,8 +2,10 @@
 key, after image) and the replica columns they imply.
 
 Any producer's events in Debezium's JSON format are accepted, with or without the converter's schema envelope
-(``{"schema": ..., "payload": ...}``). The position that makes applying idempotent is the source's ``lsn`` (the
-PostgreSQL connector sets it on every event); events without one are positioned by their Kafka offset.
+(``{"schema": ..., "payload": ...}``): with one, the envelope's field types give the replica's column types and
+decode the values (see :mod:`etl_assets.cdc.envelope`); without, types are implied by the values.
+The position that makes applying idempotent is the source's ``lsn`` (the PostgreSQL connector sets it on every
+event); events without one are positioned by their Kafka offset.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from etl_assets.cdc.envelope import EnvelopeError, decode_row, logical_types, row_columns, struct_columns
 from etl_assets.stream.parse import infer_logical_type
 from resources.kafka import KafkaMessage
 
@@ -33,6 +36,8 @@ class ChangeEvent:
     op: str
     key: dict[str, Any]
     after: dict[str, Any] | None
+    types: Mapping[str, str] | None = None
+    """Column -> logical type from the event's schema envelope (its values are decoded already); None without."""
 
 
 @dataclass
@@ -42,25 +47,23 @@ class ParsedEvents:
     """Messages that carry no row change (tombstones, truncates, logical messages)."""
 
 
-def _unwrap(document: Any) -> Any:
-    if isinstance(document, dict) and set(document) == {"schema", "payload"}:
-        return document["payload"]
-    return document
-
-
-def _decode(raw: bytes | None, what: str, where: str) -> Any:
+def _decode(raw: bytes | None, what: str, where: str) -> tuple[Any, Any]:
+    """The document and its envelope schema (None when it has no ``{"schema", "payload"}`` envelope)."""
     if raw is None:
-        return None
+        return None, None
     try:
-        return _unwrap(json.loads(raw))
+        document = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         raise DebeziumEventError(f"{where}: the {what} is not JSON ({error})") from None
+    if isinstance(document, dict) and set(document) == {"schema", "payload"}:
+        return document["payload"], document["schema"]
+    return document, None
 
 
 def parse_event(topic: str, message: KafkaMessage) -> ChangeEvent | None:
     """One message as a change event; None for a message without a row change."""
     where = f"topic {topic!r} partition {message.partition} offset {message.offset}"
-    value = _decode(message.value, "value", where)
+    value, value_schema = _decode(message.value, "value", where)
     if value is None:
         return None
     if not isinstance(value, dict) or "op" not in value:
@@ -71,7 +74,7 @@ def parse_event(topic: str, message: KafkaMessage) -> ChangeEvent | None:
     after, before = value.get("after"), value.get("before")
     if op != "d" and not isinstance(after, dict):
         raise DebeziumEventError(f"{where}: a {op!r} event needs an \"after\" object")
-    key = _decode(message.key, "key", where)
+    key, key_schema = _decode(message.key, "key", where)
     if not isinstance(key, dict) or not key:
         raise DebeziumEventError(f"{where}: the message key must be the row's primary key as a JSON object, e.g. "
                                  f"{{\"id\": 1}}; got {message.key!r:.80}")
@@ -84,9 +87,19 @@ def parse_event(topic: str, message: KafkaMessage) -> ChangeEvent | None:
         raise DebeziumEventError(f"{where}: source.lsn must be an integer, got {lsn!r:.40}")
     if op == "d" and before is not None and not isinstance(before, dict):
         raise DebeziumEventError(f"{where}: \"before\" must be an object or null")
+    types = None
+    if value_schema is not None:
+        try:
+            columns = row_columns(value_schema)
+            key_fields = struct_columns(key_schema, "key") if key_schema is not None else columns
+            key = decode_row(key, key_fields)
+            after = decode_row(after, columns) if op != "d" else None
+        except EnvelopeError as error:
+            raise DebeziumEventError(f"{where}: {error}") from None
+        types = logical_types(columns)
     return ChangeEvent(position=message.offset if lsn is None else lsn,
                        sequence=(message.partition << 48) + message.offset, op=op, key=key,
-                       after=after if op != "d" else None)
+                       after=after if op != "d" else None, types=types)
 
 
 def parse_events(topic: str, messages: Iterable[KafkaMessage]) -> ParsedEvents:
@@ -110,10 +123,28 @@ def implied_columns(events: Sequence[ChangeEvent]) -> dict[str, str]:
     return {name: infer_logical_type(seen) for name, seen in values.items()}
 
 
+def declared_columns(events: Sequence[ChangeEvent]) -> dict[str, str]:
+    """Column -> logical type the events' schema envelopes declare (the latest event's type wins)."""
+    declared: dict[str, str] = {}
+    for event in events:
+        if event.types is not None:
+            declared.update(event.types)
+    return declared
+
+
 def replica_columns(events: Sequence[ChangeEvent], known: Mapping[str, str] | None) -> dict[str, str]:
     """The replica's columns: the source catalog's type for each column it knows (``known``), else the type the
-    values imply (a column added after discovery, or events produced elsewhere)."""
-    return {name: (known or {}).get(name, implied) for name, implied in implied_columns(events).items()}
+    events' schema envelopes declare, else the type the values imply (a column added after discovery, or events
+    produced elsewhere without a schema)."""
+    declared = declared_columns(events)
+    columns = {**declared, **{name: implied for name, implied in implied_columns(events).items()
+                              if name not in declared}}
+    return {name: (known or {}).get(name, logical) for name, logical in columns.items()}
+
+
+def replica_values(event: ChangeEvent, types: Mapping[str, str]) -> dict[str, Any] | None:
+    """The event's after image as the replica reads it (an envelope's values are decoded when parsed)."""
+    return event.after if event.types is not None else as_replica_values(event.after, types)
 
 
 def as_replica_values(after: dict[str, Any] | None, types: Mapping[str, str]) -> dict[str, Any] | None:

@@ -187,7 +187,7 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
         while True:
             wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
             began = time.monotonic()
-            batch = reader.read(wanted, deadline)
+            batch = reader.read(wanted, min(deadline, began + settings.batch_max_wait_s))
             landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
             run.landing_seconds += time.monotonic() - began
             run.batches, run.last = run.batches + 1, batch
