@@ -67,18 +67,21 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
     return outcome
 
 
+CREATED_DATABASES: list[str] = []
+"""The databases this run created: the only ones it drops (others may run the bench on the same server)."""
+
+
 def _database(admin_dsn: str, purpose: str) -> str:
     name = f"bench_advice_{purpose}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    CREATED_DATABASES.append(name)
     return psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
 
 
 def _drop_databases(admin_dsn: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
-        names = [row[0] for row in connection.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'bench_advice_%'").fetchall()]
-        for name in names:
+        for name in CREATED_DATABASES:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -100,7 +103,7 @@ def proof_figures(proofs: list) -> dict:
 def decisions_of(outcome: dict) -> list:
     from tests.support import published_schemas
 
-    published, tpch_run, _ = outcome["clickhouse"]
+    published, tpch_run, _ = outcome.get("clickhouse") or outcome["postgres"]
     return [*published_schemas.clickhouse_decisions(published.recommendations),
             *published_schemas.tpch_decisions(tpch_run.recommendations, tpch_run.relationships)]
 
