@@ -132,7 +132,8 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str,
         plan = ProofPlan(
             schema=table.schema, recommendation=_as(recommendation, Recommendation), profile=_as(profile, TableProfile),
             raw_namespace=raw_namespace(table.source), sample_rows=config.sample_rows, runs=config.runs,
-            joins=_joins(extra.get("relationships"), extra.get("dimensions"), table, tables_by_key), logged=logged, query_origin=origin or "profile",
+            joins=_joins(extra.get("relationships"), extra.get("dimensions"), table, tables_by_key), logged=logged,
+            query_origin=origin or "profile",
             keep_tables=config.keep_tables, min_rows=config.min_rows,
         )
         result = prove(engine, plan)

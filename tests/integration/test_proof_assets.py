@@ -278,7 +278,8 @@ def test_each_layout_joins_its_own_layout_of_the_dimension(pg_dsn: str, tmp_path
     assert result.success
     proof = result.output_for_node(node)
     joins = [q for q in proof.queries if q.kind == "join"]
-    assert sorted(q.name for q in joins) == ["join on carrier -> carriers", "join on origin -> airports"], "\n".join(proof.notes)
+    assert sorted(q.name for q in joins) == ["join on carrier -> carriers", "join on origin -> airports"], \
+        "\n".join(proof.notes)
     naive_ns, rec_ns = proof_namespaces("air", "flights")
     for query in joins:
         assert query.error is None and query.naive_rows == query.recommended_rows, query

@@ -93,7 +93,7 @@ def test_clickhouse_layout_properties():
     )
     ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile)
     columns = stored(ORDERS_COLUMNS["clickhouse"].replace('"status" String', '"status" LowCardinality(String)'),
-                     {"store_id": "T64, LZ4"})
+                     {"order_id": "T64, LZ4", "customer_id": "T64, LZ4", "store_id": "T64, LZ4"})
     assert_same_sql(ddl.sql(), f"""
         CREATE DATABASE IF NOT EXISTS "ns";
         CREATE TABLE IF NOT EXISTS "ns"."orders" (
@@ -104,11 +104,10 @@ def test_clickhouse_layout_properties():
         ENGINE=ReplacingMergeTree("updated_at") PARTITION BY toYYYYMM("created_at") ORDER BY ("status", "order_id")
     """, "clickhouse")
     assert ddl.notes == [
-        "default LZ4 (no CODEC) on the sort, partition, join and index columns order_id, customer_id, status, total, "
-        "created_at, updated_at: every filter, group and join decodes them, and LZ4 decodes several times faster "
-        "than ZSTD",
-        "CODEC(T64, LZ4) on the integers store_id: T64 drops the bits their profiled range never uses, LZ4 keeps "
-        "them fast to sum",
+        "CODEC(T64, LZ4) on the integers order_id, customer_id, store_id (all but a leading sort column): T64 drops "
+        "the bits their range never uses, LZ4 keeps them fast to decode for sums and joins",
+        "default LZ4 (no CODEC) on the sort, partition, join and index columns status, total, created_at, "
+        "updated_at: every filter, group and join decodes them, and LZ4 decodes several times faster than ZSTD",
     ]
 
 

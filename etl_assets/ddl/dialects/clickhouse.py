@@ -197,19 +197,20 @@ def codec(table: Table, column: str, access: set[str]) -> tuple[list[exp.Expr], 
     """The column's codecs and the reason, from its role in the layout and the profile.
 
     Measured on chdb (1M-row samples of three published shapes): ZSTD(1) on every column made filters on the sort
-    key up to 1.4x slower than LZ4 for 1-3% of the bytes; LZ4 everywhere cost a third of the size ratio.
+    key up to 1.4x slower than LZ4 for 1-3% of the bytes; LZ4 everywhere cost a third of the size ratio; plain LZ4
+    on unsorted integer keys (foreign keys) cost 10% of TPC-H's size ratio, which T64 before it wins back.
     """
     logical = table.logical(column)
     if logical == "json":
         return [], "json"
-    if column in access:
-        if logical in DELTA_TYPES and sorted_time(table, column):
-            return [exp.var("Delta"), exp.var("LZ4")], "sorted time"
-        return [], "access path"
-    zstd = exp.Anonymous(this="ZSTD", expressions=[exp.Literal.number(ZSTD_LEVEL)])
-    if logical in T64_TYPES:
+    order_by = table.recommendation.order_by or table.recommendation.primary_key
+    if logical in DELTA_TYPES and column in access and sorted_time(table, column):
+        return [exp.var("Delta"), exp.var("LZ4")], "sorted time"
+    if logical in T64_TYPES and order_by[:1] != [column]:
         return [exp.var("T64"), exp.var("LZ4")], "narrow integer"
-    return [zstd], "cold"
+    if column in access:
+        return [], "access path"
+    return [exp.Anonymous(this="ZSTD", expressions=[exp.Literal.number(ZSTD_LEVEL)])], "cold"
 
 
 def sorted_time(table: Table, column: str) -> bool:
@@ -246,8 +247,8 @@ def _codec_notes(table: Table, chosen: dict[str, str]) -> list[str]:
                        "group and join decodes them, and LZ4 decodes several times faster than ZSTD",
         "sorted time": "CODEC(Delta, LZ4) on {}: it ascends within the sort key, so Delta leaves small differences "
                        "that LZ4 packs and decodes fast",
-        "narrow integer": "CODEC(T64, LZ4) on the integers {}: T64 drops the bits their profiled range never uses, "
-                          "LZ4 keeps them fast to sum",
+        "narrow integer": "CODEC(T64, LZ4) on the integers {} (all but a leading sort column): T64 drops the bits "
+                          "their range never uses, LZ4 keeps them fast to decode for sums and joins",
         "cold": f"CODEC(ZSTD({ZSTD_LEVEL})) on {{}}: read only when selected, so stored smaller (ZSTD) at some decode "
                 "cost",
     }
