@@ -130,8 +130,12 @@ def group_columns(profile: TableProfile, recommendation: Recommendation) -> list
 
 
 def _measure_sums(profile: TableProfile, recommendation: Recommendation, limit: int) -> list[exp.Expr]:
-    excluded = {*recommendation.primary_key, *recommendation.order_by, *recommendation.low_cardinality}
-    measures = [c.name for c in profile.columns if _is_measure(c) and c.name not in excluded][:limit]
+    """Sums of the measures with the most distinct values (quantities, not codes such as a year or a month);
+    key, sort, low-cardinality and foreign-key columns are never summed."""
+    excluded = {*recommendation.primary_key, *recommendation.order_by, *recommendation.low_cardinality,
+                *(name for fk in recommendation.foreign_keys for name in fk.columns)}
+    candidates = [c for c in profile.columns if _is_measure(c) and c.name not in excluded]
+    measures = [c.name for c in sorted(candidates, key=lambda c: -c.distinct_count)][:limit]
     return [exp.Sum(this=_column(name)).as_(f"sum_{i}") for i, name in enumerate(measures)]
 
 
