@@ -62,23 +62,28 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
         for name, proof in {**published.proofs, **tpch_run.proofs}.items():
             print(f"{engine:>10} {name:<14} {proof.summary()}", flush=True)
             for query in proof.timed:
+                read = (f"  read {query.naive_read_rows:,} / {query.recommended_read_rows:,} rows"
+                        if query.recommended_read_rows is not None else "")
                 print(f"{'':>26} {query.naive_median_ms:9.2f} ms naive {query.recommended_median_ms:9.2f} ms "
-                      f"recommended  {query.speedup:5.2f}x  {query.name}", flush=True)
+                      f"recommended  {query.speedup:5.2f}x  {query.name}{read}", flush=True)
     return outcome
+
+
+CREATED_DATABASES: list[str] = []
+"""The databases this run created: the only ones it drops (others may run the bench on the same server)."""
 
 
 def _database(admin_dsn: str, purpose: str) -> str:
     name = f"bench_advice_{purpose}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
         connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    CREATED_DATABASES.append(name)
     return psycopg.conninfo.make_conninfo(admin_dsn, dbname=name)
 
 
 def _drop_databases(admin_dsn: str) -> None:
     with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=10) as connection:
-        names = [row[0] for row in connection.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'bench_advice_%'").fetchall()]
-        for name in names:
+        for name in CREATED_DATABASES:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -100,12 +105,12 @@ def proof_figures(proofs: list) -> dict:
 def decisions_of(outcome: dict) -> list:
     from tests.support import published_schemas
 
-    published, tpch_run, _ = outcome["clickhouse"]
+    published, tpch_run, _ = outcome.get("clickhouse") or outcome["postgres"]
     return [*published_schemas.clickhouse_decisions(published.recommendations),
             *published_schemas.tpch_decisions(tpch_run.recommendations, tpch_run.relationships)]
 
 
-def summary(outcome: dict, relationship_figures: dict, peak_mb: float) -> dict:
+def summary(outcome: dict, relationship_figures: dict, peak_mb: float, sizes: dict | None = None) -> dict:
     decisions = decisions_of(outcome)
     matched = [d for d in decisions if d.matched]
     for decision in decisions:
@@ -125,7 +130,7 @@ def summary(outcome: dict, relationship_figures: dict, peak_mb: float) -> dict:
         by_kind.setdefault(decision.kind, [0, 0])[0] += 1
         by_kind[decision.kind][1] += decision.matched
     return {
-        "bench": "advice", "decisions": len(decisions), "matched": len(matched),
+        "bench": "advice", **(sizes or {}), "decisions": len(decisions), "matched": len(matched),
         "match_share": round(len(matched) / len(decisions), 3) if decisions else None,
         **figures,
         "matched_by_kind": {kind: f"{hit}/{total}" for kind, (total, hit) in sorted(by_kind.items())},
@@ -152,7 +157,9 @@ def relationship_scale(admin_dsn: str, tables: int, rows: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=300_000, help="rows of each published-shape table")
-    parser.add_argument("--sample-rows", type=int, default=100_000, help="rows each proof loads into both layouts")
+    parser.add_argument("--sample-rows", type=int, default=100_000,
+                        help="rows each proof loads into both layouts (the issue's default; at 100k chdb's fixed "
+                             "per-query cost of a few ms dominates every query: larger samples show the layouts)")
     parser.add_argument("--tpch-scale", type=float, default=0.01, help="TPC-H scale factor (0.01: lineitem 60k rows)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each proof query")
     parser.add_argument("--relationship-tables", type=int, default=50)
@@ -182,7 +189,8 @@ def main() -> None:
         if server is not None:
             server.stop()
     peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    print(json.dumps(summary(outcome, relationships, peak_mb)))
+    sizes = {"rows": args.rows, "sample_rows": args.sample_rows, "tpch_scale": args.tpch_scale}
+    print(json.dumps(summary(outcome, relationships, peak_mb, sizes)))
 
 
 if __name__ == "__main__":

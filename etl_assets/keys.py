@@ -90,3 +90,8 @@ def stream_pool(source: str) -> str:
 def definition_name(prefix: str, source: str) -> str:
     """A sensor, schedule or job name for a source (``incremental_shop_db``)."""
     return f"{prefix}_{key_component(source)}"
+
+
+def proof_dimensions_key() -> AssetKey:
+    """The recommendations and profiles of the tables found relationships reference, for the proofs' joins."""
+    return AssetKey([PROOF, "dimensions"])

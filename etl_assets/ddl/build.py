@@ -44,7 +44,7 @@ def build_ddl(
         raise ValueError(f"{schema.source}.{schema.name}: no columns to create a table with")
     _check_columns_exist(schema, recommendation)
     table = Table(schema, recommendation, namespace, {c.name: c for c in profile.columns} if profile else {},
-                  cluster)
+                  cluster, profile.row_count if profile else None)
     module = DIALECTS.get(dialect)
     if module is None:
         raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")

@@ -47,6 +47,8 @@ class Table:
     namespace: str
     profiles: dict[str, ColumnProfile]
     cluster: str | None
+    row_count: int | None = None
+    """Rows the profile saw (None without a profile)."""
 
     @property
     def name(self) -> str:

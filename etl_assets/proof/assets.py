@@ -16,13 +16,25 @@ from pydantic import Field
 
 from etl_assets.catalog import SourceTable, raw_namespace
 from etl_assets.conventions import code_reference
-from etl_assets.keys import DDL, PROFILE, PROOF, RECOMMENDATION, asset_key, group_name, relationships_key
+from etl_assets.keys import (
+    DDL,
+    PROFILE,
+    PROOF,
+    RECOMMENDATION,
+    asset_key,
+    group_name,
+    proof_dimensions_key,
+    relationships_key,
+)
 from etl_assets.paths import resolve
 from etl_assets.profile.model import TableProfile
+from etl_assets.proof.dimensions import Dimension, Join
 from etl_assets.proof.engines import engine_for
 from etl_assets.proof.measure import DEFAULT_RUNS, DEFAULT_SAMPLE_ROWS, MIN_MEASURED_ROWS, ProofPlan, prove
 from etl_assets.proof.model import Proof
-from etl_assets.proof.queries import JoinTarget, ProofQuery, logged_queries
+from etl_assets.proof.queries import ProofQuery, logged_queries
+from etl_assets.conventions import catalog_owners
+from etl_assets.recommend.assets import as_relationships
 from etl_assets.recommend.model import Recommendation
 from etl_assets.recommend.querylog import QueryLogUnavailable, read_sql_file
 from etl_assets.relationships.model import Relationships
@@ -53,14 +65,42 @@ def proof_key(source: str, table: str) -> dg.AssetKey:
 def build_proof_assets(tables: list[SourceTable], *, relationships: bool = False,
                        query_log_file: str | Path | None = None, warehouse_kind: str = "postgres"
                        ) -> list[dg.AssetsDefinition]:
-    """One proof asset per table; with ``relationships`` each also reads ``relationships/catalog`` and times a
-    join on the table's foreign-key candidates."""
+    """One proof asset per table; with ``relationships`` each also reads ``relationships/catalog`` and the
+    ``proof/dimensions`` asset (built here too) and times a join on the table's foreign-key candidates."""
     default_log = str(query_log_file or os.environ.get("AIETL_QUERY_LOG", ""))
-    return [_proof_asset(table, relationships, default_log, warehouse_kind) for table in tables]
+    by_key = {(t.source, t.name): t for t in tables}
+    proofs = [_proof_asset(table, relationships, default_log, warehouse_kind, by_key) for table in tables]
+    return [_dimensions_asset(tables), *proofs] if relationships else proofs
 
 
-def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str,
-                 warehouse_kind: str) -> dg.AssetsDefinition:
+def _dimensions_asset(tables: list[SourceTable]) -> dg.AssetsDefinition:
+    """One fan-in over every table's recommendation and profile, so a proof depends on it alone: which tables a
+    fact joins is known only once relationships are found, and an input per table on every proof would make the
+    graph quadratic in the number of tables."""
+    ins = {"relationships": dg.AssetIn(key=relationships_key())}
+    for i, table in enumerate(tables):
+        ins[f"recommendation_{i}"] = dg.AssetIn(key=asset_key(RECOMMENDATION, table.source, table.name))
+        ins[f"profile_{i}"] = dg.AssetIn(key=asset_key(PROFILE, table.source, table.name))
+
+    @dg.asset(
+        key=proof_dimensions_key(), ins=ins, group_name=PROOF, kinds={"python"}, owners=catalog_owners(tables),
+        metadata=code_reference(build_proof_assets), tags={"aietl/layer": "proof"},
+        description="The recommendation and profile of every table a found relationship references: each proof "
+                    "joins its own layout (naive or recommended) of these dimensions.",
+    )
+    def proof_dimensions(context: dg.AssetExecutionContext, relationships, **inputs: Any) -> dg.Output:
+        referenced = {(r.ref_table.source, r.ref_table.table) for r in as_relationships(relationships).relationships}
+        chosen = {(t.source, t.name): {"recommendation": _as(inputs[f"recommendation_{i}"], Recommendation),
+                                       "profile": _as(inputs[f"profile_{i}"], TableProfile)}
+                  for i, t in enumerate(tables) if (t.source, t.name) in referenced}
+        return dg.Output(chosen, metadata={"dimensions": dg.MetadataValue.text(
+            ", ".join(f"{source}.{table}" for source, table in sorted(chosen)) or "none")})
+
+    return proof_dimensions
+
+
+def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str, warehouse_kind: str,
+                 tables_by_key: dict[tuple[str, str], SourceTable]) -> dg.AssetsDefinition:
     key = proof_key(table.source, table.name)
     ins = {
         "ddl": dg.AssetIn(key=asset_key(DDL, table.source, table.name)),
@@ -69,6 +109,7 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str,
     }
     if with_relationships:
         ins["relationships"] = dg.AssetIn(key=relationships_key())
+        ins["dimensions"] = dg.AssetIn(key=proof_dimensions_key())
 
     @dg.asset(
         key=key, ins=ins, group_name=group_name(table.source), config_schema=PROOF_CONFIG_SCHEMA,
@@ -91,7 +132,8 @@ def _proof_asset(table: SourceTable, with_relationships: bool, default_log: str,
         plan = ProofPlan(
             schema=table.schema, recommendation=_as(recommendation, Recommendation), profile=_as(profile, TableProfile),
             raw_namespace=raw_namespace(table.source), sample_rows=config.sample_rows, runs=config.runs,
-            joins=_joins(extra.get("relationships"), table), logged=logged, query_origin=origin or "profile",
+            joins=_joins(extra.get("relationships"), extra.get("dimensions"), table, tables_by_key), logged=logged,
+            query_origin=origin or "profile",
             keep_tables=config.keep_tables, min_rows=config.min_rows,
         )
         result = prove(engine, plan)
@@ -124,14 +166,21 @@ def _logged(context: dg.AssetExecutionContext, config: ProofConfig, table: Sourc
     return queries, Path(log_file).name if queries else ""
 
 
-def _joins(relationships: Any, table: SourceTable) -> list[JoinTarget]:
-    """The table's foreign-key candidates, cleanest first, as joins against the referenced raw tables."""
+def _joins(relationships: Any, dimensions: dict | None, table: SourceTable,
+           tables: dict[tuple[str, str], SourceTable]) -> list[Join]:
+    """The table's foreign-key candidates, cleanest first, each with the dimension it references."""
     if relationships is None:
         return []
     found = _as(relationships, Relationships).outgoing(table.source, table.name)
-    ordered = sorted(found, key=lambda r: (-r.match_share, r.ref_table.table, r.columns))
-    return [JoinTarget(r.columns, raw_namespace(r.ref_table.source), r.ref_table.table, r.ref_columns)
-            for r in ordered]
+    joins = []
+    for r in sorted(found, key=lambda r: (-r.match_share, r.ref_table.table, r.columns)):
+        ref = (r.ref_table.source, r.ref_table.table)
+        laid_out, ref_table = (dimensions or {}).get(ref), tables.get(ref)
+        dimension = (Dimension(ref_table.schema, raw_namespace(ref_table.source), laid_out["recommendation"],
+                               laid_out["profile"]) if laid_out and ref_table else None)
+        joins.append(Join(r.columns, r.ref_table.table, r.ref_columns, dimension,
+                          self_reference=ref == (table.source, table.name)))
+    return joins
 
 
 def proof_metadata(proof: Proof) -> dict[str, dg.MetadataValue]:

@@ -18,11 +18,12 @@ from sqlglot import exp
 
 from etl_assets.ddl.build import build_ddl
 from etl_assets.profile.model import TableProfile
+from etl_assets.proof.dimensions import Join, lay_out
 from etl_assets.proof.engines import Engine, copy_statement, table_ref
 from etl_assets.proof.model import Proof, QueryTiming
 from etl_assets.proof.naive import naive_ddl
 from etl_assets.proof.queries import (
-    JoinTarget,
+    MAX_JOINS,
     ProofQuery,
     SampleFacts,
     derived_queries,
@@ -53,7 +54,7 @@ class ProofPlan:
     raw_namespace: str
     sample_rows: int = DEFAULT_SAMPLE_ROWS
     runs: int = DEFAULT_RUNS
-    joins: Sequence[JoinTarget] = ()
+    joins: Sequence[Join] = ()
     logged: Sequence[ProofQuery] = ()
     query_origin: str = "profile"
     keep_tables: bool = False
@@ -112,9 +113,10 @@ def _measure(engine: Engine, plan: ProofPlan, proof: Proof, naive_ns: str, rec_n
         engine.maintain(namespace, schema.name)
     proof.naive_bytes = engine.size_bytes(naive_ns, schema.name)
     proof.recommended_bytes = engine.size_bytes(rec_ns, schema.name)
+    joins = [] if plan.logged else lay_out(engine, plan.joins[:MAX_JOINS], schema, naive_ns, rec_ns, plan.sample_rows,
+                                           proof.notes)
     queries = list(plan.logged) or derived_queries(plan.profile, plan.recommendation,
-                                                   sample_facts(engine, plan, naive_ns, proof.rows_loaded),
-                                                   plan.joins)
+                                                   sample_facts(engine, plan, naive_ns, proof.rows_loaded), joins)
     if not plan.logged:
         proof.query_origin = "profile"
     proof.queries = [_timed(engine, query, naive_ns, rec_ns, schema.name, plan.runs) for query in queries]
@@ -164,11 +166,14 @@ def sample_facts(engine: Engine, plan: ProofPlan, namespace: str, rows: int) -> 
 
 
 def _timed(engine: Engine, query: ProofQuery, naive_ns: str, rec_ns: str, table: str, runs: int) -> QueryTiming:
-    recommended_sql = render(query, rec_ns, table, engine.dialect)
+    naive_sql, recommended_sql = render(query, naive_ns, table, engine.dialect), render(query, rec_ns, table,
+                                                                                       engine.dialect)
     timing = QueryTiming(query.name, query.kind, recommended_sql)
     try:
         (timing.naive_ms, timing.naive_rows), (timing.recommended_ms, timing.recommended_rows) = engine.time(
-            [render(query, naive_ns, table, engine.dialect), recommended_sql], runs)
+            [naive_sql, recommended_sql], runs)
+        timing.naive_read_rows, timing.recommended_read_rows = engine.rows_read(naive_sql), engine.rows_read(
+            recommended_sql)
     except Exception as error:  # noqa: BLE001 - one failing query is reported with the others still measured
         timing.error = _first_line(error)
     return timing

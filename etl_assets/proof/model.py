@@ -26,6 +26,9 @@ class QueryTiming:
     naive_rows: int | None = None
     recommended_rows: int | None = None
     error: str | None = None
+    naive_read_rows: int | None = None
+    recommended_read_rows: int | None = None
+    """Rows the engine read to answer it (ClickHouse: what the sort key, partitions and skip indexes spared)."""
 
     @property
     def naive_median_ms(self) -> float | None:

@@ -24,6 +24,8 @@ from etl_assets.recommend.querylog import LoggedQuery
 
 PLACEHOLDER = "__aietl_proof_table__"
 """Stands for the measured table (naive or recommended) until :func:`render` puts the real one in."""
+LAYOUT_NAMESPACE = "__aietl_proof_layout__"
+"""Stands for the measured layout's namespace in a join: each layout joins its own layout of the dimension."""
 TIME_WINDOW_SHARE = 0.1
 """The time-range query reads this share of the sample's time span, from its middle."""
 GROUP_BY_COLUMNS = 2
@@ -43,10 +45,10 @@ class ProofQuery:
 
 @dataclass(frozen=True)
 class JoinTarget:
-    """A found relationship: ``columns`` of the measured table reference ``ref_columns`` of ``namespace.table``."""
+    """A found relationship: ``columns`` of the measured table reference ``ref_columns`` of ``table``, laid out
+    beside it in the same namespace (``etl_assets.proof.dimensions``)."""
 
     columns: tuple[str, ...]
-    namespace: str
     table: str
     ref_columns: tuple[str, ...]
 
@@ -128,8 +130,12 @@ def group_columns(profile: TableProfile, recommendation: Recommendation) -> list
 
 
 def _measure_sums(profile: TableProfile, recommendation: Recommendation, limit: int) -> list[exp.Expr]:
-    excluded = {*recommendation.primary_key, *recommendation.order_by, *recommendation.low_cardinality}
-    measures = [c.name for c in profile.columns if _is_measure(c) and c.name not in excluded][:limit]
+    """Sums of the measures with the most distinct values (quantities, not codes such as a year or a month);
+    key, sort, low-cardinality and foreign-key columns are never summed."""
+    excluded = {*recommendation.primary_key, *recommendation.order_by, *recommendation.low_cardinality,
+                *(name for fk in recommendation.foreign_keys for name in fk.columns)}
+    candidates = [c for c in profile.columns if _is_measure(c) and c.name not in excluded]
+    measures = [c.name for c in sorted(candidates, key=lambda c: -c.distinct_count)][:limit]
     return [exp.Sum(this=_column(name)).as_(f"sum_{i}") for i, name in enumerate(measures)]
 
 
@@ -152,7 +158,8 @@ def _join(target: JoinTarget) -> ProofQuery:
     on = exp.and_(*(exp.EQ(this=exp.column(c, table=fact, quoted=True), expression=exp.column(r, table=dim,
                                                                                                 quoted=True))
                     for c, r in zip(target.columns, target.ref_columns, strict=True)))
-    ref = exp.Table(this=_ident(target.table), db=_ident(target.namespace), alias=exp.TableAlias(this=_ident(dim)))
+    ref = exp.Table(this=_ident(target.table), db=exp.to_identifier(LAYOUT_NAMESPACE),
+                    alias=exp.TableAlias(this=_ident(dim)))
     tree = (exp.select(exp.Count(this=exp.Star()).as_("row_count")).from_(_placeholder(fact))
             .join(ref, on=on, join_type="inner"))
     return ProofQuery(f"join on {', '.join(target.columns)} -> {target.table}", "join", tree)
@@ -204,10 +211,13 @@ def _retarget(tree: exp.Query, table: str, namespace: str) -> exp.Query:
 
 
 def render(query: ProofQuery, namespace: str, table: str, dialect: str) -> str:
-    """The query's SQL in ``dialect`` with the placeholder replaced by ``namespace.table``."""
+    """The query's SQL in ``dialect`` with the placeholder replaced by ``namespace.table`` (and a joined
+    dimension's placeholder namespace by ``namespace``)."""
     def swap(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Table) and node.name == PLACEHOLDER:
             return exp.Table(this=_ident(table), db=_ident(namespace), alias=node.args.get("alias"))
+        if isinstance(node, exp.Table) and node.db == LAYOUT_NAMESPACE:
+            return exp.Table(this=node.this.copy(), db=_ident(namespace), alias=node.args.get("alias"))
         return node
 
     return query.tree.transform(swap).sql(dialect=dialect)

@@ -15,10 +15,12 @@ from etl_assets.ddl.assets import build_ddl_assets
 from etl_assets.keys import relationships_key
 from etl_assets.profile.assets import build_profile_assets
 from etl_assets.proof.assets import CHECK, build_proof_assets, proof_key
-from etl_assets.proof.measure import NAMESPACE_PREFIX
+from etl_assets.proof.engines import ClickHouseEngine
+from etl_assets.proof.measure import NAMESPACE_PREFIX, proof_namespaces
 from etl_assets.proof.model import Proof
 from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.recommend.model import Recommendation
+from etl_assets.relationships.assets import build_relationship_assets
 from etl_assets.relationships.model import CandidateKey, Relationships, TableRef
 from etl_assets.reports.assets import OPTIONAL_INPUT_KEY, build_report_assets, stored_or_none
 from resources.clickhouse import ClickHouseResource
@@ -234,3 +236,93 @@ def test_the_analysis_report_renders_before_any_proof_ran(pg_dsn: str, tmp_path:
     assert materialization.metadata["proofs"].value == 0
     markdown = Path(materialization.metadata["path_md"].value).read_text(encoding="utf-8")
     assert "no proof yet" in markdown and "proof/air/flights" in markdown
+
+
+CARRIERS = TableSchema("air", "carriers", [Column("code", "string"), Column("name", "string")])
+AIRPORTS = TableSchema("air", "airports", [Column("faa", "string"), Column("city", "string"),
+                                           Column("altitude", "int64")])
+
+
+def test_each_layout_joins_its_own_layout_of_the_dimension(pg_dsn: str, tmp_path: Path) -> None:
+    """flights -> carriers (8 rows: copied whole) and flights -> airports (30,000 rows, more than the sample: only
+    the 60 the sample references), each built in both proof namespaces from its own recommendation."""
+    warehouse = ClickHouseResource(chdb_path=str(tmp_path / "chdb"))
+    warehouse.execute("CREATE DATABASE IF NOT EXISTS raw_air")
+    warehouse.execute("""CREATE TABLE raw_air.flights (flight_id Nullable(Int64), carrier Nullable(String),
+                         origin Nullable(String), dep_time Nullable(DateTime64(6, 'UTC')),
+                         dep_delay Nullable(Float64), distance Nullable(Int64)) ENGINE = MergeTree ORDER BY tuple()""")
+    warehouse.execute(CH_FILL, {"rows": ROWS})
+    warehouse.execute("""CREATE TABLE raw_air.carriers (code Nullable(String), name Nullable(String))
+                         ENGINE = MergeTree ORDER BY tuple()""")
+    warehouse.execute("""INSERT INTO raw_air.carriers SELECT c, concat('Carrier ', c)
+                         FROM (SELECT arrayJoin(['AA','DL','UA','WN','B6','AS','NK','F9']) AS c)""")
+    warehouse.execute("""CREATE TABLE raw_air.airports (faa Nullable(String), city Nullable(String),
+                         altitude Nullable(Int64)) ENGINE = MergeTree ORDER BY tuple()""")
+    warehouse.execute("""INSERT INTO raw_air.airports SELECT concat('O', toString(number)),
+                         concat('City ', toString(number % 900)), number % 3000 FROM numbers(30000)""")
+    tables = [flights(), *(SourceTable(kind="files", schema=s, sync=SyncSettings(), batch_size=10_000,
+                                       semantic_search=False, text_columns=(), checks=CheckSettings(),
+                                       target="warehouse") for s in (CARRIERS, AIRPORTS))]
+    assets = [*build_profile_assets(tables, retry_policy=None), *build_relationship_assets(tables),
+              *build_recommendation_assets(tables), *build_ddl_assets(tables),
+              *build_proof_assets(tables, relationships=True)]
+    node = proof_key("air", "flights").to_python_identifier()
+
+    result = dg.materialize(
+        assets, resources={"warehouse": warehouse, "llm": LlmResource(),
+                           "metadata": MetadataResource(postgres=PostgresResource.from_dsn(pg_dsn))},
+        run_config={"ops": {node: {"config": {"sample_rows": ROWS, "runs": 2, "keep_tables": True}}}},
+        instance=dg.DagsterInstance.ephemeral(), selection=dg.AssetSelection.all() - dg.AssetSelection.keys(
+            proof_key("air", "carriers"), proof_key("air", "airports")))
+
+    assert result.success
+    proof = result.output_for_node(node)
+    joins = [q for q in proof.queries if q.kind == "join"]
+    assert sorted(q.name for q in joins) == ["join on carrier -> carriers", "join on origin -> airports"], \
+        "\n".join(proof.notes)
+    naive_ns, rec_ns = proof_namespaces("air", "flights")
+    for query in joins:
+        assert query.error is None and query.naive_rows == query.recommended_rows, query
+        assert "raw_air" not in query.sql and f'"{rec_ns}"' in query.sql.replace("`", '"'), query.sql
+    assert any("dimension air.carriers" in note and "copied whole (8 rows)" in note for note in proof.notes)
+    assert any("dimension air.airports" in note and "only its rows the sample references" in note
+               for note in proof.notes)
+
+    def count(namespace: str, table: str) -> int:
+        return warehouse.query_arrow(f"SELECT count() AS n FROM `{namespace}`.`{table}`").to_pylist()[0]["n"]
+
+    assert count(naive_ns, "airports") == count(rec_ns, "airports") == 60
+    assert count(naive_ns, "carriers") == count(rec_ns, "carriers") == 8
+    naive_types, rec_types = (dict(warehouse.table_columns(ns, "carriers")) for ns in (naive_ns, rec_ns))
+    assert naive_types["code"] == "Nullable(String)" and naive_types["code"] != rec_types["code"], rec_types
+    for namespace in (naive_ns, rec_ns):
+        warehouse.execute(f"DROP DATABASE IF EXISTS `{namespace}` SYNC")
+
+
+def test_timed_clickhouse_queries_skip_no_granule_thanks_to_a_cache(tmp_path: Path) -> None:
+    """The query condition cache (on by default in chdb) lets a repeated filter on an unsorted table skip the
+    granules the first run found empty; the proof's timing must read them all every time, as the first run did."""
+    rows = 500_000
+    warehouse = ClickHouseResource(chdb_path=str(tmp_path / "chdb"))
+    warehouse.execute("CREATE DATABASE IF NOT EXISTS cache_probe")
+    warehouse.execute("""CREATE TABLE cache_probe.t (id Nullable(Int64), v Nullable(Int64))
+                         ENGINE = MergeTree ORDER BY tuple()""")
+    warehouse.execute("INSERT INTO cache_probe.t SELECT number, number % 7 FROM numbers({rows:UInt64})",
+                      {"rows": rows})
+    warehouse.execute("OPTIMIZE TABLE cache_probe.t FINAL")
+    engine = ClickHouseEngine(warehouse)
+    statement = "SELECT count() AS n FROM cache_probe.t WHERE id = 123456"
+
+    with warehouse.session():
+        warehouse.query_arrow(statement)
+        before = engine.selected_rows()
+        warehouse.query_arrow(statement)
+        cached = engine.selected_rows() - before
+        before = engine.selected_rows()
+        ((timings, result_rows),) = engine.time([statement], runs=2)
+        timed = engine.selected_rows() - before
+
+    assert cached < rows / 2, "control: with default settings the repeated filter skips granules in this engine"
+    assert len(timings) == 2 and result_rows == 1
+    assert timed >= 3 * rows, "warm-up and both timed runs each read every row"
+    assert engine.rows_read(statement) >= rows

@@ -235,7 +235,7 @@ class PlatformRun:
 
 
 def run_platform(directory: Path, source: str, warehouse: object, metadata: object, *, proofs: bool = True,
-                 sample_rows: int = 100_000, runs: int = 5) -> PlatformRun:
+                 sample_rows: int = 100_000, runs: int = 5, keep_tables: bool = False) -> PlatformRun:
     """Every file of ``directory`` through the real assets (raw landing, profile, relationships, recommendation,
     DDL and, with ``proofs``, the proof on ``warehouse``) in one ``dg.materialize``."""
     import dagster as dg
@@ -260,8 +260,8 @@ def run_platform(directory: Path, source: str, warehouse: object, metadata: obje
               *build_profile_assets(tables, warehouse_kind=kind, retry_policy=None),
               *build_relationship_assets(tables), *build_recommendation_assets(tables), *build_ddl_assets(tables),
               *(build_proof_assets(tables, relationships=True) if proofs else [])]
-    config = {proof_key(t.source, t.name).to_python_identifier(): {"config": {"sample_rows": sample_rows,
-                                                                             "runs": runs}}
+    proof_config = {"sample_rows": sample_rows, "runs": runs, "keep_tables": keep_tables}
+    config = {proof_key(t.source, t.name).to_python_identifier(): {"config": proof_config}
               for t in tables} if proofs else {}
     result = dg.materialize(assets, resources={"warehouse": warehouse, "metadata": metadata, "llm": LlmResource(),
                                                source_resource_key(source): files},

@@ -77,10 +77,10 @@ def _engine_name(identifier: sqlglot.exp.Identifier) -> bool:
     return isinstance(identifier.parent, sqlglot.exp.EngineProperty)
 
 
-def stored(columns: str) -> str:
-    """ClickHouse column definitions with the codecs of a stored table: Delta + ZSTD for times, ZSTD otherwise."""
+def stored(columns: str, codecs: dict[str, str]) -> str:
+    """ClickHouse column definitions of a stored table, ``codecs`` by column name (the others without CODEC)."""
     parts = re.split(r', (?=")', columns)
-    return ", ".join(f"{part} CODEC(Delta, ZSTD(1))" if "DateTime" in part else f"{part} CODEC(ZSTD(1))"
+    return ", ".join(f"{part} CODEC({codecs[part.split(chr(34))[1]]})" if part.split('"')[1] in codecs else part
                      for part in parts)
 
 
@@ -92,7 +92,8 @@ def test_clickhouse_layout_properties():
         low_cardinality=["status"], indexes=[Index(("customer_id",), "bloom_filter"), Index(("total",), "minmax")],
     )
     ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile)
-    columns = stored(ORDERS_COLUMNS["clickhouse"].replace('"status" String', '"status" LowCardinality(String)'))
+    columns = stored(ORDERS_COLUMNS["clickhouse"].replace('"status" String', '"status" LowCardinality(String)'),
+                     {"order_id": "T64, LZ4", "customer_id": "T64, LZ4", "store_id": "T64, LZ4"})
     assert_same_sql(ddl.sql(), f"""
         CREATE DATABASE IF NOT EXISTS "ns";
         CREATE TABLE IF NOT EXISTS "ns"."orders" (
@@ -103,10 +104,10 @@ def test_clickhouse_layout_properties():
         ENGINE=ReplacingMergeTree("updated_at") PARTITION BY toYYYYMM("created_at") ORDER BY ("status", "order_id")
     """, "clickhouse")
     assert ddl.notes == [
-        "CODEC(ZSTD(1)) on columns: smaller than the default LZ4 at a similar read speed (analytic data is written "
-        "once, read many times)",
-        "CODEC(Delta, ZSTD(1)) on time columns created_at, updated_at: consecutive values in sorted granules differ "
-        "little, Delta stores the differences",
+        "CODEC(T64, LZ4) on the integers order_id, customer_id, store_id (all but a leading sort column): T64 drops "
+        "the bits their range never uses, LZ4 keeps them fast to decode for sums and joins",
+        "default LZ4 (no CODEC) on the sort, partition, join and index columns status, total, created_at, "
+        "updated_at: every filter, group and join decodes them, and LZ4 decodes several times faster than ZSTD",
     ]
 
 
@@ -117,9 +118,11 @@ def test_clickhouse_cluster_gets_replicated_tables_and_a_distributed_table():
                             distribution_key=["customer_id"])
     ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile, cluster="prod")
     columns = ORDERS_COLUMNS["clickhouse"]
+    cold = {"customer_id": "T64, LZ4", "store_id": "T64, LZ4", "status": "ZSTD(1)", "total": "ZSTD(1)",
+            "created_at": "ZSTD(1)"}
     assert_same_sql(ddl.sql(), f"""
         CREATE DATABASE IF NOT EXISTS "ns" ON CLUSTER "prod";
-        CREATE TABLE IF NOT EXISTS "ns"."orders_local" ON CLUSTER "prod" ({stored(columns)})
+        CREATE TABLE IF NOT EXISTS "ns"."orders_local" ON CLUSTER "prod" ({stored(columns, cold)})
         ENGINE=ReplicatedReplacingMergeTree('/clickhouse/tables/{{shard}}/{{database}}/{{table}}', '{{replica}}',
                                             "updated_at")
         ORDER BY ("order_id");
@@ -230,3 +233,25 @@ def test_every_dialect_is_built():
     schema, profile, ruled = orders_case()
     assert list(build_all(schema, ruled, namespace="ns", profile=profile)) == list(DIALECTS)
     assert list(DIALECTS) == ["postgres", "clickhouse", "mysql", "redshift", "snowflake", "bigquery"]
+
+
+def test_clickhouse_time_codec_follows_its_place_in_the_sort_key():
+    """Delta only where the time column ascends over runs of rows: leading the sort key, or after columns with few
+    value combinations (the profile's distinct counts); after a many-valued column it is cold and gets ZSTD."""
+    schema, profile, _ = orders_case()
+    few = Recommendation("shop_db", "orders", "clickhouse", order_by=["status", "created_at"],
+                         primary_key=["order_id"], low_cardinality=["status"])
+    many = Recommendation("shop_db", "orders", "clickhouse", order_by=["order_id", "created_at"],
+                          primary_key=["order_id"])
+    status = next(c for c in profile.columns if c.name == "status")
+    assert status.distinct_count * 8 <= profile.row_count
+
+    def created_at(layout: Recommendation) -> str:
+        ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile)
+        create = next(s for s in ddl.statements if isinstance(s, sqlglot.exp.Create) and s.kind == "TABLE")
+        (column,) = [d for d in create.find_all(sqlglot.exp.ColumnDef) if d.name == "created_at"]
+        return column.sql("clickhouse")
+
+    assert created_at(few).endswith("CODEC(Delta, LZ4)")
+    assert not created_at(many).endswith("CODEC(Delta, LZ4)") and "CODEC" not in created_at(many)
+    assert "CODEC(ZSTD(1))" in created_at(Recommendation("shop_db", "orders", "clickhouse", order_by=["order_id"]))

@@ -36,7 +36,7 @@ FACTS = SampleFacts(ROWS, (datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 11, 
 
 def test_queries_from_the_profile_cover_time_range_group_by_lookup_and_joins() -> None:
     recommendation = Recommendation("air", "flights", "clickhouse", low_cardinality=["carrier"])
-    joins = [JoinTarget(("carrier",), "raw_air", "carriers", ("code",))]
+    joins = [JoinTarget(("carrier",), "carriers", ("code",))]
 
     queries = derived_queries(flights_profile(), recommendation, FACTS, joins)
 
@@ -48,7 +48,8 @@ def test_queries_from_the_profile_cover_time_range_group_by_lookup_and_joins() -
                     'FROM "ns"."flights" GROUP BY "carrier"', "postgres")
     assert_same_sql(sql["point_lookup"], 'SELECT * FROM "ns"."flights" WHERE "id" = 500', "postgres")
     assert_same_sql(sql["join"], 'SELECT COUNT(*) AS row_count FROM "ns"."flights" AS "f" '
-                    'INNER JOIN "raw_air"."carriers" AS "d" ON "f"."carrier" = "d"."code"', "postgres")
+                    'INNER JOIN "ns"."carriers" AS "d" ON "f"."carrier" = "d"."code"', "postgres")
+    assert "raw_air" not in sql["join"], "each layout joins its own layout of the dimension, not the raw table"
 
 
 def test_without_a_time_column_or_key_only_what_the_profile_supports_is_asked() -> None:
