@@ -25,7 +25,7 @@ WAREHOUSE_KEY = "warehouse"
 
 def table_specs(tables: list[SourceTable]) -> list[TableSpec]:
     return [TableSpec(t.source, t.name, t.raw_namespace, tuple(t.schema.primary_key),
-                      {c.name: c.logical_type for c in t.schema.columns}) for t in tables]
+                      {c.name: c.logical_type for c in t.schema.columns}, t.sync.mode) for t in tables]
 
 
 def build_relationship_assets(tables: list[SourceTable], warehouse_kind: str = "postgres"

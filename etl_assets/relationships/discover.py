@@ -40,7 +40,7 @@ from etl_assets.relationships.keys import (
     key_family,
     key_priority,
 )
-from etl_assets.relationships.model import CandidateKey, Relationship, Relationships, TableRef
+from etl_assets.relationships.model import CandidateKey, KeyColumnType, Relationship, Relationships, TableRef
 from resources.protocol import SourceUnavailableError, error_text
 
 _T = TypeVar("_T")
@@ -56,6 +56,7 @@ class TableSpec:
     namespace: str
     declared: tuple[str, ...] = ()
     known_types: dict[str, str] = field(default_factory=dict)
+    sync_mode: str = "full"
 
 
 WORK_MEM = "256MB"
@@ -153,16 +154,17 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
     if not listed:
         return None
     notes: list[str] = []
-    typed = [(name, key_family(spec.known_types.get(name) or dialect.logical_type(str(native))))
-             for name, native in listed]
-    keyable = [(name, family) for name, family in typed if family is not None]
+    logical = {name: spec.known_types.get(name) or dialect.logical_type(str(native)) for name, native in listed}
+    keyable = [(name, family) for name, family in ((n, key_family(t)) for n, t in logical.items())
+               if family is not None]
     if len(keyable) > MAX_KEY_COLUMNS:
         ranked = sorted(range(len(keyable)), key=lambda i: (key_priority(keyable[i][0]), i))[:MAX_KEY_COLUMNS]
         notes.append(f"{spec.source}.{spec.table}: {len(keyable) - MAX_KEY_COLUMNS} of {len(keyable)} key-able "
                      f"columns not considered for keys or references (cap {MAX_KEY_COLUMNS})")
         keyable = [keyable[i] for i in sorted(ranked)]
     if not keyable:
-        return TableFacts(spec.source, spec.table, spec.namespace, 0, {}, [], list(spec.declared), notes)
+        return TableFacts(spec.source, spec.table, spec.namespace, 0, {}, [], list(spec.declared), notes,
+                          spec.sync_mode)
     strings = [name for name, family in keyable if family == "string"]
     subset = session.one(sql.subset_sql(session.dialect, spec.namespace, spec.table, [(name,) for name, _ in keyable],
                                         strings=strings))
@@ -180,11 +182,13 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
                                      exact if exact is not None else subset_distinct, stats.get(f"c{i}_len")))
         if non_null:
             facts[name] = ColumnFacts(name, family, non_null, stats[f"c{i}_min"], stats[f"c{i}_max"],
-                                      subset_distinct, exact, stats.get(f"c{i}_minlen"), stats.get(f"c{i}_len"))
+                                      subset_distinct, exact, stats.get(f"c{i}_minlen"), stats.get(f"c{i}_len"),
+                                      logical[name])
     search = find_keys(key_columns, rows, WarehouseKeyProbe(session, spec.namespace, spec.table, rows),
                        spec.declared)
     notes.extend(f"{spec.source}.{spec.table}: {note}" for note in search.notes)
-    return TableFacts(spec.source, spec.table, spec.namespace, rows, facts, search.keys, list(spec.declared), notes)
+    return TableFacts(spec.source, spec.table, spec.namespace, rows, facts, search.keys, list(spec.declared), notes,
+                      spec.sync_mode)
 
 
 def _families(candidate: Candidate) -> list[str]:
@@ -315,4 +319,12 @@ def _relationship(item: Verified) -> Relationship:
         evidence = "the values are contained in the key" + (" and the names agree" if c.named else "")
     return Relationship(TableRef(c.table.source, c.table.table), c.columns, TableRef(c.ref.source, c.ref.table),
                         c.ref_columns, round(item.match_share, 6), item.orphans, item.distinct_values,
-                        evidence=evidence)
+                        evidence=evidence, ref_types=tuple(_key_type(c.ref, k) for k in c.ref_columns))
+
+
+def _key_type(table: TableFacts, column: str) -> KeyColumnType:
+    facts = table.columns[column]
+    integer = facts.family == "integer"
+    return KeyColumnType(column, facts.logical, int(facts.min) if integer else None,
+                         int(facts.max) if integer else None,
+                         facts.max_length if facts.family == "string" else None, table.sync_mode)

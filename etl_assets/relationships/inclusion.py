@@ -47,6 +47,8 @@ class ColumnFacts:
     exact_distinct: int | None = None
     min_length: int | None = None
     max_length: int | None = None
+    logical: str = ""
+    """The column's logical type (``int32``, ``string`` ...)."""
 
     @property
     def span(self) -> int | None:
@@ -68,6 +70,7 @@ class TableFacts:
     keys: list[list[str]]
     declared: list[str]
     notes: list[str]
+    sync_mode: str = "full"
 
 
 @dataclass(frozen=True)

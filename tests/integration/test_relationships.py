@@ -196,3 +196,66 @@ def test_composite_time_join_gap_free_partial_and_uuid_keys(warehouse) -> None:
     assert planes.match_share == pytest.approx(50 / 52, abs=1e-6) and "gap-free" in planes.evidence
     device = by_dependent[("flights", ("device_id",))]
     assert device.clean and device.ref_table.table == "devices" and device.distinct_values == 40
+
+
+def test_foreign_key_columns_take_the_referenced_key_type_in_the_applied_ddl(warehouse) -> None:
+    """The fact's own range (1..200) fits int16 (ClickHouse UInt8), the key it references (1..40,000) needs int32
+    (UInt16): the fact's column is recommended int32 with the reason, and the DDL applied on the engine has the same
+    type on both sides (on PostgreSQL the FOREIGN KEY statement the DDL suggests then runs)."""
+    from psycopg import sql
+
+    from etl_assets.ddl.build import apply_ddl, build_ddl
+    from etl_assets.profile.pushdown import PushdownProfiler
+    from etl_assets.recommend.decisions import recommend
+
+    tables = {
+        "customers": (schema("customers", ("c_custkey", "int64"), ("c_name", "string")),
+                      {"c_custkey": list(range(1, 40_001)), "c_name": [f"Customer#{n:09d}" for n in range(40_000)]}),
+        "orders": (schema("orders", ("o_orderkey", "int64"), ("o_custkey", "int64"), ("o_clerk", "string")),
+                   {"o_orderkey": [4 * n + 1 for n in range(5_000)], "o_custkey": [1 + n % 200 for n in range(5_000)],
+                    "o_clerk": [f"Customer#{n % 1000 + 1:09d}"[:12] for n in range(5_000)]}),
+    }
+    specs = [land(warehouse, s, data) for s, data in tables.values()]
+    found = discover(warehouse, specs)
+    fk = next(r for r in found.relationships if r.columns == ("o_custkey",))
+    assert (fk.ref_table.table, fk.ref_columns, fk.clean) == ("customers", ("c_custkey",), True)
+    assert [(t.logical, t.min, t.max) for t in fk.ref_types] == [("int64", 1, 40_000)]
+
+    recommendations = {}
+    for spec in specs:
+        profile = PushdownProfiler(warehouse, spec.namespace, spec.table).profile(
+            spec.source, known_types=spec.known_types)
+        recommendations[spec.table] = recommend(profile, None, None, found)
+    orders, customers = recommendations["orders"], recommendations["customers"]
+    assert [(f.columns, f.ref_table) for f in orders.foreign_keys] == [(("o_custkey",), "customers")]
+    key_type, fk_type = customers.column_type("c_custkey"), orders.column_type("o_custkey")
+    assert key_type.logical == fk_type.logical == "int32"
+    assert "matches customers.c_custkey, which it references (own values 1..200)" in fk_type.reason
+    assert not fk_type.nullable and orders.column_type("o_orderkey").logical == "int16"
+
+    namespace = f"fk types {uuid.uuid4().hex[:6]}"
+    ddls = {name: build_ddl(tables[name][0], recommendations[name], warehouse.dialect, namespace=namespace)
+            for name in ("customers", "orders")}
+    if warehouse.dialect == "clickhouse":
+        from sqlglot import exp
+        warehouse.execute(exp.Create(kind="DATABASE", this=exp.to_identifier(namespace, quoted=True),
+                                     exists=True).sql("clickhouse"))
+    for ddl in ddls.values():
+        apply_ddl(warehouse, ddl.sql())
+    if warehouse.dialect == "clickhouse":
+        rows = warehouse.query_arrow(exp.select("table", "name", "type").from_("system.columns").where(
+            exp.column("database").eq(exp.Literal.string(namespace))).sql("clickhouse")).to_pylist()
+        types = {(r["table"], r["name"]): r["type"] for r in rows}
+        assert types[("customers", "c_custkey")] == types[("orders", "o_custkey")] == "UInt16"
+        return
+    statement = next(n for n in ddls["orders"].notes if n.startswith("foreign key (o_custkey)")).split(": ", 1)[1]
+    with warehouse.connect(autocommit=True) as connection:
+        types = dict(connection.execute(
+            "SELECT c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND a.attnum > 0", (namespace,)).fetchall())
+        assert types["customers.c_custkey"] == types["orders.o_custkey"] == "integer"
+        connection.execute(statement)
+        assert connection.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = "
+                                  "%s::regnamespace", (sql.Identifier(namespace).as_string(connection),)
+                                  ).fetchone()[0] == 1
