@@ -58,6 +58,10 @@ class TableSpec:
     declared: tuple[str, ...] = ()
     known_types: dict[str, str] = field(default_factory=dict)
     sync_mode: str = "full"
+    known_distinct: dict[str, int] = field(default_factory=dict)
+    """Exact distinct counts per column already computed (the table's profile) over ``known_rows`` rows: reused
+    instead of recounted while the table still has that many rows."""
+    known_rows: int | None = None
 
 
 WORK_MEM = "256MB"
@@ -173,8 +177,16 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
     unique_in_subset = [name for i, (name, _) in enumerate(keyable)
                         if subset_rows >= 2 and int(subset[f"u{i}"] or 0) == subset_rows
                         and int(subset.get(f"l{i}") or 0) <= MAX_KEY_TEXT_LENGTH]
-    stats = session.one(sql.facts_sql(session.dialect, spec.namespace, spec.table, keyable, unique_in_subset))
+    known = {n: spec.known_distinct[n] for n in unique_in_subset if n in spec.known_distinct}
+    counted = [n for n in unique_in_subset if n not in known]
+    stats = session.one(sql.facts_sql(session.dialect, spec.namespace, spec.table, keyable, counted))
     rows = int(stats["n"])
+    if known and rows != spec.known_rows:
+        notes.append(f"{spec.source}.{spec.table}: {rows:,} rows, not the {spec.known_rows:,} profiled: distinct "
+                     f"counts recounted")
+        recount = session.one(sql.distinct_sql(session.dialect, spec.namespace, spec.table, [(n,) for n in known]))
+        known = {n: int(recount[f"d{i}"] or 0) for i, n in enumerate(known)}
+    stats.update({f"c{i}_d": known[name] for i, (name, _) in enumerate(keyable) if name in known})
     key_columns, facts = [], {}
     for i, (name, family) in enumerate(keyable):
         non_null, subset_distinct = int(stats[f"c{i}_n"]), int(subset[f"u{i}"] or 0)

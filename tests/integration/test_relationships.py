@@ -4,6 +4,7 @@ columns) on PostgreSQL and on the chdb engine, and the ``relationships/catalog``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -259,3 +260,18 @@ def test_foreign_key_columns_take_the_referenced_key_type_in_the_applied_ddl(war
         assert connection.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = "
                                   "%s::regnamespace", (sql.Identifier(namespace).as_string(connection),)
                                   ).fetchone()[0] == 1
+
+
+def test_profiled_distinct_counts_are_reused_and_recounted_when_stale(warehouse) -> None:
+    """Counts passed in (the profile's) replace the recount while the row count matches; a table that changed
+    since it was profiled is recounted, so the answer stays exact."""
+    spec = land(warehouse, schema("reused", ("r_id", "int64"), ("r_code", "string")),
+                {"r_id": [5 * n for n in range(3000)], "r_code": [f"c{n}" for n in range(3000)]})
+    # a count passed in for the current row count is taken as it is (here one that says r_code repeats a value)
+    fresh = dataclasses.replace(spec, known_distinct={"r_id": 3000, "r_code": 2999}, known_rows=3000)
+    stale = dataclasses.replace(spec, known_distinct={"r_id": 2999, "r_code": 2999}, known_rows=2999)
+
+    assert [k.columns for k in discover(warehouse, [fresh]).keys] == [("r_id",)]
+    found = discover(warehouse, [stale])
+    assert [k.columns for k in found.keys] == [("r_id",), ("r_code",)]
+    assert any("not the 2,999 profiled: distinct counts recounted" in note for note in found.notes)
