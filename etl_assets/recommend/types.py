@@ -100,6 +100,8 @@ def _matched(own: ColumnType, key: KeyColumnType, target: str) -> ColumnType:
     fields = referenced_type(key)
     logical = fields["logical"]
     references = f"matches {target}, which it references"
+    if logical == own.logical != "string" and "which it references" in own.reason:  # a second key it references
+        return replace(own, reason=f"{own.reason}; also {references}")
     if logical.startswith("int") and own.logical.startswith("int"):
         low, high = (key.min, key.max) if fields["min_value"] is not None else INTEGER_RANGES[logical]
         if own.min_value is not None and not (low <= own.min_value and own.max_value <= high):

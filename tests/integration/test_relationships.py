@@ -275,3 +275,27 @@ def test_profiled_distinct_counts_are_reused_and_recounted_when_stale(warehouse)
     found = discover(warehouse, [stale])
     assert [k.columns for k in found.keys] == [("r_id",), ("r_code",)]
     assert any("not the 2,999 profiled: distinct counts recounted" in note for note in found.notes)
+
+
+def test_tpch_foreign_key_columns_get_their_keys_types(tpch_postgres) -> None:  # noqa: F811
+    """Each of TPC-H's foreign-key columns is recommended the type of the key it references (``l_suppkey`` holds
+    1..100 like ``s_suppkey``, ``ps_partkey`` like ``p_partkey`` ...), with the reason."""
+    from etl_assets.profile.pushdown import PushdownProfiler
+    from etl_assets.recommend.decisions import recommend
+
+    dsn, schemas = tpch_postgres
+    warehouse = PostgresResource.from_dsn(dsn)
+    specs = [spec_of(s) for s in schemas]
+    found = discover(warehouse, specs)
+    recommendations = {s.table: recommend(PushdownProfiler(warehouse, s.namespace, s.table).profile(
+        s.source, primary_key=s.declared, known_types=s.known_types), None, None, found) for s in specs}
+
+    checked = 0
+    for table, columns, ref_table, ref_columns in tpch.FOREIGN_KEYS:
+        for column, ref_column in zip(columns, ref_columns):
+            mine = recommendations[table].column_type(column)
+            theirs = recommendations[ref_table].column_type(ref_column)
+            assert (mine.logical, mine.max_length) == (theirs.logical, theirs.max_length), (table, column)
+            assert f"matches {ref_table}.{ref_column}, which it references" in mine.reason, (table, column)
+            checked += 1
+    assert checked >= 10
