@@ -206,7 +206,8 @@ def test_foreign_key_columns_take_the_key_type_unless_their_own_values_do_not_fi
                       reason="string, length 2..2")]
     fks = [ForeignKey(("cust",), "s", "customers", ("c_id",), ref_types=(KeyColumnType("c_id", "int64", 1, 40_000),)),
            ForeignKey(("shop",), "s", "shops", ("id",), 0.995, 2, ref_types=(KeyColumnType("id", "int64", 1, 99),)),
-           ForeignKey(("code",), "s", "carriers", ("code",), ref_types=(KeyColumnType("code", "string", max_length=3),))]
+           ForeignKey(("code",), "s", "carriers", ("code",),
+                      ref_types=(KeyColumnType("code", "string", max_length=3),))]
 
     cust, shop, code = match_references(own, fks)
 
