@@ -4,9 +4,10 @@ Pure logic over per-column facts. Cheap pruning first (same type family, the dep
 not more than the key has, overlapping min/max ranges, and the dependent's range inside the key's unless the names
 agree: a partial reference with orphans beyond the key's range is kept only then), then evidence: values
 contained in a key are evidence of a reference unless the containment follows from the ranges alone, which is the
-case for a gap-free integer key (any integer in [min, max] is in it) and for a column with one value. Such candidates need their names to agree (a
-tie-breaker elsewhere). After exact verification, each dependent column set keeps its clean references (the best
-named ones when several keys hold it), or else its best partial one when enough of its values match.
+case for a gap-free integer key (any integer in [min, max] is in it) and for a column with one value. Such
+candidates need their names to agree (a tie-breaker elsewhere). After exact verification, each dependent column set
+keeps its clean references (the best named ones when several keys hold it), or else its best partial one when
+enough of its values match.
 """
 
 from __future__ import annotations
