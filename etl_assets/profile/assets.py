@@ -124,6 +124,14 @@ def evaluate_checks(
     return [checks.with_severity(outcome, dict(settings.severity)) for outcome in outcomes]
 
 
+def read_profile(source: str, table: str) -> TableProfile | None:
+    """The table's last profile as written by its asset, or None (not profiled here yet, or unreadable)."""
+    try:
+        return TableProfile.from_dict(json.loads(profile_json_path(source, table).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def write_profile_json(profile: TableProfile) -> Path:
     path = profile_json_path(profile.source, profile.table)
     path.parent.mkdir(parents=True, exist_ok=True)

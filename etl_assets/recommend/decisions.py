@@ -71,7 +71,7 @@ from etl_assets.recommend.layout import choose_order_by, choose_partitioning
 from etl_assets.recommend.model import Index, Reason, Recommendation
 from etl_assets.recommend.querylog import TableUsage
 from etl_assets.recommend.roles import add_relationships, choose_role, main_join_key, measures
-from etl_assets.recommend.types import choose_column_types
+from etl_assets.recommend.types import choose_column_types, match_references
 from etl_assets.recommend.wording import append_only_fact, cadence_words, key_facts, summarize
 from etl_assets.relationships.model import Relationships
 
@@ -118,8 +118,8 @@ def _choose_column_types(facts: Facts, table: SourceTable | None, recommendation
             *([recommendation.partition_column] if recommendation.partition_column else [])}
     if facts.sync_cursor:
         keys.add(facts.sync_cursor)
-    recommendation.column_types = choose_column_types(facts.profile, table.schema if table else None,
-                                                      facts.sync_mode, keys, overrides)
+    own = choose_column_types(facts.profile, table.schema if table else None, facts.sync_mode, keys, overrides)
+    recommendation.column_types = match_references(own, recommendation.foreign_keys)
     for chosen in recommendation.column_types:
         recommendation.reasons.append(Reason(
             f"{chosen.name}: {chosen.logical}{'' if chosen.nullable else ' NOT NULL'}", chosen.reason))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from etl_assets.relationships.model import KeyColumnType, key_types
+
 TargetStore = Literal["postgres", "clickhouse", "parquet", "kafka"]
 TableRole = Literal["fact", "event_log", "dimension", "reference", "table", "empty"]
 
@@ -55,6 +57,8 @@ class ForeignKey:
     ref_columns: tuple[str, ...]
     match_share: float = 1.0
     orphans: int = 0
+    ref_types: tuple[KeyColumnType, ...] = ()
+    """What the referenced key columns' types are chosen from (the referencing columns take the same types)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,8 @@ class Recommendation:
         values["column_types"] = [ColumnType(**{**c, "enum_values": tuple(c.get("enum_values", ()))})
                                   for c in data.get("column_types", [])]
         values["foreign_keys"] = [ForeignKey(**{**f, "columns": tuple(f["columns"]),
-                                                "ref_columns": tuple(f["ref_columns"])})
+                                                "ref_columns": tuple(f["ref_columns"]),
+                                                "ref_types": key_types(f.get("ref_types", ()))})
                                   for f in data.get("foreign_keys", [])]
         values["joins"] = [Join(**{**j, "columns": tuple(j["columns"]), "ref_columns": tuple(j["ref_columns"])})
                            for j in data.get("joins", [])]

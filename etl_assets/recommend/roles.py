@@ -102,7 +102,8 @@ def add_relationships(facts: Facts, relationships: Relationships | None, recomme
                 f"{share}; {found.orphans:,} orphans (< {FOREIGN_KEY_MIN_MATCH:.0%})"))
             continue
         recommendation.foreign_keys.append(ForeignKey(found.columns, found.ref_table.source, found.ref_table.table,
-                                                      found.ref_columns, found.match_share, found.orphans))
+                                                      found.ref_columns, found.match_share, found.orphans,
+                                                      found.ref_types))
         clean = "clean" if found.clean else f"{found.orphans:,} orphans: not enforceable as is"
         recommendation.reasons.append(Reason(f"foreign key ({', '.join(found.columns)}) -> {target}",
                                              f"{share} ({clean})"))

@@ -14,12 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Mapping
+from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from etl_assets.profile.model import ColumnProfile, TableProfile
 from etl_assets.recommend.facts import is_low_cardinality, parse_instant
-from etl_assets.recommend.model import ColumnType
+from etl_assets.recommend.model import ColumnType, ForeignKey
+from etl_assets.relationships.model import KeyColumnType
 from resources.schema import TableSchema, parse_logical
 
 INTEGER_RANGES = {"int16": (-(2**15), 2**15 - 1), "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -54,13 +56,72 @@ def _choose(column: ColumnProfile, rows: int, sync_mode: str, key: bool, declare
                                                                 f"{null_reason}")
     if rows == 0:
         return ColumnType(column.name, column.logical_type, nullable, reason="no rows profiled: source type kept")
-    if sync_mode != "full" and column.logical_type.startswith("int") and (key or column.semantic_type == "identifier"):
+    if _growing_identifier(column.logical_type, sync_mode) and (key or column.semantic_type == "identifier"):
         return ColumnType(column.name, column.logical_type, nullable,
                           reason=f"{column.logical_type} kept: an identifier of a growing table (sync {sync_mode}) "
                                  f"outgrows the range seen ({column.min}..{column.max}); {null_reason}")
     logical, details, why = _narrowed(column, rows)
     chosen = ColumnType(column.name, logical, nullable, reason=f"{why}; {null_reason}", **details)
     return with_headroom(chosen, sync_mode)
+
+
+def _growing_identifier(logical: str, sync_mode: str) -> bool:
+    """An integer identifier of a table that gets new rows keeps its source type (new ids outgrow the range seen)."""
+    return sync_mode != "full" and logical.startswith("int")
+
+
+def referenced_type(key: KeyColumnType) -> dict[str, Any]:
+    """The type fields (``logical``, range or length bound) the key's own recommendation chooses for it, by the
+    same rules as :func:`_choose` for a key column: the source integer type of a growing table, else the narrowest
+    integer holding the key's range; strings as long as its longest value."""
+    if key.logical.startswith("int") and not _growing_identifier(key.logical, key.sync_mode) \
+            and key.min is not None and key.max is not None:
+        return {"logical": _narrowest(key.min, key.max), "min_value": key.min, "max_value": key.max}
+    if key.logical.startswith("int"):
+        return {"logical": key.logical, "min_value": None, "max_value": None}
+    return {"logical": key.logical, "max_length": key.max_length}
+
+
+def match_references(chosen: list[ColumnType], foreign_keys: Sequence[ForeignKey]) -> list[ColumnType]:
+    """The columns of recommended foreign keys take the type of the key they reference (joins then need no cast and
+    PostgreSQL/MySQL accept the FOREIGN KEY); nullability stays the column's own. An override in datasources.yaml
+    still wins, and a column whose own values (orphans) do not fit the key's type keeps its own type."""
+    by_name = {c.name: c for c in chosen}
+    for fk in foreign_keys:
+        for column, ref_column, key in zip(fk.columns, fk.ref_columns, fk.ref_types or [None] * len(fk.columns)):
+            own = by_name.get(column)
+            if own is None or key is None or own.reason.startswith("datasources.yaml"):
+                continue
+            by_name[column] = _matched(own, key, f"{fk.ref_table}.{ref_column}")
+    return [by_name[c.name] for c in chosen]
+
+
+def _matched(own: ColumnType, key: KeyColumnType, target: str) -> ColumnType:
+    fields = referenced_type(key)
+    logical = fields["logical"]
+    references = f"matches {target}, which it references"
+    if logical == own.logical != "string" and "which it references" in own.reason:  # a second key it references
+        return replace(own, reason=f"{own.reason}; also {references}")
+    if logical.startswith("int") and own.logical.startswith("int"):
+        low, high = (key.min, key.max) if fields["min_value"] is not None else INTEGER_RANGES[logical]
+        if own.min_value is not None and not (low <= own.min_value and own.max_value <= high):
+            return replace(own, reason=f"{own.reason}; kept: its values {own.min_value}..{own.max_value} fall "
+                                       f"outside {target} ({logical} {low}..{high}), which it references")
+        return replace(own, **fields, reason=f"{logical}: {references} (own values {own.min_value}.."
+                                             f"{own.max_value}); {_null_part(own.reason)}")
+    if logical == "string" and own.logical == "string":
+        longest = max((n for n in (own.max_length, fields["max_length"]) if n is not None), default=None)
+        return replace(own, max_length=longest, enum_values=(),
+                       fixed_length=own.fixed_length and longest == own.max_length,
+                       reason=f"string up to {longest}: {references} ({own.reason})")
+    if logical == own.logical:
+        return replace(own, reason=f"{own.reason}; {references}")
+    return replace(own, reason=f"{own.reason}; {target}, which it references, is {logical}")
+
+
+def _null_part(reason: str) -> str:
+    """The nullability part of a type decision's reason (after its last "; ")."""
+    return reason.rsplit("; ", 1)[-1]
 
 
 def _nullability(column: ColumnProfile, rows: int, sync_mode: str, key: bool, declared: bool) -> tuple[bool, str]:
@@ -101,8 +162,12 @@ def _integer(column: ColumnProfile, logical: str, why: str,
     low, high = whole or (_as_int(column.min), _as_int(column.max))
     if low is None or high is None:
         return logical, {}, f"{logical}: no range profiled"
-    narrowest = next(name for name, (lo, hi) in INTEGER_RANGES.items() if lo <= low and high <= hi)
+    narrowest = _narrowest(low, high)
     return narrowest, {"min_value": low, "max_value": high}, f"{narrowest}: {why}"
+
+
+def _narrowest(low: int, high: int) -> str:
+    return next(name for name, (lo, hi) in INTEGER_RANGES.items() if lo <= low and high <= hi)
 
 
 def _whole_range(column: ColumnProfile) -> tuple[int, int] | None:

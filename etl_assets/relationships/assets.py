@@ -16,6 +16,7 @@ import yaml
 from etl_assets.catalog import SourceTable
 from etl_assets.conventions import catalog_owners, code_reference
 from etl_assets.keys import PROFILE, RAW, RELATIONSHIPS, asset_key, relationships_key
+from etl_assets.profile.assets import read_profile
 from etl_assets.relationships.discover import TableSpec, discover
 from etl_assets.relationships.model import Relationship, Relationships
 from etl_assets.relationships.store import write_relationships
@@ -24,8 +25,16 @@ WAREHOUSE_KEY = "warehouse"
 
 
 def table_specs(tables: list[SourceTable]) -> list[TableSpec]:
-    return [TableSpec(t.source, t.name, t.raw_namespace, tuple(t.schema.primary_key),
-                      {c.name: c.logical_type for c in t.schema.columns}) for t in tables]
+    """What discovery needs per table, with the exact distinct counts of its last profile (so none is recounted)."""
+    specs = []
+    for t in tables:
+        profile = read_profile(t.source, t.name)
+        specs.append(TableSpec(
+            t.source, t.name, t.raw_namespace, tuple(t.schema.primary_key),
+            {c.name: c.logical_type for c in t.schema.columns}, t.sync.mode,
+            {c.name: c.distinct_count for c in profile.columns} if profile else {},
+            profile.row_count if profile else None))
+    return specs
 
 
 def build_relationship_assets(tables: list[SourceTable], warehouse_kind: str = "postgres"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -40,7 +41,7 @@ from etl_assets.relationships.keys import (
     key_family,
     key_priority,
 )
-from etl_assets.relationships.model import CandidateKey, Relationship, Relationships, TableRef
+from etl_assets.relationships.model import CandidateKey, KeyColumnType, Relationship, Relationships, TableRef
 from resources.protocol import SourceUnavailableError, error_text
 
 _T = TypeVar("_T")
@@ -56,6 +57,11 @@ class TableSpec:
     namespace: str
     declared: tuple[str, ...] = ()
     known_types: dict[str, str] = field(default_factory=dict)
+    sync_mode: str = "full"
+    known_distinct: dict[str, int] = field(default_factory=dict)
+    """Exact distinct counts per column already computed (the table's profile) over ``known_rows`` rows: reused
+    instead of recounted while the table still has that many rows."""
+    known_rows: int | None = None
 
 
 WORK_MEM = "256MB"
@@ -153,16 +159,17 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
     if not listed:
         return None
     notes: list[str] = []
-    typed = [(name, key_family(spec.known_types.get(name) or dialect.logical_type(str(native))))
-             for name, native in listed]
-    keyable = [(name, family) for name, family in typed if family is not None]
+    logical = {name: spec.known_types.get(name) or dialect.logical_type(str(native)) for name, native in listed}
+    keyable = [(name, family) for name, family in ((n, key_family(t)) for n, t in logical.items())
+               if family is not None]
     if len(keyable) > MAX_KEY_COLUMNS:
         ranked = sorted(range(len(keyable)), key=lambda i: (key_priority(keyable[i][0]), i))[:MAX_KEY_COLUMNS]
         notes.append(f"{spec.source}.{spec.table}: {len(keyable) - MAX_KEY_COLUMNS} of {len(keyable)} key-able "
                      f"columns not considered for keys or references (cap {MAX_KEY_COLUMNS})")
         keyable = [keyable[i] for i in sorted(ranked)]
     if not keyable:
-        return TableFacts(spec.source, spec.table, spec.namespace, 0, {}, [], list(spec.declared), notes)
+        return TableFacts(spec.source, spec.table, spec.namespace, 0, {}, [], list(spec.declared), notes,
+                          spec.sync_mode)
     strings = [name for name, family in keyable if family == "string"]
     subset = session.one(sql.subset_sql(session.dialect, spec.namespace, spec.table, [(name,) for name, _ in keyable],
                                         strings=strings))
@@ -170,8 +177,16 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
     unique_in_subset = [name for i, (name, _) in enumerate(keyable)
                         if subset_rows >= 2 and int(subset[f"u{i}"] or 0) == subset_rows
                         and int(subset.get(f"l{i}") or 0) <= MAX_KEY_TEXT_LENGTH]
-    stats = session.one(sql.facts_sql(session.dialect, spec.namespace, spec.table, keyable, unique_in_subset))
+    known = {n: spec.known_distinct[n] for n in unique_in_subset if n in spec.known_distinct}
+    counted = [n for n in unique_in_subset if n not in known]
+    stats = session.one(sql.facts_sql(session.dialect, spec.namespace, spec.table, keyable, counted))
     rows = int(stats["n"])
+    if known and rows != spec.known_rows:
+        notes.append(f"{spec.source}.{spec.table}: {rows:,} rows, not the {spec.known_rows:,} profiled: distinct "
+                     f"counts recounted")
+        recount = session.one(sql.distinct_sql(session.dialect, spec.namespace, spec.table, [(n,) for n in known]))
+        known = {n: int(recount[f"d{i}"] or 0) for i, n in enumerate(known)}
+    stats.update({f"c{i}_d": known[name] for i, (name, _) in enumerate(keyable) if name in known})
     key_columns, facts = [], {}
     for i, (name, family) in enumerate(keyable):
         non_null, subset_distinct = int(stats[f"c{i}_n"]), int(subset[f"u{i}"] or 0)
@@ -180,11 +195,13 @@ def table_facts(session: Session, spec: TableSpec) -> TableFacts | None:
                                      exact if exact is not None else subset_distinct, stats.get(f"c{i}_len")))
         if non_null:
             facts[name] = ColumnFacts(name, family, non_null, stats[f"c{i}_min"], stats[f"c{i}_max"],
-                                      subset_distinct, exact, stats.get(f"c{i}_minlen"), stats.get(f"c{i}_len"))
+                                      subset_distinct, exact, stats.get(f"c{i}_minlen"), stats.get(f"c{i}_len"),
+                                      logical[name])
     search = find_keys(key_columns, rows, WarehouseKeyProbe(session, spec.namespace, spec.table, rows),
                        spec.declared)
     notes.extend(f"{spec.source}.{spec.table}: {note}" for note in search.notes)
-    return TableFacts(spec.source, spec.table, spec.namespace, rows, facts, search.keys, list(spec.declared), notes)
+    return TableFacts(spec.source, spec.table, spec.namespace, rows, facts, search.keys, list(spec.declared), notes,
+                      spec.sync_mode)
 
 
 def _families(candidate: Candidate) -> list[str]:
@@ -283,7 +300,9 @@ def discover(warehouse: Warehouse, specs: Sequence[TableSpec], workers: int | No
 
 
 def _discover(session: Session, specs: Sequence[TableSpec], workers: int) -> Relationships:
+    started = time.perf_counter()
     found = _parallel(lambda spec: (spec, table_facts(session, spec)), specs, workers)
+    facts_done = time.perf_counter()
     notes = [f"{spec.source}.{spec.table}: not in the warehouse ({spec.namespace}.{spec.table}); skipped"
              for spec, facts in found if facts is None]
     tables = [facts for _, facts in found if facts is not None]
@@ -293,10 +312,13 @@ def _discover(session: Session, specs: Sequence[TableSpec], workers: int) -> Rel
     for candidate in candidates(tables):
         groups.setdefault((candidate.ref.source, candidate.ref.table, candidate.ref_columns), []).append(candidate)
     probed = [c for group in _parallel(lambda g: _probe(session, g), groups.values(), workers) for c in group]
+    probe_done = time.perf_counter()
     kept = select(_verify(session, probed, workers))
+    verify_done = time.perf_counter()
     notes.append(f"{len(tables)} tables, {sum(len(t.keys) for t in tables)} candidate keys; "
                  f"{sum(len(g) for g in groups.values())} reference candidates after pruning, {len(probed)} verified "
-                 f"exactly, {len(kept)} kept")
+                 f"exactly, {len(kept)} kept; seconds: table facts and keys {facts_done - started:.1f}, probes "
+                 f"{probe_done - facts_done:.1f}, exact checks {verify_done - probe_done:.1f}")
     return Relationships(keys=_keys(tables), relationships=[_relationship(v) for v in kept], notes=notes)
 
 
@@ -315,4 +337,12 @@ def _relationship(item: Verified) -> Relationship:
         evidence = "the values are contained in the key" + (" and the names agree" if c.named else "")
     return Relationship(TableRef(c.table.source, c.table.table), c.columns, TableRef(c.ref.source, c.ref.table),
                         c.ref_columns, round(item.match_share, 6), item.orphans, item.distinct_values,
-                        evidence=evidence)
+                        evidence=evidence, ref_types=tuple(_key_type(c.ref, k) for k in c.ref_columns))
+
+
+def _key_type(table: TableFacts, column: str) -> KeyColumnType:
+    facts = table.columns[column]
+    integer = facts.family == "integer"
+    return KeyColumnType(column, facts.logical, int(facts.min) if integer else None,
+                         int(facts.max) if integer else None,
+                         facts.max_length if facts.family == "string" else None, table.sync_mode)

@@ -1,11 +1,13 @@
 """Which column sets may reference which candidate keys, which inclusions count as evidence, and which to keep.
 
 Pure logic over per-column facts. Cheap pruning first (same type family, the dependent's distinct values in a subset
-not more than the key has, overlapping min/max ranges), then evidence: values contained in a key are evidence of a
-reference unless the containment follows from the ranges alone, which is the case for a gap-free integer key (any
-integer in [min, max] is in it) and for a column with one value. Such candidates need their names to agree (a
-tie-breaker elsewhere). After exact verification, each dependent column set keeps its clean references (the best
-named ones when several keys hold it), or else its best partial one when enough of its values match.
+not more than the key has, overlapping min/max ranges, and the dependent's range inside the key's unless the names
+agree: a partial reference with orphans beyond the key's range is kept only then), then evidence: values
+contained in a key are evidence of a reference unless the containment follows from the ranges alone, which is the
+case for a gap-free integer key (any integer in [min, max] is in it) and for a column with one value. Such
+candidates need their names to agree (a tie-breaker elsewhere). After exact verification, each dependent column set
+keeps its clean references (the best named ones when several keys hold it), or else its best partial one when
+enough of its values match.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ class ColumnFacts:
     exact_distinct: int | None = None
     min_length: int | None = None
     max_length: int | None = None
+    logical: str = ""
+    """The column's logical type (``int32``, ``string`` ...)."""
 
     @property
     def span(self) -> int | None:
@@ -68,6 +72,7 @@ class TableFacts:
     keys: list[list[str]]
     declared: list[str]
     notes: list[str]
+    sync_mode: str = "full"
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,11 @@ def _overlaps(mine: ColumnFacts, theirs: ColumnFacts) -> bool:
     return not (mine.max < theirs.min or mine.min > theirs.max)
 
 
+def _within(mine: ColumnFacts, theirs: ColumnFacts) -> bool:
+    """The dependent's [min, max] lies inside the key's: every value can be a key value."""
+    return theirs.min <= mine.min and mine.max <= theirs.max
+
+
 def _lengths_within(mine: ColumnFacts, theirs: ColumnFacts) -> bool:
     if None in (mine.min_length, mine.max_length, theirs.min_length, theirs.max_length):
         return True
@@ -200,6 +210,8 @@ def _single(table: TableFacts, ref: TableFacts, key_column: str) -> list[Candida
             continue
         score = name_score(column.name, key_column, ref.table)
         if column.subset_distinct * _min_share(score) > ref.rows:
+            continue
+        if dense is None and score < NAME_EVIDENCE and not _within(column, key):
             continue
         if column.family == "string" and score < NAME_EVIDENCE and not _lengths_within(column, key):
             continue

@@ -30,6 +30,22 @@ class CandidateKey:
 
 
 @dataclass(frozen=True)
+class KeyColumnType:
+    """What a referenced key column's type is chosen from, so the columns that reference it can take the same type
+    (``recommend.types.referenced_type`` applies the rules the key's own recommendation applies)."""
+
+    column: str
+    logical: str
+    min: int | None = None
+    """Integer keys: the smallest and largest value (exact, from discovery's scan)."""
+    max: int | None = None
+    max_length: int | None = None
+    """String keys: the longest value."""
+    sync_mode: str = "full"
+    """The referenced table's sync mode (a growing table keeps its identifiers' source type)."""
+
+
+@dataclass(frozen=True)
 class Relationship:
     """Values of ``columns`` of ``table`` contained in the candidate key ``ref_columns`` of ``ref_table``."""
 
@@ -44,6 +60,8 @@ class Relationship:
     distinct_values: int
     evidence: str = ""
     """Why it is believed: contained in a key, or (gap-free integer keys) names that agree plus the ranges."""
+    ref_types: tuple[KeyColumnType, ...] = ()
+    """Per column of ``ref_columns``: what its type is chosen from."""
 
     @property
     def clean(self) -> bool:
@@ -79,7 +97,13 @@ class Relationships:
         keys = [CandidateKey(ref(k["table"]), tuple(k["columns"]), k.get("declared", False)) for k in data["keys"]]
         relationships = [
             Relationship(ref(r["table"]), tuple(r["columns"]), ref(r["ref_table"]), tuple(r["ref_columns"]),
-                         r["match_share"], r["orphans"], r["distinct_values"], r.get("evidence", ""))
+                         r["match_share"], r["orphans"], r["distinct_values"], r.get("evidence", ""),
+                         key_types(r.get("ref_types", ())))
             for r in data["relationships"]
         ]
         return cls(keys, relationships, list(data.get("notes", [])))
+
+
+def key_types(values: Any) -> tuple[KeyColumnType, ...]:
+    """``ref_types`` from their dicts (as JSON and the IO manager keep them) or as they are."""
+    return tuple(v if isinstance(v, KeyColumnType) else KeyColumnType(**v) for v in values or ())

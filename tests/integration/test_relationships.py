@@ -4,6 +4,7 @@ columns) on PostgreSQL and on the chdb engine, and the ``relationships/catalog``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -196,3 +197,105 @@ def test_composite_time_join_gap_free_partial_and_uuid_keys(warehouse) -> None:
     assert planes.match_share == pytest.approx(50 / 52, abs=1e-6) and "gap-free" in planes.evidence
     device = by_dependent[("flights", ("device_id",))]
     assert device.clean and device.ref_table.table == "devices" and device.distinct_values == 40
+
+
+def test_foreign_key_columns_take_the_referenced_key_type_in_the_applied_ddl(warehouse) -> None:
+    """The fact's own range (1..200) fits int16 (ClickHouse UInt8), the key it references (1..40,000) needs int32
+    (UInt16): the fact's column is recommended int32 with the reason, and the DDL applied on the engine has the same
+    type on both sides (on PostgreSQL the FOREIGN KEY statement the DDL suggests then runs)."""
+    from psycopg import sql
+
+    from etl_assets.ddl.build import apply_ddl, build_ddl
+    from etl_assets.profile.pushdown import PushdownProfiler
+    from etl_assets.recommend.decisions import recommend
+
+    tables = {
+        "customers": (schema("customers", ("c_custkey", "int64"), ("c_name", "string")),
+                      {"c_custkey": list(range(1, 40_001)), "c_name": [f"Customer#{n:09d}" for n in range(40_000)]}),
+        "orders": (schema("orders", ("o_orderkey", "int64"), ("o_custkey", "int64"), ("o_clerk", "string")),
+                   {"o_orderkey": [4 * n + 1 for n in range(5_000)], "o_custkey": [1 + n % 200 for n in range(5_000)],
+                    "o_clerk": [f"Customer#{n % 1000 + 1:09d}"[:12] for n in range(5_000)]}),
+    }
+    specs = [land(warehouse, s, data) for s, data in tables.values()]
+    found = discover(warehouse, specs)
+    fk = next(r for r in found.relationships if r.columns == ("o_custkey",))
+    assert (fk.ref_table.table, fk.ref_columns, fk.clean) == ("customers", ("c_custkey",), True)
+    assert [(t.logical, t.min, t.max) for t in fk.ref_types] == [("int64", 1, 40_000)]
+
+    recommendations = {}
+    for spec in specs:
+        profile = PushdownProfiler(warehouse, spec.namespace, spec.table).profile(
+            spec.source, known_types=spec.known_types)
+        recommendations[spec.table] = recommend(profile, None, None, found)
+    orders, customers = recommendations["orders"], recommendations["customers"]
+    assert [(f.columns, f.ref_table) for f in orders.foreign_keys] == [(("o_custkey",), "customers")]
+    key_type, fk_type = customers.column_type("c_custkey"), orders.column_type("o_custkey")
+    assert key_type.logical == fk_type.logical == "int32"
+    assert "matches customers.c_custkey, which it references (own values 1..200)" in fk_type.reason
+    assert not fk_type.nullable and orders.column_type("o_orderkey").logical == "int16"
+
+    namespace = f"fk types {uuid.uuid4().hex[:6]}"
+    ddls = {name: build_ddl(tables[name][0], recommendations[name], warehouse.dialect, namespace=namespace)
+            for name in ("customers", "orders")}
+    if warehouse.dialect == "clickhouse":
+        from sqlglot import exp
+        warehouse.execute(exp.Create(kind="DATABASE", this=exp.to_identifier(namespace, quoted=True),
+                                     exists=True).sql("clickhouse"))
+    for ddl in ddls.values():
+        apply_ddl(warehouse, ddl.sql())
+    if warehouse.dialect == "clickhouse":
+        rows = warehouse.query_arrow(exp.select("table", "name", "type").from_("system.columns").where(
+            exp.column("database").eq(exp.Literal.string(namespace))).sql("clickhouse")).to_pylist()
+        types = {(r["table"], r["name"]): r["type"] for r in rows}
+        assert types[("customers", "c_custkey")] == types[("orders", "o_custkey")] == "UInt16"
+        return
+    statement = next(n for n in ddls["orders"].notes if n.startswith("foreign key (o_custkey)")).split(": ", 1)[1]
+    with warehouse.connect(autocommit=True) as connection:
+        types = dict(connection.execute(
+            "SELECT c.relname || '.' || a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND a.attnum > 0", (namespace,)).fetchall())
+        assert types["customers.c_custkey"] == types["orders.o_custkey"] == "integer"
+        connection.execute(statement)
+        assert connection.execute("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND connamespace = "
+                                  "%s::regnamespace", (sql.Identifier(namespace).as_string(connection),)
+                                  ).fetchone()[0] == 1
+
+
+def test_profiled_distinct_counts_are_reused_and_recounted_when_stale(warehouse) -> None:
+    """Counts passed in (the profile's) replace the recount while the row count matches; a table that changed
+    since it was profiled is recounted, so the answer stays exact."""
+    spec = land(warehouse, schema("reused", ("r_id", "int64"), ("r_code", "string")),
+                {"r_id": [5 * n for n in range(3000)], "r_code": [f"c{n}" for n in range(3000)]})
+    # a count passed in for the current row count is taken as it is (here one that says r_code repeats a value)
+    fresh = dataclasses.replace(spec, known_distinct={"r_id": 3000, "r_code": 2999}, known_rows=3000)
+    stale = dataclasses.replace(spec, known_distinct={"r_id": 2999, "r_code": 2999}, known_rows=2999)
+
+    assert [k.columns for k in discover(warehouse, [fresh]).keys] == [("r_id",)]
+    found = discover(warehouse, [stale])
+    assert [k.columns for k in found.keys] == [("r_id",), ("r_code",)]
+    assert any("not the 2,999 profiled: distinct counts recounted" in note for note in found.notes)
+
+
+def test_tpch_foreign_key_columns_get_their_keys_types(tpch_postgres) -> None:  # noqa: F811
+    """Each of TPC-H's foreign-key columns is recommended the type of the key it references (``l_suppkey`` holds
+    1..100 like ``s_suppkey``, ``ps_partkey`` like ``p_partkey`` ...), with the reason."""
+    from etl_assets.profile.pushdown import PushdownProfiler
+    from etl_assets.recommend.decisions import recommend
+
+    dsn, schemas = tpch_postgres
+    warehouse = PostgresResource.from_dsn(dsn)
+    specs = [spec_of(s) for s in schemas]
+    found = discover(warehouse, specs)
+    recommendations = {s.table: recommend(PushdownProfiler(warehouse, s.namespace, s.table).profile(
+        s.source, primary_key=s.declared, known_types=s.known_types), None, None, found) for s in specs}
+
+    checked = 0
+    for table, columns, ref_table, ref_columns in tpch.FOREIGN_KEYS:
+        for column, ref_column in zip(columns, ref_columns):
+            mine = recommendations[table].column_type(column)
+            theirs = recommendations[ref_table].column_type(ref_column)
+            assert (mine.logical, mine.max_length) == (theirs.logical, theirs.max_length), (table, column)
+            assert f"matches {ref_table}.{ref_column}, which it references" in mine.reason, (table, column)
+            checked += 1
+    assert checked >= 10

@@ -193,3 +193,26 @@ def test_mixed_types_huge_text_and_unparsable_times_do_not_break_the_rules():
     assert decided.target_store == "postgres"
     assert Index(("essay",), "gin_trgm") not in decided.indexes  # too long for a trigram index
     assert isinstance(Recommendation.from_dict(decided.to_dict()), Recommendation)
+
+
+def test_foreign_key_columns_take_the_key_type_unless_their_own_values_do_not_fit():
+    from etl_assets.recommend.model import ColumnType, ForeignKey
+    from etl_assets.recommend.types import match_references
+    from etl_assets.relationships.model import KeyColumnType
+
+    own = [ColumnType("cust", "int16", False, min_value=1, max_value=900, reason="int16: integers 1..900; no NULLs"),
+           ColumnType("shop", "int64", True, min_value=1, max_value=5_000_000_000, reason="int64: ...; 3 NULLs"),
+           ColumnType("code", "string", False, max_length=2, fixed_length=True, enum_values=("AA", "BB"),
+                      reason="string, length 2..2")]
+    fks = [ForeignKey(("cust",), "s", "customers", ("c_id",), ref_types=(KeyColumnType("c_id", "int64", 1, 40_000),)),
+           ForeignKey(("shop",), "s", "shops", ("id",), 0.995, 2, ref_types=(KeyColumnType("id", "int64", 1, 99),)),
+           ForeignKey(("code",), "s", "carriers", ("code",),
+                      ref_types=(KeyColumnType("code", "string", max_length=3),))]
+
+    cust, shop, code = match_references(own, fks)
+
+    assert (cust.logical, cust.nullable, cust.min_value, cust.max_value) == ("int32", False, 1, 40_000)
+    assert cust.reason == "int32: matches customers.c_id, which it references (own values 1..900); no NULLs"
+    assert shop.logical == "int64" and shop.nullable and "kept: its values 1..5000000000 fall outside" in shop.reason
+    assert (code.max_length, code.fixed_length, code.enum_values) == (3, False, ())
+    assert "matches carriers.code" in code.reason

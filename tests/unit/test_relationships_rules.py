@@ -116,3 +116,16 @@ def test_distinct_counts_sort_many_valued_columns_and_hash_few_valued_ones() -> 
     assert [type(node.this).__name__ for node in tree.find_all(exp.Count) if node.this is not None].count(
         "Distinct") == 1
     assert len(list(tree.find_all(exp.Group))) == 2
+
+
+def test_ranges_beyond_a_sparse_key_are_pruned_unless_the_names_agree() -> None:
+    """A sparse key 10..5,000: a column reaching 0..9,000 cannot be contained in it (pruned); one that agrees in name
+    is still verified (a partial reference whose orphans lie beyond the key)."""
+    dim = table("dim", 500, [["dim_key"]], ColumnFacts("dim_key", "integer", 500, 10, 5000, 500, 500))
+    fact = table("fact", 5000, [], ColumnFacts("dim_key", "integer", 5000, 0, 9000, 400),
+                 ColumnFacts("amount_cents", "integer", 5000, 0, 9000, 400),
+                 ColumnFacts("inside", "integer", 5000, 20, 4000, 400))
+
+    found = candidates([dim, fact])
+
+    assert sorted(c.columns[0] for c in found if c.table is fact) == ["dim_key", "inside"]
