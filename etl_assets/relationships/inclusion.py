@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from etl_assets.relationships.keys import key_priority
+
 MIN_MATCH_SHARE = 0.95
 """A partial reference (some orphans) is reported when at least this share of its distinct values match ..."""
 NAMED_MIN_MATCH_SHARE = 0.5
@@ -269,7 +271,8 @@ def select(verified: Sequence[Verified]) -> list[Verified]:
         by_dependent.setdefault((c.table.source, c.table.table, c.columns), []).append(item)
     kept = []
     for items in by_dependent.values():
-        items = [i for i in items if i.candidate.named or i.candidate.chance(i.distinct_values) <= MAX_CHANCE]
+        items = [i for i in items if (i.candidate.named or i.candidate.chance(i.distinct_values) <= MAX_CHANCE)
+                 and references_a_key(i.candidate)]
         clean = [i for i in items if i.orphans == 0 and i.distinct_values > 0]
         if clean:
             best = max(_rank(i) for i in clean)
@@ -279,6 +282,16 @@ def select(verified: Sequence[Verified]) -> list[Verified]:
         if partial:
             kept.append(max(partial, key=lambda i: (i.candidate.name_score, i.match_share)))
     return _drop_implied(kept)
+
+
+def references_a_key(candidate: Candidate) -> bool:
+    """Whether the referenced columns are a key to reference: the table's declared or first candidate key, a
+    composite key, or a column whose name says it identifies (``*_id``, ``code``, ...). Another single column that
+    happens to be unique (``stores.city`` in a table of ten stores) is an attribute, not a key."""
+    ref, columns = candidate.ref, candidate.ref_columns
+    if len(columns) > 1 or list(columns) == list(ref.declared) or (ref.keys and tuple(ref.keys[0]) == columns):
+        return True
+    return key_priority(columns[0]) == 0
 
 
 def _drop_implied(kept: list[Verified]) -> list[Verified]:

@@ -58,6 +58,23 @@ def test_partial_reference_is_kept_with_its_orphans_and_clean_beats_partial() ->
     assert select([verified(dim, fact, "k", "k", 400, 1000, score=0)]) == []
 
 
+def test_a_reference_names_a_key_not_a_unique_attribute_of_a_small_table() -> None:
+    stores = table("stores", 10, [["id"], ["city"], ["store_code"]],
+                   ColumnFacts("id", "integer", 10, 1, 10, 10), ColumnFacts("city", "string", 10, "a", "z", 10),
+                   ColumnFacts("store_code", "string", 10, "a", "z", 10))
+    airports = table("airports", 10, [["faa"], ["name"]], ColumnFacts("faa", "string", 10, "a", "z", 10),
+                     ColumnFacts("name", "string", 10, "a", "z", 10))
+    customers = table("customers", 300, [], ColumnFacts("city", "string", 300, "a", "z", 8),
+                      ColumnFacts("store_code", "string", 300, "a", "z", 8),
+                      ColumnFacts("faa", "string", 300, "a", "z", 8), ColumnFacts("name", "string", 300, "a", "z", 8))
+
+    assert select([verified(stores, customers, "city", "city", 0, 8)]) == []
+    assert [v.candidate.ref_columns for v in select([verified(stores, customers, "store_code", "store_code", 0, 8)])
+            ] == [("store_code",)]
+    assert [v.candidate.ref_columns for v in select([verified(airports, customers, "faa", "faa", 0, 8)])] == [("faa",)]
+    assert select([verified(airports, customers, "name", "name", 0, 8)]) == []
+
+
 class CountingProbe:
     """Uniqueness answered from rows in memory, counting the exact checks asked for."""
 
