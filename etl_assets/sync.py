@@ -25,7 +25,8 @@ class SelectionError(ValueError):
 
 
 def unknown(kind: str, name: str, known: Sequence[str]) -> SelectionError:
-    return SelectionError(f"unknown {kind} {name!r}{did_you_mean(name, known)} (known: {', '.join(sorted(known)) or 'none'})")
+    listed = ", ".join(sorted(known)) or "none"
+    return SelectionError(f"unknown {kind} {name!r}{did_you_mean(name, known)} (known: {listed})")
 
 
 def start_keys(datasources: DataSources, tables: list[SourceTable], source: str,
