@@ -30,7 +30,7 @@ from etl_assets.config.models import DataSources
 from etl_assets.keys import definition_name, source_resource_key
 from resources.debezium.capture import CdcNames, pending_changes
 from resources.postgres.stream_store import open_stream_store
-from sensors.kafka import decode_cursor, encode_cursor, next_state, offset_resets, run_key, waiting_partitions
+from sensors.kafka import decode_cursor, encode_cursor, run_key, topic_tick
 
 TICK_INTERVAL_S = 30
 PEEK_TIMEOUT_S = 10
@@ -112,28 +112,18 @@ def _topics_sensor(source: str, topics: list[str]) -> SensorDefinition:
             if topic not in ends:
                 reasons.append(f"{topic}: the topic does not exist yet")
                 continue
-            waiting = waiting_partitions(ends[topic], applied[topic])
-            resets = offset_resets(kafka, topic, ends[topic], applied[topic])
-            if resets is None:
-                reasons.append(f"{topic}: cannot check the applied offsets against the topic")
+            tick = topic_tick(context, kafka, f"Kafka source {source}, Debezium topic {topic}",
+                              f"cdc.{source}.{topic}", topic, keys[topic], requested.get(topic), ends[topic],
+                              applied[topic], words=("events", "applied"))
+            if tick.state is not None:
+                requested[topic] = tick.state
+            if tick.reason:
+                reasons.append(tick.reason)
                 continue
-            if not waiting and not resets:
-                reasons.append(f"{topic}: no new events (end offsets {ends[topic]}, applied up to {applied[topic]})")
-                continue
-            if resets:
-                context.log.warning(f"Kafka source {source}, Debezium topic {topic}: offsets went backwards ("
-                                    f"{'; '.join(reset.reason for reset in resets)}); requesting a run, which "
-                                    f"follows the source's on_offsets_reset policy")
-            state, reason = next_state(context.instance, f"cdc.{source}.{topic}", topic, keys[topic],
-                                       requested.get(topic), ends[topic], applied[topic])
-            requested[topic] = state
-            if reason:
-                reasons.append(f"{topic}: {reason}")
-                continue
-            tags = {"aietl/trigger": "cdc", "aietl/topic": f"{source}.{topic}",
-                    "aietl/waiting": str(sum(waiting.values())), "aietl/attempt": str(state["attempt"]),
-                    **({"aietl/offsets": "behind-end"} if resets else {})}
-            requests.append(RunRequest(run_key=run_key(f"cdc.{source}.{topic}", topic, state),
+            tags = {"aietl/trigger": "cdc", "aietl/topic": f"{source}.{topic}", "aietl/waiting": str(tick.waiting),
+                    "aietl/attempt": str(tick.state["attempt"]),
+                    **({"aietl/offsets": "behind-end"} if tick.behind else {})}
+            requests.append(RunRequest(run_key=run_key(f"cdc.{source}.{topic}", topic, tick.state),
                                        asset_selection=[keys[topic]], tags=tags))
         skip = None if requests else f"Kafka source {source}: " + "; ".join(reasons)
         return SensorResult(run_requests=requests, skip_reason=skip, cursor=encode_cursor(requested))

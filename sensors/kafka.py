@@ -15,7 +15,7 @@ idle ticks that doubles with each attempt (0, 1, 3, 7, then every 15), so a brok
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from dagster import (
     AssetKey,
@@ -121,30 +121,48 @@ def _source_sensor(source: str, topics: list[str]) -> SensorDefinition:
         requested = decode_cursor(context.cursor)
         requests, reasons = [], []
         for topic in topics:
-            waiting = waiting_partitions(ends[topic], stored[topic])
-            resets = offset_resets(kafka, topic, ends[topic], stored[topic])
-            if resets is None:
-                reasons.append(f"{topic}: cannot check the landed offsets against the topic")
-                continue
-            behind = bool(resets)
-            if not waiting and not behind:
-                reasons.append(f"{topic}: no new messages (end offsets {ends[topic]}, landed up to {stored[topic]})")
-                continue
-            if behind:
-                context.log.warning(f"Kafka source {source}, topic {topic}: offsets went backwards ("
-                                    f"{'; '.join(reset.reason for reset in resets)}); requesting a run, which "
-                                    f"follows the source's on_offsets_reset policy")
-            state, reason = next_state(context.instance, f"{source}.{topic}", topic, asset_key(STREAM, source, topic),
-                                       requested.get(topic), ends[topic], stored[topic])
-            requested[topic] = state
-            if reason:
-                reasons.append(f"{topic}: {reason}")
+            tick = topic_tick(context, kafka, f"Kafka source {source}, topic {topic}", f"{source}.{topic}", topic,
+                              asset_key(STREAM, source, topic), requested.get(topic), ends[topic], stored[topic])
+            if tick.state is not None:
+                requested[topic] = tick.state
+            if tick.reason:
+                reasons.append(tick.reason)
             else:
-                requests.append(_run_request(source, topic, state, sum(waiting.values()), behind))
+                requests.append(_run_request(source, topic, tick.state, tick.waiting, tick.behind))
         skip = None if requests else f"Kafka source {source}: " + "; ".join(reasons)
         return SensorResult(run_requests=requests, skip_reason=skip, cursor=encode_cursor(requested))
 
     return kafka_sensor
+
+
+class TopicTick(NamedTuple):
+    state: dict[str, Any] | None
+    """The topic's cursor entry after this tick (None: unchanged)."""
+    reason: str | None
+    """Why no run is requested (None: request one)."""
+    waiting: int
+    behind: bool
+    """Stored offsets lie past what the topic holds (it was recreated or truncated)."""
+
+
+def topic_tick(context: SensorEvaluationContext, kafka: Any, label: str, name: str, topic: str, asset: AssetKey,
+               last: dict[str, Any] | None, ends: Offsets, done: Offsets,
+               words: tuple[str, str] = ("messages", "landed")) -> TopicTick:
+    """One topic's tick, for the stream sensors here and the Debezium-topic sensors (sensors/cdc.py): nothing new,
+    offsets that went backwards (logged under ``label``), or a request as :func:`next_state` decides. ``done`` are
+    the offsets landed (or applied); ``words`` name the topic's items and that verb in the reasons."""
+    items, verb = words
+    waiting = waiting_partitions(ends, done)
+    resets = offset_resets(kafka, topic, ends, done)
+    if resets is None:
+        return TopicTick(None, f"{topic}: cannot check the {verb} offsets against the topic", 0, False)
+    if not waiting and not resets:
+        return TopicTick(None, f"{topic}: no new {items} (end offsets {ends}, {verb} up to {done})", 0, False)
+    if resets:
+        context.log.warning(f"{label}: offsets went backwards ({'; '.join(reset.reason for reset in resets)}); "
+                            "requesting a run, which follows the source's on_offsets_reset policy")
+    state, reason = next_state(context.instance, name, topic, asset, last, ends, done)
+    return TopicTick(state, f"{topic}: {reason}" if reason else None, sum(waiting.values()), bool(resets))
 
 
 def next_state(instance: DagsterInstance, name: str, topic: str, asset: AssetKey, last: dict[str, Any] | None,
