@@ -21,9 +21,9 @@ from etl_assets.config.models import (
     TableSettings,
     YdbSource,
 )
+from etl_assets.inputs import OPTIONAL_INPUT_KEY, stored_or_none
 from etl_assets.keys import source_resource_key, target_resource_key
 from etl_assets.paths import resolve
-from etl_assets.reports.assets import OPTIONAL_INPUT_KEY, stored_or_none
 from etl_assets.transform.project import dbt_resource
 from resources.clickhouse import ClickHouseResource
 from resources.embedder import EmbedderResource

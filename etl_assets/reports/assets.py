@@ -39,6 +39,7 @@ from etl_assets.keys import (
     report_key,
     source_resource_key,
 )
+from etl_assets.inputs import OPTIONAL_INPUT_KEY
 from etl_assets.paths import reports_dir, resolve
 from etl_assets.profile.model import TableProfile
 from etl_assets.proof.model import Proof
@@ -75,9 +76,6 @@ class HealthReportConfig(ReportConfig):
     probe_timeout_s: float = ConfigField(default=PROBE_TIMEOUT_S, gt=0, description=(
         "Seconds each probe (a source, a topic's offsets, the warehouse and Qdrant sizes) may take before it is "
         "reported as not answering."))
-
-
-OPTIONAL_INPUT_KEY = "stored_or_none"
 
 
 def build_report_assets(tables: list[SourceTable], *, ingestion_log: bool = True, proofs: bool = False,
@@ -125,17 +123,6 @@ def build_health_asset(datasources: DataSources, tables: list[SourceTable], *,
         return _publish(context, config, build_health_report(inputs))
 
     return health_report
-
-
-@dg.input_manager(required_resource_keys={"io_manager"})
-def stored_or_none(context: dg.InputContext) -> Any:
-    """The upstream value as the run's IO manager stored it, or None when it was never materialized: a proof is
-    optional to the analysis report (it notes "no proof yet"), and may not have run when the report is. Provided
-    as the ``stored_or_none`` resource (``etl_assets.wiring``) wherever the analysis report reads proofs."""
-    try:
-        return context.resources.io_manager.load_input(context)
-    except FileNotFoundError:
-        return None
 
 
 def _analysis_asset(tables: list[SourceTable], proofs: bool) -> dg.AssetsDefinition:

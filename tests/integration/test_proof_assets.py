@@ -12,6 +12,7 @@ import pytest
 from etl_assets.catalog import SourceTable
 from etl_assets.config.models import CheckSettings, SyncSettings
 from etl_assets.ddl.assets import build_ddl_assets
+from etl_assets.inputs import OPTIONAL_INPUT_KEY, stored_or_none
 from etl_assets.keys import relationships_key
 from etl_assets.profile.assets import build_profile_assets
 from etl_assets.proof.assets import CHECK, build_proof_assets, proof_key
@@ -22,7 +23,7 @@ from etl_assets.recommend.assets import build_recommendation_assets
 from etl_assets.recommend.model import Recommendation
 from etl_assets.relationships.assets import build_relationship_assets
 from etl_assets.relationships.model import CandidateKey, Relationships, TableRef
-from etl_assets.reports.assets import OPTIONAL_INPUT_KEY, build_report_assets, stored_or_none
+from etl_assets.reports.assets import build_report_assets
 from resources.clickhouse import ClickHouseResource
 from resources.llm import LlmResource
 from resources.metadata import MetadataResource
