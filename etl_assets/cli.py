@@ -454,9 +454,9 @@ def validate(datasources_file: Path, catalog_file: Path, pipelines_file: Path | 
     """
     from etl_assets.catalog import source_tables
     from etl_assets.config.catalog_file import read_catalog_file
-    from etl_assets.config.checks import check_config
     from etl_assets.config.loader import load_datasources
     from etl_assets.paths import PIPELINES_FILE
+    from etl_assets.validation import check_config
 
     try:
         datasources = load_datasources(datasources_file)

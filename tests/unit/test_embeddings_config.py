@@ -135,7 +135,7 @@ def test_literal_braces_and_repeated_placeholders() -> None:
 
 
 def test_aietl_validate_reports_a_bad_row_template_with_its_key_path(tmp_path: Path) -> None:
-    from etl_assets.config.checks import check_config
+    from etl_assets.validation import check_config
 
     file = write(tmp_path, CONFIG.replace("(category {category})", "by {brand}"))
     problems = check_config(load_datasources(file), file, tmp_path / "catalog.json", environ={},

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from etl_assets.catalog import save_catalog
 from etl_assets.cli import main
-from etl_assets.config.checks import ConfigProblems, check_config, raise_for_problems
 from etl_assets.config.loader import ConfigError, load_datasources
 from etl_assets.config.models import DataSources
+from etl_assets.validation import ConfigProblems, check_config, raise_for_problems
 from resources.schema import Column, TableSchema
 
 VALID = """
