@@ -99,13 +99,19 @@ def assert_measured(proof: Proof, result: dg.ExecuteInProcessResult, rows: int) 
     assert {"time_range", "group_by", "point_lookup"} <= kinds, proof.queries
     for query in proof.queries:
         assert query.error is None and len(query.naive_ms) == 3 and len(query.recommended_ms) == 3, query
+        engine_timed = proof.dialect == "clickhouse"
+        assert query.clock == ("engine" if engine_timed else "wall"), query
+        if engine_timed:
+            assert all(0 < e <= w for e, w in zip(query.recommended_engine_ms, query.recommended_ms, strict=True))
         assert query.naive_rows == query.recommended_rows, query
     (materialization,) = result.asset_materializations_for_node(proof_key("air", "flights").to_python_identifier())
     metadata = materialization.metadata
     assert metadata["naive_bytes"].value == proof.naive_bytes
     assert metadata["recommended_bytes"].value == proof.recommended_bytes
     assert metadata["summary"].value == proof.summary() and metadata["summary"].value.startswith("recommended layout: ")
-    assert "| query | naive median ms |" in metadata["queries"].value
+    assert "| query | naive engine ms | recommended engine ms | naive wall ms |" in metadata["queries"].value
+    assert metadata["speedup_measured_on"].value == proof.clock
+    assert f" queries ({proof.clock})" in proof.summary()
     assert metadata["flagged"].value == proof.flagged
     assert proof_check(result).passed == (not proof.flagged)
 
@@ -319,10 +325,11 @@ def test_timed_clickhouse_queries_skip_no_granule_thanks_to_a_cache(tmp_path: Pa
         warehouse.query_arrow(statement)
         cached = engine.selected_rows() - before
         before = engine.selected_rows()
-        ((timings, result_rows),) = engine.time([statement], runs=2)
+        (timed_runs,) = engine.time([statement], runs=2)
         timed = engine.selected_rows() - before
 
     assert cached < rows / 2, "control: with default settings the repeated filter skips granules in this engine"
-    assert len(timings) == 2 and result_rows == 1
+    assert len(timed_runs.wall_ms) == 2 and len(timed_runs.engine_ms) == 2 and timed_runs.rows == 1
+    assert all(0 < e <= w for e, w in zip(timed_runs.engine_ms, timed_runs.wall_ms, strict=True))
     assert timed >= 3 * rows, "warm-up and both timed runs each read every row"
     assert engine.rows_read(statement) >= rows
