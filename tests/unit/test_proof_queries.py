@@ -64,6 +64,24 @@ def test_group_by_falls_back_to_low_distinct_columns_of_the_profile() -> None:
     assert query.name == "group by carrier"
 
 
+def test_group_by_takes_the_fewest_distinct_low_cardinality_columns_and_stops_before_a_group_per_row() -> None:
+    rows = 100_000
+    profile = TableProfile("land", "sales", rows, None, [
+        column("postcode1", rows, distinct=2_300), column("postcode2", rows, distinct=3_200),
+        column("type", rows, distinct=5), column("duration", rows, distinct=3), column("town", rows, distinct=1_150),
+    ])
+    every = Recommendation("land", "sales", "clickhouse", low_cardinality=["postcode1", "postcode2", "type",
+                                                                          "duration", "town"])
+    postcodes = Recommendation("land", "sales", "clickhouse", low_cardinality=["postcode1", "postcode2"])
+
+    def grouped(recommendation: Recommendation) -> str:
+        (query,) = [q for q in derived_queries(profile, recommendation, SampleFacts(rows)) if q.kind == "group_by"]
+        return query.name
+
+    assert grouped(every) == "group by duration, type"
+    assert grouped(postcodes) == "group by postcode1", "2,300 x 3,200 groups would be one group per sampled row"
+
+
 def test_time_windows_are_the_middle_tenth_in_whole_seconds_or_days() -> None:
     assert window(date(2024, 1, 1), date(2024, 1, 3)) == (date(2024, 1, 1), date(2024, 1, 2))
     low, high = window(datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 10))
