@@ -91,6 +91,7 @@ def _measure(engine: Engine, plan: ProofPlan, proof: Proof, naive_ns: str, rec_n
     raw = table_ref(plan.raw_namespace, schema.name)
     for statement in naive_ddl(schema, engine.dialect, naive_ns):
         engine.run(statement)
+    engine.store_as_full_table(naive_ns, schema.name)
     engine.load(copy_statement(raw, table_ref(naive_ns, schema.name), columns, engine.dialect,
                               limit=plan.sample_rows))
     proof.rows_loaded = _count(engine, naive_ns, schema.name)
@@ -136,6 +137,7 @@ def _build_recommended(engine: Engine, plan: ProofPlan, proof: Proof, naive_ns: 
     for _, statement in split_statements(ddl.sql(), engine.dialect):
         engine.run(statement)
     name = plan.schema.name
+    engine.store_as_full_table(rec_ns, name)
     casts = engine.column_types(rec_ns, name) if engine.dialect == "postgres" else None
     columns = [c.name for c in plan.schema.columns]
     engine.load(copy_statement(table_ref(naive_ns, name), table_ref(rec_ns, name), columns, engine.dialect,
