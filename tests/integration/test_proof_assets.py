@@ -301,6 +301,9 @@ def test_each_layout_joins_its_own_layout_of_the_dimension(pg_dsn: str, tmp_path
     assert count(naive_ns, "carriers") == count(rec_ns, "carriers") == 8
     naive_types, rec_types = (dict(warehouse.table_columns(ns, "carriers")) for ns in (naive_ns, rec_ns))
     assert naive_types["code"] == "Nullable(String)" and naive_types["code"] != rec_types["code"], rec_types
+    part_types = warehouse.query_arrow("SELECT DISTINCT part_type FROM system.parts WHERE active AND database IN "
+                                       "({naive:String}, {rec:String})", {"naive": naive_ns, "rec": rec_ns})
+    assert part_types.column("part_type").to_pylist() == ["Wide"], "both layouts are measured in one part format"
     for namespace in (naive_ns, rec_ns):
         warehouse.execute(f"DROP DATABASE IF EXISTS `{namespace}` SYNC")
 
