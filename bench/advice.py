@@ -172,13 +172,18 @@ def main() -> None:
                         help="rows each proof loads into both layouts (the issue's default; at 100k chdb's fixed "
                              "per-query cost of a few ms dominates every query: larger samples show the layouts)")
     parser.add_argument("--tpch-scale", type=float, default=0.01, help="TPC-H scale factor (0.01: lineitem 60k rows)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs of each proof query")
+    parser.add_argument("--runs", type=int, default=None, help="timed runs of each proof query (default: the "
+                        "proof's DEFAULT_RUNS)")
     parser.add_argument("--relationship-tables", type=int, default=50)
     parser.add_argument("--relationship-rows", type=int, default=1_000_000)
     parser.add_argument("--skip-relationship-scale", action="store_true")
     parser.add_argument("--engine", choices=("clickhouse", "postgres"), action="append",
                         help="measure on this engine only (repeatable; default both)")
     args = parser.parse_args()
+    if args.runs is None:
+        from etl_assets.proof.measure import DEFAULT_RUNS
+
+        args.runs = DEFAULT_RUNS
 
     work = Path(tempfile.mkdtemp(prefix="bench_advice_"))
     os.environ["AIETL_HOME"] = str(work / "home")

@@ -36,7 +36,10 @@ from etl_assets.recommend.querylog import split_statements
 from resources.schema import TableSchema
 
 DEFAULT_SAMPLE_ROWS = 100_000
-DEFAULT_RUNS = 5
+DEFAULT_RUNS = 11
+"""Timed runs of each query per layout: queries of a few milliseconds on a shared machine gave medians of 5 runs
+that moved by 10-20% from one proof to the next (a query 0.9x in one, 1.2x in the next); 11 runs cost about a
+second more per proof."""
 MIN_MEASURED_ROWS = 8_192
 """Below one ClickHouse index granule (8,192 rows; in PostgreSQL a few dozen pages) bytes are minimum page/part
 sizes and query times the engine's fixed cost per query: such a sample is loaded (the layout must hold it) but not
