@@ -85,6 +85,7 @@ def _load(engine: Engine, dimension: Dimension, joins: Sequence[Join], fact: Tab
     columns = [c.name for c in schema.columns]
     for statement in naive_ddl(schema, engine.dialect, naive_ns):
         engine.run(statement)
+    engine.store_as_full_table(naive_ns, schema.name)
     whole = dimension.profile.row_count <= sample_rows
     where = None if whole else exp.or_(*(_referenced(j, table_ref(naive_ns, fact.name)) for j in joins))
     engine.load(copy_statement(table_ref(dimension.raw_namespace, schema.name), table_ref(naive_ns, schema.name),
@@ -92,6 +93,7 @@ def _load(engine: Engine, dimension: Dimension, joins: Sequence[Join], fact: Tab
     ddl = build_ddl(schema, dimension.recommendation, engine.dialect, namespace=rec_ns, profile=dimension.profile)
     for _, statement in split_statements(ddl.sql(), engine.dialect):
         engine.run(statement)
+    engine.store_as_full_table(rec_ns, schema.name)
     casts = engine.column_types(rec_ns, schema.name) if engine.dialect == "postgres" else None
     engine.load(copy_statement(table_ref(naive_ns, schema.name), table_ref(rec_ns, schema.name), columns,
                                engine.dialect, casts=casts))

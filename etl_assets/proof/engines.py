@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from psycopg import sql
@@ -29,17 +30,28 @@ PG_PARTITION_TREE_SIZE = sql.SQL(
 """A partitioned table's bytes are in its partitions: the parent itself has no storage."""
 
 
+@dataclass
+class Timed:
+    """One statement's timed runs: wall-clock milliseconds around each call (the client's transfer and conversion
+    included), the milliseconds the engine itself reported for each (empty when it reports none), its row count."""
+
+    wall_ms: list[float] = field(default_factory=list)
+    engine_ms: list[float] = field(default_factory=list)
+    rows: int = 0
+
+
 class Engine(Protocol):
     dialect: str
 
     def run(self, statement: str) -> None: ...
     def load(self, statement: str) -> None: ...
+    def store_as_full_table(self, namespace: str, table: str) -> None: ...
     def drop_namespace(self, namespace: str) -> None: ...
     def maintain(self, namespace: str, table: str) -> None: ...
     def size_bytes(self, namespace: str, table: str) -> int | None: ...
     def column_types(self, namespace: str, table: str) -> dict[str, str]: ...
     def rows(self, statement: str) -> list[dict[str, Any]]: ...
-    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]: ...
+    def time(self, statements: Sequence[str], runs: int) -> list[Timed]: ...
     def rows_read(self, statement: str) -> int | None: ...
 
 
@@ -100,6 +112,9 @@ class PostgresEngine:
     def load(self, statement: str) -> None:
         self.run(statement)
 
+    def store_as_full_table(self, namespace: str, table: str) -> None:
+        """Nothing to do: a PostgreSQL table stores a sample as it stores all of its rows."""
+
     def drop_namespace(self, namespace: str) -> None:
         self.run(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(namespace)))  # type: ignore[arg-type]
 
@@ -121,15 +136,16 @@ class PostgresEngine:
             names = [column.name for column in cursor.description or []]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
-        """Per statement, milliseconds of ``runs`` executions after one warm-up, and its result's row count. The
+    def time(self, statements: Sequence[str], runs: int) -> list[Timed]:
+        """Per statement, wall-clock milliseconds of ``runs`` executions after one warm-up, and its result's row
+        count (no engine time: the server's own figure needs EXPLAIN ANALYZE, which times differently). The
         statements take turns on one connection, so a busy moment of the machine falls on all of them alike."""
         with self._connection() as connection, connection.cursor() as cursor:
             cursor.execute(sql.SQL("SET statement_timeout = {}").format(sql.Literal(STATEMENT_TIMEOUT_S * 1000)))
 
-            def execute(statement: str) -> int:
+            def execute(statement: str) -> tuple[int, float | None]:
                 cursor.execute(statement)
-                return len(cursor.fetchall())
+                return len(cursor.fetchall()), None
 
             return interleaved(execute, statements, runs)
 
@@ -152,6 +168,15 @@ class ClickHouseEngine:
         ClickHouse admits per insert block by default (100)."""
         self.run(f"{statement} SETTINGS max_partitions_per_insert_block = {MAX_SAMPLE_PARTITIONS}")
 
+    def store_as_full_table(self, namespace: str, table: str) -> None:
+        """Wide parts (a file per column) from the first row, as a table past ``min_bytes_for_wide_part`` (10 MB
+        uncompressed) stores them, for both layouts: a sample is smaller, and a layout whose sample stays under that
+        would be measured in compact parts (all columns in one file, compressed granule by granule, a LowCardinality
+        dictionary per granule: 16-22% larger on the OnTime and UK price paid shapes) while a naive one above it is
+        measured wide."""
+        self.run(f"ALTER TABLE {table_ref(namespace, table).sql('clickhouse')} MODIFY SETTING "
+                 f"min_bytes_for_wide_part = 0")
+
     def drop_namespace(self, namespace: str) -> None:
         self.run(f"DROP DATABASE IF EXISTS {exp.to_identifier(namespace, quoted=True).sql('clickhouse')} SYNC")
 
@@ -168,9 +193,12 @@ class ClickHouseEngine:
     def rows(self, statement: str) -> list[dict[str, Any]]:
         return self.warehouse.query_arrow(statement).to_pylist()
 
-    def time(self, statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
+    def time(self, statements: Sequence[str], runs: int) -> list[Timed]:
+        """As PostgreSQL's, plus the elapsed time the engine reports for each run (``query_elapsed``): the wall clock
+        also holds the client's share (the call, the result's transfer and conversion; ~0.2-0.4 ms a query on chdb),
+        which no layout changes."""
         with self.warehouse.session():
-            return interleaved(lambda statement: self.warehouse.query_arrow(statement + CLICKHOUSE_TIMING).num_rows,
+            return interleaved(lambda statement: self.warehouse.query_elapsed(statement + CLICKHOUSE_TIMING),
                                statements, runs)
 
     def rows_read(self, statement: str) -> int | None:
@@ -188,13 +216,16 @@ class ClickHouseEngine:
         return int(rows[0]["value"]) if rows else 0
 
 
-def interleaved(execute: Callable[[str], int], statements: Sequence[str], runs: int) -> list[tuple[list[float], int]]:
-    """One warm-up of each statement (its row count), then ``runs`` rounds in which each runs once, timed."""
-    counts = [execute(statement) for statement in statements]
-    timings: list[list[float]] = [[] for _ in statements]
+def interleaved(execute: Callable[[str], tuple[int, float | None]], statements: Sequence[str],
+                runs: int) -> list[Timed]:
+    """One warm-up of each statement (its row count), then ``runs`` rounds in which each runs once, timed.
+    ``execute`` returns the row count and the engine's own milliseconds (None: not reported)."""
+    timings = [Timed(rows=execute(statement)[0]) for statement in statements]
     for _ in range(runs):
-        for statement, spent in zip(statements, timings, strict=True):
+        for statement, timed in zip(statements, timings, strict=True):
             started = time.perf_counter()
-            execute(statement)
-            spent.append((time.perf_counter() - started) * 1000)
-    return list(zip(timings, counts, strict=True))
+            _, engine_ms = execute(statement)
+            timed.wall_ms.append((time.perf_counter() - started) * 1000)
+            if engine_ms is not None:
+                timed.engine_ms.append(engine_ms)
+    return timings

@@ -30,6 +30,9 @@ TIME_WINDOW_SHARE = 0.1
 """The time-range query reads this share of the sample's time span, from its middle."""
 GROUP_BY_COLUMNS = 2
 GROUP_BY_MAX_DISTINCT = 10_000
+"""A GROUP BY on low-cardinality columns makes at most this many groups (product of their distinct counts): two
+columns of thousands of values each (postcode halves) group a sample into nearly one group per row, a
+deduplication rather than the aggregation a dashboard runs."""
 MAX_LOGGED_QUERIES = 10
 MAX_JOINS = 2
 NUMERIC_TYPES = ("int16", "int32", "int64", "float32", "float64")
@@ -119,14 +122,22 @@ def _group_by(profile: TableProfile, recommendation: Recommendation) -> list[Pro
 
 
 def group_columns(profile: TableProfile, recommendation: Recommendation) -> list[str]:
-    """The recommendation's low-cardinality columns, else the profile's columns with few distinct values."""
-    chosen = [c for c in recommendation.low_cardinality if _has(profile, c)]
-    if not chosen:
+    """The recommendation's low-cardinality columns, else the profile's columns with few distinct values, fewest
+    distinct values first, as many (up to ``GROUP_BY_COLUMNS``) as make at most ``GROUP_BY_MAX_DISTINCT`` groups."""
+    by_name = {c.name: c for c in profile.columns}
+    candidates = [by_name[name] for name in recommendation.low_cardinality if name in by_name]
+    if not candidates:
         rows = max(profile.row_count, 1)
-        chosen = [c.name for c in sorted(profile.columns, key=lambda c: c.distinct_count)
-                  if 1 < c.distinct_count <= GROUP_BY_MAX_DISTINCT and c.distinct_count / rows <= 0.5
-                  and c.logical_type not in (*TIME_TYPES, "float32", "float64", "json", "binary")]
-    return chosen[:GROUP_BY_COLUMNS]
+        candidates = [c for c in profile.columns if c.distinct_count / rows <= 0.5
+                      and c.logical_type not in (*TIME_TYPES, "float32", "float64", "json", "binary")]
+    chosen: list[str] = []
+    groups = 1
+    for column in sorted((c for c in candidates if c.distinct_count > 1), key=lambda c: c.distinct_count):
+        if len(chosen) == GROUP_BY_COLUMNS or groups * column.distinct_count > GROUP_BY_MAX_DISTINCT:
+            break
+        chosen.append(column.name)
+        groups *= column.distinct_count
+    return chosen
 
 
 def _measure_sums(profile: TableProfile, recommendation: Recommendation, limit: int) -> list[exp.Expr]:
@@ -226,10 +237,6 @@ def render(query: ProofQuery, namespace: str, table: str, dialect: str) -> str:
 def _placeholder(alias: str | None = None) -> exp.Table:
     return exp.Table(this=exp.to_identifier(PLACEHOLDER),
                      alias=exp.TableAlias(this=_ident(alias)) if alias else None)
-
-
-def _has(profile: TableProfile, name: str) -> bool:
-    return any(c.name == name for c in profile.columns)
 
 
 def _ident(name: str) -> exp.Identifier:

@@ -198,6 +198,15 @@ class ClickHouseConnection(ConfigurableResource):
         with self._session("run a query") as client:
             return client.query_arrow(sql, parameters=params, use_strings=True)
 
+    def query_elapsed(self, sql: str, params: dict[str, Any] | None = None) -> tuple[int, float | None]:
+        """The row count of ``sql``'s result and the milliseconds the engine itself reports for the query (its
+        summary: chdb's result statistics, a server's ``X-ClickHouse-Summary`` ``elapsed_ns``), without the client's
+        transfer and conversion; None when the engine does not report it."""
+        with self._session("run a query") as client:
+            result = client.query(sql, parameters=params)
+        elapsed_ns = (result.summary or {}).get("elapsed_ns")
+        return result.row_count, int(elapsed_ns) / 1e6 if elapsed_ns else None
+
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         with self._session("run a statement") as client:
             client.command(sql, parameters=params)

@@ -100,13 +100,19 @@ def assert_measured(proof: Proof, result: dg.ExecuteInProcessResult, rows: int) 
     assert {"time_range", "group_by", "point_lookup"} <= kinds, proof.queries
     for query in proof.queries:
         assert query.error is None and len(query.naive_ms) == 3 and len(query.recommended_ms) == 3, query
+        engine_timed = proof.dialect == "clickhouse"
+        assert query.clock == ("engine" if engine_timed else "wall"), query
+        if engine_timed:
+            assert all(0 < e <= w for e, w in zip(query.recommended_engine_ms, query.recommended_ms, strict=True))
         assert query.naive_rows == query.recommended_rows, query
     (materialization,) = result.asset_materializations_for_node(proof_key("air", "flights").to_python_identifier())
     metadata = materialization.metadata
     assert metadata["naive_bytes"].value == proof.naive_bytes
     assert metadata["recommended_bytes"].value == proof.recommended_bytes
     assert metadata["summary"].value == proof.summary() and metadata["summary"].value.startswith("recommended layout: ")
-    assert "| query | naive median ms |" in metadata["queries"].value
+    assert "| query | naive engine ms | recommended engine ms | naive wall ms |" in metadata["queries"].value
+    assert metadata["speedup_measured_on"].value == proof.clock
+    assert f" queries ({proof.clock})" in proof.summary()
     assert metadata["flagged"].value == proof.flagged
     assert proof_check(result).passed == (not proof.flagged)
 
@@ -296,6 +302,9 @@ def test_each_layout_joins_its_own_layout_of_the_dimension(pg_dsn: str, tmp_path
     assert count(naive_ns, "carriers") == count(rec_ns, "carriers") == 8
     naive_types, rec_types = (dict(warehouse.table_columns(ns, "carriers")) for ns in (naive_ns, rec_ns))
     assert naive_types["code"] == "Nullable(String)" and naive_types["code"] != rec_types["code"], rec_types
+    part_types = warehouse.query_arrow("SELECT DISTINCT part_type FROM system.parts WHERE active AND database IN "
+                                       "({naive:String}, {rec:String})", {"naive": naive_ns, "rec": rec_ns})
+    assert part_types.column("part_type").to_pylist() == ["Wide"], "both layouts are measured in one part format"
     for namespace in (naive_ns, rec_ns):
         warehouse.execute(f"DROP DATABASE IF EXISTS `{namespace}` SYNC")
 
@@ -320,10 +329,11 @@ def test_timed_clickhouse_queries_skip_no_granule_thanks_to_a_cache(tmp_path: Pa
         warehouse.query_arrow(statement)
         cached = engine.selected_rows() - before
         before = engine.selected_rows()
-        ((timings, result_rows),) = engine.time([statement], runs=2)
+        (timed_runs,) = engine.time([statement], runs=2)
         timed = engine.selected_rows() - before
 
     assert cached < rows / 2, "control: with default settings the repeated filter skips granules in this engine"
-    assert len(timings) == 2 and result_rows == 1
+    assert len(timed_runs.wall_ms) == 2 and len(timed_runs.engine_ms) == 2 and timed_runs.rows == 1
+    assert all(0 < e <= w for e, w in zip(timed_runs.engine_ms, timed_runs.wall_ms, strict=True))
     assert timed >= 3 * rows, "warm-up and both timed runs each read every row"
     assert engine.rows_read(statement) >= rows

@@ -98,7 +98,7 @@ def test_clickhouse_layout_properties():
         CREATE DATABASE IF NOT EXISTS "ns";
         CREATE TABLE IF NOT EXISTS "ns"."orders" (
           {columns},
-          INDEX "idx_customer_id_bloom_filter" "customer_id" TYPE bloom_filter GRANULARITY 4,
+          INDEX "idx_customer_id_bloom_filter" "customer_id" TYPE bloom_filter GRANULARITY 1,
           INDEX "idx_total_minmax" "total" TYPE minmax GRANULARITY 4
         )
         ENGINE=ReplacingMergeTree("updated_at") PARTITION BY toYYYYMM("created_at") ORDER BY ("status", "order_id")
@@ -255,3 +255,19 @@ def test_clickhouse_time_codec_follows_its_place_in_the_sort_key():
     assert created_at(few).endswith("CODEC(Delta, LZ4)")
     assert not created_at(many).endswith("CODEC(Delta, LZ4)") and "CODEC" not in created_at(many)
     assert "CODEC(ZSTD(1))" in created_at(Recommendation("shop_db", "orders", "clickhouse", order_by=["order_id"]))
+
+
+def test_clickhouse_indexes_the_key_for_lookups_when_the_sort_key_does_not_lead_with_it():
+    schema, profile, _ = orders_case()
+    many = replace(profile, row_count=100_000)
+    by_time = Recommendation("shop_db", "orders", "clickhouse", order_by=["created_at", "order_id"],
+                             primary_key=["order_id"])
+    ddl = build_ddl(schema, by_time, "clickhouse", namespace="ns", profile=many)
+    assert 'INDEX "idx_order_id_bloom_filter" "order_id" TYPE bloom_filter GRANULARITY 1' in ddl.sql()
+    assert any(note.startswith("bloom_filter skip index on the key column order_id, GRANULARITY 1: the sort key "
+                               "leads with created_at") for note in ddl.notes)
+
+    by_key = replace(by_time, order_by=["order_id"])
+    small = build_ddl(schema, by_time, "clickhouse", namespace="ns", profile=replace(profile, row_count=8_000))
+    for unindexed in (build_ddl(schema, by_key, "clickhouse", namespace="ns", profile=many), small):
+        assert "bloom_filter" not in unindexed.sql()

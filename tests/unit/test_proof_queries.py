@@ -64,6 +64,24 @@ def test_group_by_falls_back_to_low_distinct_columns_of_the_profile() -> None:
     assert query.name == "group by carrier"
 
 
+def test_group_by_takes_the_fewest_distinct_low_cardinality_columns_and_stops_before_a_group_per_row() -> None:
+    rows = 100_000
+    profile = TableProfile("land", "sales", rows, None, [
+        column("postcode1", rows, distinct=2_300), column("postcode2", rows, distinct=3_200),
+        column("type", rows, distinct=5), column("duration", rows, distinct=3), column("town", rows, distinct=1_150),
+    ])
+    every = Recommendation("land", "sales", "clickhouse", low_cardinality=["postcode1", "postcode2", "type",
+                                                                          "duration", "town"])
+    postcodes = Recommendation("land", "sales", "clickhouse", low_cardinality=["postcode1", "postcode2"])
+
+    def grouped(recommendation: Recommendation) -> str:
+        (query,) = [q for q in derived_queries(profile, recommendation, SampleFacts(rows)) if q.kind == "group_by"]
+        return query.name
+
+    assert grouped(every) == "group by duration, type"
+    assert grouped(postcodes) == "group by postcode1", "2,300 x 3,200 groups would be one group per sampled row"
+
+
 def test_time_windows_are_the_middle_tenth_in_whole_seconds_or_days() -> None:
     assert window(date(2024, 1, 1), date(2024, 1, 3)) == (date(2024, 1, 1), date(2024, 1, 2))
     low, high = window(datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 10))
@@ -129,7 +147,8 @@ def test_the_verdict_uses_medians_and_the_geometric_mean() -> None:
     proof = Proof("s", "t", "clickhouse", "measured", 10, rows_loaded=10, naive_bytes=310, recommended_bytes=100,
                   queries=[timing(8.0, 2.0), timing(2.0, 1.0)])
     assert proof.queries[0].naive_median_ms == 8.0 and round(proof.speedup, 3) == round((4 * 2) ** 0.5, 3)
-    assert proof.summary() == "recommended layout: 3.1x smaller, 2.8x faster on these 2 queries"
+    assert proof.summary() == ("recommended layout: 3.1x smaller, 2.8x faster on these 2 queries (wall time "
+                               "including client overhead)")
     assert not proof.flagged and Proof.from_dict(proof.to_dict()) == proof
 
     mixed = Proof("s", "t", "postgres", "measured", 10, naive_bytes=100, recommended_bytes=100,
@@ -138,3 +157,18 @@ def test_the_verdict_uses_medians_and_the_geometric_mean() -> None:
     slower = Proof("s", "t", "postgres", "measured", 10, naive_bytes=100, recommended_bytes=90,
                    queries=[timing(1.0, 3.0)])
     assert slower.flagged and slower.summary().endswith("FLAGGED: it measures worse than the naive layout")
+
+
+def test_the_speedup_is_of_the_engine_time_when_the_engine_reports_every_run_of_both_layouts() -> None:
+    reported = QueryTiming("q", "group_by", "", naive_ms=[9.0] * 3, recommended_ms=[5.0] * 3,
+                           naive_engine_ms=[8.0] * 3, recommended_engine_ms=[4.0] * 3)
+    partly = QueryTiming("q", "group_by", "", naive_ms=[9.0] * 3, recommended_ms=[5.0] * 3,
+                         naive_engine_ms=[8.0] * 3, recommended_engine_ms=[4.0] * 2)
+    assert reported.clock == "engine" and reported.speedup == 2.0
+    assert partly.clock == "wall" and partly.speedup == 1.8
+    proof = Proof("s", "t", "clickhouse", "measured", 10, naive_bytes=100, recommended_bytes=50, queries=[reported])
+    assert proof.summary() == "recommended layout: 2.0x smaller, 2.0x faster on this query (engine time)"
+    both = Proof("s", "t", "clickhouse", "measured", 10, naive_bytes=100, recommended_bytes=50,
+                 queries=[reported, partly])
+    assert both.clock == "engine time where reported, else wall time including client overhead"
+    assert Proof.from_dict(both.to_dict()) == both

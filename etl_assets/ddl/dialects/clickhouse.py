@@ -41,6 +41,13 @@ SKIP_INDEXES: dict[str, tuple[int, ...]] = {
 """Skip index types and their parameters."""
 TEXT_SKIP_INDEXES = ("tokenbf_v1", "ngrambf_v1")
 SKIP_INDEX_GRANULARITY = 4
+BLOOM_FILTER_GRANULARITY = 1
+"""A bloom_filter index holds one filter per granule: its bytes follow the values it holds (bits per row from its
+false-positive rate), not the granularity, so one per granule costs no more and lets a lookup by value read the
+granule holding it (ClickHouse's OpenTelemetry schema indexes its trace ids so)."""
+INDEX_GRANULE_ROWS = 8192
+"""ClickHouse's default ``index_granularity``: a table within one granule is read whole by any query."""
+KEY_INDEX_EXCLUDED_TYPES = ("float32", "float64", "json", "binary")
 REPLICA_PATH = "/clickhouse/tables/{shard}/{database}/{table}"
 REPLICA_NAME = "{replica}"
 _ENGINE = re.compile(r"^(\w+)(?:\((.*)\))?$")
@@ -120,6 +127,13 @@ MAPPER = ClickHouseTypes()
 def build(table: Table) -> Ddl:
     rec, notes = table.recommendation, []
     skip_indexes = [i for i in rec.indexes if i.method in SKIP_INDEXES and _skippable(table, i, notes)]
+    key_index = key_lookup_index(table, skip_indexes)
+    if key_index is not None:
+        skip_indexes.append(key_index)
+        notes.append(f"bloom_filter skip index on the key column {key_index.columns[0]}, GRANULARITY "
+                     f"{BLOOM_FILTER_GRANULARITY}: the sort key leads with {_sort_key(table)[0]}, so the primary index "
+                     "cannot find a key value; the filter lets a lookup by key read the granule holding it instead "
+                     "of every granule")
     keys = key_columns(table) | {name for i in skip_indexes if i.method in TEXT_SKIP_INDEXES for name in i.columns}
     codecs = {c.name: codec(table, c.name, access_columns(table, skip_indexes)) for c in table.schema.columns}
     body = _column_defs(table, notes, keys, codecs)
@@ -135,6 +149,22 @@ def build(table: Table) -> Ddl:
         statements.append(_distributed_table(table, local_name, notes))
     notes.extend(_relationship_notes(table))
     return Ddl(NAME, statements, notes)
+
+
+def key_lookup_index(table: Table, skip_indexes: list[Index]) -> Index | None:
+    """A bloom_filter on the primary key's first column when the sort key does not lead with it (a time series
+    sorted by time, a fact by its codes): lookups by key (a row's detail, an update's match) would otherwise read
+    every granule. Not for a table within one granule, nor for a column another skip index already covers."""
+    key, sort_key = table.recommendation.primary_key, _sort_key(table)
+    if not key or sort_key[:1] == key[:1] or (table.row_count is not None and table.row_count <= INDEX_GRANULE_ROWS):
+        return None
+    if table.logical(key[0]) in KEY_INDEX_EXCLUDED_TYPES or any(key[0] in i.columns for i in skip_indexes):
+        return None
+    return Index((key[0],), "bloom_filter")
+
+
+def _sort_key(table: Table) -> list[str]:
+    return list(table.recommendation.order_by or table.recommendation.primary_key)
 
 
 def _relationship_notes(table: Table) -> list[str]:
@@ -305,9 +335,10 @@ def _skip_index(index: Index) -> exp.IndexColumnConstraint:
         column_ref(index.columns[0]) if len(index.columns) == 1
         else exp.Tuple(expressions=[column_ref(name) for name in index.columns])
     )
+    granularity = BLOOM_FILTER_GRANULARITY if index.method == "bloom_filter" else SKIP_INDEX_GRANULARITY
     return exp.IndexColumnConstraint(
         this=ident(index_name(NAME, "idx", index.columns, index.method)), expression=expression,
-        index_type=index_type, granularity=exp.Literal.number(SKIP_INDEX_GRANULARITY),
+        index_type=index_type, granularity=exp.Literal.number(granularity),
     )
 
 
