@@ -31,6 +31,10 @@ DDL_CONFIG_SCHEMA = DdlConfig.to_config_schema()
 """Built once and shared: inferred from a ``config`` parameter it would be built again for each table's asset."""
 
 
+def ddl_namespace(config: DdlConfig, source: str) -> str:
+    return config.namespace or f"{NAMESPACE_PREFIX}{source}"
+
+
 def ddl_dir(source: str, table: str) -> Path:
     return state_dir() / "ddl" / source / table
 
@@ -57,9 +61,10 @@ def _ddl_asset(table: SourceTable) -> dg.AssetsDefinition:
         (unannotated: Dagster would resolve their types again for every table's asset at load)."""
         config = DdlConfig(**context.op_config)
         warehouse = context.resources.warehouse
-        namespace = config.namespace or f"{NAMESPACE_PREFIX}{table.source}"
-        scripts = build_all(table.schema, recommendation, namespace=namespace, profile=profile,
-                            cluster=getattr(warehouse, "cluster", None))
+        referenced = {fk.ref_source for fk in recommendation.foreign_keys}
+        scripts = build_all(table.schema, recommendation, namespace=ddl_namespace(config, table.source),
+                            profile=profile, cluster=getattr(warehouse, "cluster", None),
+                            source_namespaces={source: ddl_namespace(config, source) for source in referenced})
         files = write_scripts(scripts, ddl_dir(table.source, table.name))
         metadata = ddl_metadata(scripts, files)
         metadata["applied"] = dg.MetadataValue.text(

@@ -17,6 +17,7 @@ statement is idempotent (IF NOT EXISTS), so a rerun of the DDL changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from etl_assets.ddl.common import Ddl, Table, index_name
@@ -37,14 +38,15 @@ class SqlExecutor(Protocol):
 
 def build_ddl(
     schema: TableSchema, recommendation: Recommendation, dialect: str, *, namespace: str,
-    profile: TableProfile | None = None, cluster: str | None = None,
+    profile: TableProfile | None = None, cluster: str | None = None, source_namespaces: Mapping[str, str] | None = None,
 ) -> Ddl:
-    """The DDL of ``schema`` laid out as ``recommendation`` says, for ``dialect``, in schema/database ``namespace``."""
+    """The DDL of ``schema`` laid out as ``recommendation`` says, for ``dialect``, in schema/database ``namespace``;
+    a foreign key to another source's table names that table in ``source_namespaces[source]``."""
     if not schema.columns:
         raise ValueError(f"{schema.source}.{schema.name}: no columns to create a table with")
     _check_columns_exist(schema, recommendation)
     table = Table(schema, recommendation, namespace, {c.name: c for c in profile.columns} if profile else {},
-                  cluster, profile.row_count if profile else None)
+                  cluster, profile.row_count if profile else None, dict(source_namespaces or {}))
     module = DIALECTS.get(dialect)
     if module is None:
         raise ValueError(f"unknown dialect {dialect!r}; expected one of {', '.join(DIALECTS)}")
@@ -53,10 +55,11 @@ def build_ddl(
 
 def build_all(
     schema: TableSchema, recommendation: Recommendation, *, namespace: str, profile: TableProfile | None = None,
-    cluster: str | None = None,
+    cluster: str | None = None, source_namespaces: Mapping[str, str] | None = None,
 ) -> dict[str, Ddl]:
     return {
-        dialect: build_ddl(schema, recommendation, dialect, namespace=namespace, profile=profile, cluster=cluster)
+        dialect: build_ddl(schema, recommendation, dialect, namespace=namespace, profile=profile, cluster=cluster,
+                           source_namespaces=source_namespaces)
         for dialect in DIALECTS
     }
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -49,10 +49,16 @@ class Table:
     cluster: str | None
     row_count: int | None = None
     """Rows the profile saw (None without a profile)."""
+    source_namespaces: Mapping[str, str] = field(default_factory=dict)
+    """The namespace of each other source a foreign key references (a source's tables have one of their own)."""
 
     @property
     def name(self) -> str:
         return self.schema.name
+
+    def namespace_of(self, source: str) -> str:
+        """Where ``source``'s tables are: this table's namespace for its own source."""
+        return self.source_namespaces.get(source, self.namespace) if source != self.schema.source else self.namespace
 
     def max_length(self, column: str) -> int | None:
         profile = self.profiles.get(column)
@@ -240,8 +246,9 @@ def foreign_key_notes(table: Table, dialect: str) -> list[str]:
                 this=ident(index_name(dialect, table.name, fk.columns, "fk")),
                 expressions=[exp.ForeignKey(
                     expressions=[ident(c) for c in fk.columns],
-                    reference=exp.Reference(this=exp.Schema(this=table_ref(table.namespace, fk.ref_table),
-                                                            expressions=[ident(c) for c in fk.ref_columns])),
+                    reference=exp.Reference(this=exp.Schema(
+                        this=table_ref(table.namespace_of(fk.ref_source), fk.ref_table),
+                        expressions=[ident(c) for c in fk.ref_columns])),
                 )],
             )])],
         ).sql(dialect=dialect)

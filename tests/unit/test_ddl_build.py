@@ -18,7 +18,7 @@ import sqlglot
 from etl_assets.ddl.build import DIALECTS, build_all, build_ddl, index_name
 from etl_assets.profile.profiler import profile_arrow
 from etl_assets.recommend.decisions import recommend
-from etl_assets.recommend.model import Index, Recommendation
+from etl_assets.recommend.model import ForeignKey, Index, Recommendation
 from resources.schema import Column, TableSchema
 from tests.support.ddl import CASES, NAMESPACE, every_type_schema, orders_case, synthetic_profile
 from tests.support.sql import assert_same_sql
@@ -212,6 +212,23 @@ def test_index_names_fit_the_dialect_and_stay_stable():
     long = index_name("postgres", "t" * 60, ("a_very_long_column_name",), "btree")
     assert len(long.encode()) <= 63 and long == index_name("postgres", "t" * 60, ("a_very_long_column_name",), "btree")
     assert index_name("postgres", "t", ("a",), "brin") == "t_a_brin"
+
+
+def test_a_foreign_key_names_the_referenced_table_in_its_own_namespace():
+    """A reference within the source stays in the table's namespace; one to another source's table names that
+    source's namespace (each source's tables land in a namespace of their own)."""
+    schema, profile, ruled = orders_case()
+    keyed = replace(ruled, foreign_keys=[ForeignKey(("store_id",), "shop_db", "stores", ("store_id",)),
+                                         ForeignKey(("customer_id",), "crm", "customers", ("id",), 0.999, 3)])
+    notes = build_ddl(schema, keyed, "postgres", namespace="optimized_shop_db", profile=profile,
+                      source_namespaces={"crm": "optimized_crm"}).notes
+    statements = [note[note.index("ALTER TABLE"):] for note in notes if note.startswith("foreign key")]
+    assert statements == [
+        'ALTER TABLE "optimized_shop_db"."orders" ADD CONSTRAINT "orders_store_id_fk" FOREIGN KEY ("store_id") '
+        'REFERENCES "optimized_shop_db"."stores" ("store_id")',
+        'ALTER TABLE "optimized_shop_db"."orders" ADD CONSTRAINT "orders_customer_id_fk" FOREIGN KEY ("customer_id") '
+        'REFERENCES "optimized_crm"."customers" ("id")']
+    assert "(3 orphan values: clean them first)" in next(note for note in notes if "crm" in note)
 
 
 def test_bad_input_is_a_clear_error():
