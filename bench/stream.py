@@ -259,6 +259,8 @@ def main() -> None:
     parser.add_argument("--cdc-rows", type=int, default=50_000)
     parser.add_argument("--latency-rate", type=float, default=500.0, help="messages/s produced while measuring")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--skip-latency", action="store_true", help="leave out the produce-to-landed latency")
+    parser.add_argument("--skip-cdc", action="store_true", help="leave out the CDC throughput")
     args = parser.parse_args()
     from resources.embedded import EmbeddedKafka, EmbeddedPostgres
     from resources.embedded.kafka import free_port
@@ -272,8 +274,10 @@ def main() -> None:
                 postgres = EmbeddedPostgres(Path(work) / "pg", port=free_port()).start()
                 admin_dsn = postgres.dsn()
             results = measure(broker.bootstrap, admin_dsn, args.messages, args.repeat)
-            results.update(measure_latency(broker.bootstrap, admin_dsn, args.latency_rate, args.latency_seconds))
-            results.update(measure_cdc(broker.bootstrap, admin_dsn, args.cdc_rows, Path(work)))
+            if not args.skip_latency:
+                results.update(measure_latency(broker.bootstrap, admin_dsn, args.latency_rate, args.latency_seconds))
+            if not args.skip_cdc:
+                results.update(measure_cdc(broker.bootstrap, admin_dsn, args.cdc_rows, Path(work)))
         finally:
             broker.stop()
             if postgres is not None:
