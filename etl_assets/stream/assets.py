@@ -9,6 +9,8 @@ a message. The Kafka sensor (sensors/kafka.py) asks for runs while messages are 
 """
 
 import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +28,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
+from etl_assets.config.models import DataSources, KafkaSource, StreamJoin, StreamWindow
 from etl_assets.conventions import code_reference, source_owners
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.retry import configured_retry_policy
-from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
+    LandingResult,
     OffsetsResetError,
     WindowLanding,
     apply_offset_resets,
@@ -151,10 +153,22 @@ class StreamRun:
     quarantined: list = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
     landing_seconds: float = 0.0
+    drain_wait_seconds: float = 0.0
+    """The part of the final empty poll (which found the topic drained) when no batch was landing."""
     rows_moved_aside: int = 0
     resets: list[str] = field(default_factory=list)
     dead_lettered: int = 0
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, batch: MicroBatch, landed: LandingResult, finished: float) -> float:
+        """Count one landed batch; returns ``finished``."""
+        self.batches, self.last = self.batches + 1, batch
+        self.messages += len(batch.messages)
+        self.rows_written += landed.rows_written
+        self.quarantined += landed.quarantined
+        self.added_columns += landed.added_columns
+        self.add_windows(landed.windows)
+        return finished
 
     def add_windows(self, landed: dict[str, WindowLanding]) -> None:
         for name, result in landed.items():
@@ -167,14 +181,17 @@ class StreamRun:
 def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, store: StreamStore, topic: str,
                         start_offsets: dict[int, int], settings: KafkaSource, config: StreamBatchConfig) -> StreamRun:
     """Micro-batches from one consumer, each landed in its own transaction, until the topic is drained, the run's
-    message limit is reached or its time is up."""
+    message limit is reached or its time is up.
+
+    Batch N is parsed and copied on a landing thread while batch N+1 is polled here (pyarrow and the COPY release
+    the GIL), so at most two batches are held at once and offsets still commit only with their rows."""
     limit = config.max_messages or None
     deadline = time.monotonic() + (config.max_seconds or settings.max_run_seconds)
+    windows = settings.windows.get(topic, ())
     with kafka.open_reader(topic, start_offsets) as reader:
         resets = reader.offset_resets()
         try:
-            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset,
-                                        settings.windows.get(topic, ()), settings.joins)
+            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset, windows, settings.joins)
         except OffsetsResetError as error:
             raise Failure(description=str(error), allow_retries=False) from None
         if resets:
@@ -184,20 +201,32 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
                                 f"{stream_namespace(store.source)}.{topic}__before_reset")
         run = StreamRun(last=MicroBatch(topic=topic, next_offsets=dict(reader.positions)), rows_moved_aside=moved,
                         resets=[r.reason for r in resets])
-        while True:
-            wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
-            began = time.monotonic()
-            batch = reader.read(wanted, min(deadline, began + settings.batch_max_wait_s))
-            landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
-            run.landing_seconds += time.monotonic() - began
-            run.batches, run.last = run.batches + 1, batch
-            run.messages += len(batch.messages)
-            run.rows_written += landed.rows_written
-            run.quarantined += landed.quarantined
-            run.added_columns += landed.added_columns
-            run.add_windows(landed.windows)
-            if batch.drained or time.monotonic() >= deadline or (limit is not None and run.messages >= limit):
-                return run
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aietl-stream-landing") as lander:
+            landing: Future | None = None
+            read = 0
+            while True:
+                wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - read)
+                batch = reader.read(wanted, min(deadline, time.monotonic() + settings.batch_max_wait_s),
+                                    with_end_offsets=False)
+                read_end, read = time.monotonic(), read + len(batch.messages)
+                previous_end = run.add(*landing.result()) if landing is not None else started
+                landing = lander.submit(_land, store, batch, windows)
+                if batch.drained_at is not None:
+                    run.drain_wait_seconds = max(0.0, read_end - max(batch.drained_at, previous_end))
+                if batch.drained or time.monotonic() >= deadline or (limit is not None and read >= limit):
+                    break
+            run.add(*landing.result())
+        run.landing_seconds = time.monotonic() - started
+        run.last.end_offsets = reader.end_offsets()
+        return run
+
+
+def _land(store: StreamStore, batch: MicroBatch, windows: Sequence[StreamWindow]
+          ) -> tuple[MicroBatch, LandingResult, float]:
+    """Land one batch (on the landing thread); returns when it finished, for the run's drain wait."""
+    landed = land_batch(store, batch, windows=windows)
+    return batch, landed, time.monotonic()
 
 
 def _offsets_text(offsets: dict[int, int]) -> str:
@@ -222,6 +251,7 @@ def stream_metadata(source: str, run: StreamRun, step_seconds: float) -> dict[st
         "landing_seconds": MetadataValue.float(round(run.landing_seconds, 3)),
         "landing_msgs_per_s": MetadataValue.float(round(run.messages / run.landing_seconds, 1)
                                                   if run.landing_seconds else 0.0),
+        "drain_wait_seconds": MetadataValue.float(round(run.drain_wait_seconds, 3)),
         "step_overhead_seconds": MetadataValue.float(round(step_seconds - run.landing_seconds, 3)),
         "offsets_reset": MetadataValue.json(run.resets),
         "rows_moved_aside": MetadataValue.int(run.rows_moved_aside),

@@ -21,6 +21,7 @@ from etl_assets.stream.parse import (
     QuarantinedMessage,
     coerce_to_arrow,
     infer_logical_type,
+    parse_messages,
 )
 from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
 from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
@@ -71,14 +72,17 @@ def stream_type(logical: str) -> str:
     return parsed.name if parsed.name in _CARRIED_AS_IS else "string"
 
 
-def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windows: Sequence[StreamWindow] = ()
-               ) -> LandingResult:
+def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch | None = None,
+               windows: Sequence[StreamWindow] = ()) -> LandingResult:
     """Write the batch's rows, its quarantined messages, its event-time windows (with their state) and its next
-    offsets in one transaction."""
+    offsets in one transaction. Without ``parsed``, the messages are parsed here, knowing the landed columns' types
+    (which lets Arrow decode most of them)."""
     topic = batch.topic
     with store.topic_transaction(topic):
         store.check_not_moved(batch)
         existing = store.ensure_topic_tables(topic)
+        if parsed is None:
+            parsed = parse_messages(batch.messages, {name: stream_type(logical) for name, logical in existing.items()})
         added = {name: infer_logical_type(row.get(name) for row in parsed.rows)
                  for name in parsed.columns if name not in existing}
         store.add_columns(topic, added)
