@@ -155,7 +155,13 @@ def _read_with_arrow(messages: Sequence[KafkaMessage], schema: pa.Schema, known:
 
 
 def _fitting(array: pa.Array, logical: str) -> pa.Array | None:
-    """The array as its stream type, or None when a value would be rejected by the per-message coercers."""
+    """The array as its stream type, or None when a value would be rejected by the per-message coercers (or by
+    ``bytes.decode``: Arrow's JSON reader does not check that strings are UTF-8, a full validation does)."""
+    if pa.types.is_string(array.type):
+        try:
+            array.validate(full=True)
+        except pa.ArrowInvalid:
+            return None
     if logical == "timestamptz":
         return _convert_timestamps(array, to_arrow(logical))
     if logical == "float64" and pc.any(pc.invert(pc.is_finite(array))).as_py():
@@ -285,6 +291,10 @@ def _to_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     if "\x00" in text:
         raise ValueError("contains a NUL character, which PostgreSQL text cannot hold")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not Unicode text") from None
     return text
 
 
@@ -373,11 +383,11 @@ def _convert_whole_column(logical_type: str, values: list[Any], arrow_type: pa.D
     allowed = FAST_PYTHON_TYPES.get(logical_type)
     if allowed is None or not set(map(type, values)) <= allowed:
         return None
-    if logical_type == "timestamptz":
-        return _convert_timestamps(pa.array(values, pa.string()), arrow_type)
     try:
+        if logical_type == "timestamptz":
+            return _convert_timestamps(pa.array(values, pa.string()), arrow_type)
         array = pa.array(values, arrow_type)
-    except (pa.ArrowInvalid, OverflowError):
+    except (pa.ArrowInvalid, OverflowError, UnicodeEncodeError):
         return None
     if logical_type == "float64" and pc.any(pc.invert(pc.is_finite(array))).as_py():
         return None
