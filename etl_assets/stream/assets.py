@@ -9,6 +9,7 @@ a message. The Kafka sensor (sensors/kafka.py) asks for runs while messages are 
 """
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -42,10 +43,12 @@ from etl_assets.stream.store import (
     refresh_per_minute,
     send_dead_letters,
 )
-from resources.kafka import KafkaResource, MicroBatch
+from resources.kafka import KafkaResource, MicroBatch, TopicReader
 from resources.postgres.stream_store import StreamStore, open_stream_store, per_minute_table, stream_namespace
 
 QUARANTINE_LOG_LIMIT = 5
+LANDINGS_AHEAD = 2
+"""Batches read but not yet landed (on the landing thread) at most: memory stays bounded by the batch size."""
 
 
 class StreamBatchConfig(Config):
@@ -183,8 +186,8 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
     """Micro-batches from one consumer, each landed in its own transaction, until the topic is drained, the run's
     message limit is reached or its time is up.
 
-    Batch N is parsed and copied on a landing thread while batch N+1 is polled here (pyarrow and the COPY release
-    the GIL), so at most two batches are held at once and offsets still commit only with their rows."""
+    Batches are parsed and copied on a landing thread, in order, while the next ones are polled here (pyarrow and
+    the COPY release the GIL); offsets still commit only with their rows."""
     limit = config.max_messages or None
     deadline = time.monotonic() + (config.max_seconds or settings.max_run_seconds)
     windows = settings.windows.get(topic, ())
@@ -203,23 +206,44 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
                         resets=[r.reason for r in resets])
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aietl-stream-landing") as lander:
-            landing: Future | None = None
-            read = 0
-            while True:
-                wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - read)
-                batch = reader.read(wanted, min(deadline, time.monotonic() + settings.batch_max_wait_s),
-                                    with_end_offsets=False)
-                read_end, read = time.monotonic(), read + len(batch.messages)
-                previous_end = run.add(*landing.result()) if landing is not None else started
-                landing = lander.submit(_land, store, batch, windows)
-                if batch.drained_at is not None:
-                    run.drain_wait_seconds = max(0.0, read_end - max(batch.drained_at, previous_end))
-                if batch.drained or time.monotonic() >= deadline or (limit is not None and read >= limit):
-                    break
-            run.add(*landing.result())
+            _read_and_land(reader, lander, run, store, windows, settings, limit, deadline)
         run.landing_seconds = time.monotonic() - started
         run.last.end_offsets = reader.end_offsets()
         return run
+
+
+def _read_and_land(reader: TopicReader, lander: ThreadPoolExecutor, run: StreamRun, store: StreamStore,
+                   windows: Sequence[StreamWindow], settings: KafkaSource, limit: int | None, deadline: float) -> None:
+    """Read batches here and land them on ``lander`` in order, with at most LANDINGS_AHEAD of them waiting or
+    landing while the next is read; returns when every batch read has landed. After a failure, the batches not
+    landed yet are dropped (their offsets were not stored, so the next run reads them again)."""
+    pending: deque[Future] = deque()
+    try:
+        _pipeline(reader, lander, pending, run, store, windows, settings, limit, deadline)
+    except BaseException:
+        for landing in pending:
+            landing.cancel()
+        raise
+
+
+def _pipeline(reader: TopicReader, lander: ThreadPoolExecutor, pending: deque[Future], run: StreamRun,
+              store: StreamStore, windows: Sequence[StreamWindow], settings: KafkaSource, limit: int | None,
+              deadline: float) -> None:
+    read, last_landed = 0, time.monotonic()
+    while True:
+        wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - read)
+        batch = reader.read(wanted, min(deadline, time.monotonic() + settings.batch_max_wait_s),
+                            with_end_offsets=False)
+        read_end, read = time.monotonic(), read + len(batch.messages)
+        stop = batch.drained or read_end >= deadline or (limit is not None and read >= limit)
+        while pending and (stop or len(pending) >= LANDINGS_AHEAD):
+            last_landed = run.add(*pending.popleft().result())
+        if batch.drained_at is not None:
+            run.drain_wait_seconds = max(0.0, read_end - max(batch.drained_at, last_landed))
+        pending.append(lander.submit(_land, store, batch, windows))
+        if stop:
+            run.add(*pending.popleft().result())
+            return
 
 
 def _land(store: StreamStore, batch: MicroBatch, windows: Sequence[StreamWindow]

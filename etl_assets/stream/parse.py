@@ -33,7 +33,8 @@ ARROW_RUN = 2048
 """Messages decoded by one Arrow call; a rejected run is halved down to ``MESSAGE_RUN``, then parsed one by one."""
 MESSAGE_RUN = 64
 ARROW_TYPES = ("int64", "float64", "bool", "string", "timestamptz")
-"""Stream types Arrow reads as ``json.loads`` + the coercers would; json columns go message by message."""
+"""Stream types Arrow reads as ``json.loads`` + the coercers would. Other columns (json) are read as Arrow's null
+type: only messages where they are null or absent are decoded by Arrow."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class ParsedBatch:
     arrow_runs: list[tuple[int, pa.RecordBatch]] = field(default_factory=list)
     """Runs of messages decoded by Arrow (typed, with their system columns), each with the number of ``rows``
     before it: the batch's rows in message order are rows and runs interleaved so."""
+    guessed: dict[str, str] = field(default_factory=dict)
+    """Types of new keys guessed from the first rows, with which Arrow read the later runs."""
 
     @cached_property
     def columns(self) -> list[str]:
@@ -90,23 +93,64 @@ def _system_column(name: str, partitions: Sequence[int], offsets: Sequence[int],
     return pa.array(partitions if name == "_partition" else offsets, pa.int64())
 
 
-def parse_messages(messages: Sequence[KafkaMessage], column_types: Mapping[str, str] | None = None) -> ParsedBatch:
+def parse_messages(messages: Sequence[KafkaMessage], column_types: Mapping[str, str] | None = None,
+                   guess_new_columns: bool = True) -> ParsedBatch:
     """Decode every message as one JSON object; anything else is quarantined with its partition and offset.
 
     ``column_types``: the stream types of the table's columns; runs of messages whose keys are all such columns
-    and whose values all fit them are decoded by Arrow (the others, and every message without it, one by one)."""
+    and whose values all fit them are decoded by Arrow (the others, and every message without it, one by one).
+    When the first run is not all of known columns, it goes one by one and, with ``guess_new_columns``, the types
+    of its new keys are guessed from it (:attr:`ParsedBatch.guessed`) so that Arrow reads them in the later runs;
+    the caller must parse again without guessing if a guess differs from the type inferred over ``rows``."""
     batch = ParsedBatch()
     good_keys: set[str] = set()
-    known = {name: logical for name, logical in (column_types or {}).items()
-             if name not in SYSTEM_COLUMNS and logical in ARROW_TYPES}
-    if not known:
+    if column_types is None:
         _parse_each(messages, batch, good_keys)
         return batch
-    schema = pa.schema([pa.field(name, pa.string() if logical == "timestamptz" else to_arrow(logical))
-                        for name, logical in known.items()])  # timestamps as text, converted after
-    for start in range(0, len(messages), ARROW_RUN):
+    known = _arrow_columns(column_types)
+    first = _read_with_arrow(messages[:ARROW_RUN], _arrow_schema(known), known) if known else None
+    if first is not None:
+        batch.arrow_runs.append((0, first))
+    else:
+        _parse_each(messages[:ARROW_RUN], batch, good_keys)
+        if guess_new_columns:
+            batch.guessed = _guess_types(batch.rows, column_types)
+            known.update(_arrow_columns(batch.guessed))
+    if not known:
+        _parse_each(messages[ARROW_RUN:], batch, good_keys)
+        return batch
+    schema = _arrow_schema(known)
+    for start in range(ARROW_RUN, len(messages), ARROW_RUN):
         _parse_run(messages[start:start + ARROW_RUN], schema, known, batch, good_keys)
     return batch
+
+
+def _arrow_columns(column_types: Mapping[str, str]) -> dict[str, str]:
+    return {name: logical if logical in ARROW_TYPES else "null" for name, logical in column_types.items()
+            if name not in SYSTEM_COLUMNS}
+
+
+def _arrow_schema(known: Mapping[str, str]) -> pa.Schema:
+    """Timestamps are read as text and converted after (as the per-message path would)."""
+    return pa.schema([pa.field(name, READ_AS.get(logical) or to_arrow(logical)) for name, logical in known.items()])
+
+
+READ_AS = {"timestamptz": pa.string(), "null": pa.null()}
+
+
+def _guess_types(rows: list[dict[str, Any]], column_types: Mapping[str, str]) -> dict[str, str]:
+    """The inferred types of the keys of ``rows`` that are not columns yet ("null" for keys with only nulls, which
+    Arrow then reads only where they stay null)."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    guessed = {}
+    for name in keys:
+        if name in column_types:
+            continue
+        values = [row.get(name) for row in rows]
+        guessed[name] = infer_logical_type(values) if any(value is not None for value in values) else "null"
+    return guessed
 
 
 def _parse_run(messages: Sequence[KafkaMessage], schema: pa.Schema, known: Mapping[str, str], batch: ParsedBatch,
@@ -157,6 +201,8 @@ def _read_with_arrow(messages: Sequence[KafkaMessage], schema: pa.Schema, known:
 def _fitting(array: pa.Array, logical: str) -> pa.Array | None:
     """The array as its stream type, or None when a value would be rejected by the per-message coercers (or by
     ``bytes.decode``: Arrow's JSON reader does not check that strings are UTF-8, a full validation does)."""
+    if logical == "null":
+        return array
     if pa.types.is_string(array.type):
         try:
             array.validate(full=True)
@@ -328,6 +374,12 @@ def coerce_to_arrow(batch: ParsedBatch, column_types: dict[str, str]
     return record_batch, [_rejected(batch, index, reason) for index, reason in sorted(reasons.items())]
 
 
+def _run_column(run: pa.RecordBatch, name: str, logical: str) -> pa.Array:
+    if name in run.schema.names and not pa.types.is_null(run.schema.field(name).type):
+        return run.column(name)
+    return pa.nulls(run.num_rows, to_arrow(logical))
+
+
 def _interleave(rows: pa.RecordBatch, keep: pa.Array | None, runs: list[tuple[int, pa.RecordBatch]],
                 column_types: dict[str, str]) -> pa.RecordBatch:
     """The rows decoded one by one (those kept) and the Arrow runs, in message order, with ``column_types``."""
@@ -337,8 +389,7 @@ def _interleave(rows: pa.RecordBatch, keep: pa.Array | None, runs: list[tuple[in
         pieces.append(piece if keep is None else piece.filter(keep.slice(done, position - done)))
         if run is not None:
             pieces.append(pa.RecordBatch.from_arrays(
-                [run.column(name) if name in run.schema.names else pa.nulls(run.num_rows, to_arrow(logical))
-                 for name, logical in column_types.items()], schema=rows.schema))
+                [_run_column(run, name, logical) for name, logical in column_types.items()], schema=rows.schema))
         done = position
     return pa.concat_batches(pieces)
 

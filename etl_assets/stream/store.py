@@ -24,7 +24,7 @@ from etl_assets.stream.parse import (
     parse_messages,
 )
 from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
-from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
+from resources.kafka import KafkaMessage, KafkaResource, MicroBatch, OffsetReset, TopicReader
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
 
@@ -82,9 +82,9 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch | None
         store.check_not_moved(batch)
         existing = store.ensure_topic_tables(topic)
         if parsed is None:
-            parsed = parse_messages(batch.messages, {name: stream_type(logical) for name, logical in existing.items()})
-        added = {name: infer_logical_type(row.get(name) for row in parsed.rows)
-                 for name in parsed.columns if name not in existing}
+            parsed, added = parse_batch(batch.messages, existing)
+        else:
+            added = new_column_types(parsed, existing)
         store.add_columns(topic, added)
         landed = {**existing, **added}
         column_types = {**{name: stream_type(landed[name]) for name in parsed.columns}, **SYSTEM_COLUMN_TYPES}
@@ -96,6 +96,25 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch | None
         store.store_offsets(topic, batch.next_offsets)
     return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added),
                          windows=landed_windows)
+
+
+def parse_batch(messages: Sequence[KafkaMessage], existing: dict[str, str]) -> tuple[ParsedBatch, dict[str, str]]:
+    """The messages parsed for a table with ``existing`` columns (logical types), and the types of their new keys.
+    Parsed again without guessing when a type guessed from the first messages is not the one inferred over all."""
+    known = {name: stream_type(logical) for name, logical in existing.items()}
+    parsed = parse_messages(messages, known)
+    added = new_column_types(parsed, existing)
+    if any(added.get(name) != guess for name, guess in parsed.guessed.items() if guess != "null"):
+        parsed = parse_messages(messages, known, guess_new_columns=False)
+        added = new_column_types(parsed, existing)
+    return parsed, added
+
+
+def new_column_types(parsed: ParsedBatch, existing: dict[str, str]) -> dict[str, str]:
+    """The logical types of the batch's keys that are not columns yet, inferred from the rows parsed one by one
+    (the values Arrow read all fit the guessed types, which the caller checks against these)."""
+    return {name: infer_logical_type(row.get(name) for row in parsed.rows)
+            for name in parsed.columns if name not in existing}
 
 
 def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,

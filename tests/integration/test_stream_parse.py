@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from etl_assets.stream.parse import coerce_to_arrow, infer_logical_type, parse_messages, parse_timestamp
+from etl_assets.stream.parse import ParsedBatch, coerce_to_arrow, infer_logical_type, parse_messages, parse_timestamp
+from etl_assets.stream.store import parse_batch, stream_type
 from resources.kafka import KafkaMessage
 from sensors.kafka import decode_cursor, encode_cursor, idle_ticks_before, waiting_partitions
 
@@ -100,6 +101,27 @@ def test_arrow_runs_land_exactly_what_the_per_message_path_lands() -> None:
     assert [(q.offset, q.reason, q.raw) for q in fast_rejected] == [(q.offset, q.reason, q.raw) for q in slow_rejected]
     assert len(fast.quarantined) + len(fast_rejected) > len(ODD_VALUES) // 2
     assert "field 's': contains a lone UTF-16 surrogate" in {q.reason[:43] for q in fast_rejected}
+
+
+def landed_alike(messages: list[KafkaMessage]) -> ParsedBatch:
+    """Parse for a new table as the stream asset does, and check that it lands what the per-message path lands."""
+    parsed, added = parse_batch(messages, {})
+    slow = parse_messages(messages)
+    assert added == {name: infer_logical_type(row.get(name) for row in slow.rows) for name in slow.columns}
+    types = {**{name: stream_type(logical) for name, logical in added.items()}, "_offset": "int64"}
+    (rows, rejected), (slow_rows, slow_rejected) = coerce_to_arrow(parsed, types), coerce_to_arrow(slow, types)
+    assert rows.equals(slow_rows)
+    assert [(q.offset, q.reason) for q in rejected] == [(q.offset, q.reason) for q in slow_rejected]
+    return parsed
+
+
+def test_types_of_new_columns_guessed_from_the_first_messages_are_checked_against_all_of_them() -> None:
+    values = [b'{"i": %d, "t": "2026-11-01T10:00:00Z", "s": "x%d", "n": null}' % (n, n) for n in range(6000)]
+    guessed = landed_alike([message(offset, value) for offset, value in enumerate(values)])
+    assert guessed.guessed == {"i": "int64", "t": "timestamptz", "s": "string", "n": "null"} and guessed.arrow_runs
+    for late in (b'{"i": 1.5}', b'{"t": "soon"}', b'{"i": "x"}', b'{"s": 5}', b'{"n": 1}', b'{"n": {"k": 1}}'):
+        wrong = landed_alike([message(offset, value) for offset, value in enumerate([*values[:5000], late])])
+        assert len(wrong.rows) == 5001 or wrong.arrow_runs
 
 
 def test_sensor_cursor_round_trips_and_waiting_counts_only_partitions_behind() -> None:
