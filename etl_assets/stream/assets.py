@@ -240,16 +240,16 @@ def _pipeline(reader: TopicReader, lander: ThreadPoolExecutor, pending: deque[Fu
             last_landed = run.add(*pending.popleft().result())
         if batch.drained_at is not None:
             run.drain_wait_seconds = max(0.0, read_end - max(batch.drained_at, last_landed))
-        pending.append(lander.submit(_land, store, batch, windows))
+        pending.append(lander.submit(_land, store, batch, windows, run.batches > 0 or len(pending) > 0))
         if stop:
             run.add(*pending.popleft().result())
             return
 
 
-def _land(store: StreamStore, batch: MicroBatch, windows: Sequence[StreamWindow]
+def _land(store: StreamStore, batch: MicroBatch, windows: Sequence[StreamWindow], tables_exist: bool
           ) -> tuple[MicroBatch, LandingResult, float]:
     """Land one batch (on the landing thread); returns when it finished, for the run's drain wait."""
-    landed = land_batch(store, batch, windows=windows)
+    landed = land_batch(store, batch, windows=windows, tables_exist=tables_exist)
     return batch, landed, time.monotonic()
 
 

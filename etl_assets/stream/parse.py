@@ -29,8 +29,12 @@ SYSTEM_COLUMNS = ("_partition", "_offset", "_timestamp", "_ingested_at")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL truncates longer identifiers, which would merge distinct JSON keys into one column."""
-ARROW_RUN = 2048
-"""Messages decoded by one Arrow call; a rejected run is halved down to ``MESSAGE_RUN``, then parsed one by one."""
+FIRST_RUN = 2048
+"""The first messages of a batch, decoded by Arrow in one call, or else one by one, the types of their new keys
+guessed from them."""
+ARROW_RUN = 65536
+"""Messages decoded by one Arrow call after the first run (few calls: each hands the GIL back and forth); a
+rejected run is halved down to ``MESSAGE_RUN``, then parsed one by one."""
 MESSAGE_RUN = 64
 ARROW_TYPES = ("int64", "float64", "bool", "string", "timestamptz")
 """Stream types Arrow reads as ``json.loads`` + the coercers would. Other columns (json) are read as Arrow's null
@@ -108,19 +112,19 @@ def parse_messages(messages: Sequence[KafkaMessage], column_types: Mapping[str, 
         _parse_each(messages, batch, good_keys)
         return batch
     known = _arrow_columns(column_types)
-    first = _read_with_arrow(messages[:ARROW_RUN], _arrow_schema(known), known) if known else None
+    first = _read_with_arrow(messages[:FIRST_RUN], _arrow_schema(known), known) if known else None
     if first is not None:
         batch.arrow_runs.append((0, first))
     else:
-        _parse_each(messages[:ARROW_RUN], batch, good_keys)
+        _parse_each(messages[:FIRST_RUN], batch, good_keys)
         if guess_new_columns:
             batch.guessed = _guess_types(batch.rows, column_types)
             known.update(_arrow_columns(batch.guessed))
     if not known:
-        _parse_each(messages[ARROW_RUN:], batch, good_keys)
+        _parse_each(messages[FIRST_RUN:], batch, good_keys)
         return batch
     schema = _arrow_schema(known)
-    for start in range(ARROW_RUN, len(messages), ARROW_RUN):
+    for start in range(FIRST_RUN, len(messages), ARROW_RUN):
         _parse_run(messages[start:start + ARROW_RUN], schema, known, batch, good_keys)
     return batch
 

@@ -73,14 +73,15 @@ def stream_type(logical: str) -> str:
 
 
 def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch | None = None,
-               windows: Sequence[StreamWindow] = ()) -> LandingResult:
+               windows: Sequence[StreamWindow] = (), tables_exist: bool = False) -> LandingResult:
     """Write the batch's rows, its quarantined messages, its event-time windows (with their state) and its next
     offsets in one transaction. Without ``parsed``, the messages are parsed here, knowing the landed columns' types
-    (which lets Arrow decode most of them)."""
+    (which lets Arrow decode most of them). ``tables_exist``: an earlier batch of this run created the topic's
+    tables, so only their columns are looked up."""
     topic = batch.topic
     with store.topic_transaction(topic):
         store.check_not_moved(batch)
-        existing = store.ensure_topic_tables(topic)
+        existing = store.column_types(topic) if tables_exist else store.ensure_topic_tables(topic)
         if parsed is None:
             parsed, added = parse_batch(batch.messages, existing)
         else:
