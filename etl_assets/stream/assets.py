@@ -48,7 +48,8 @@ from resources.postgres.stream_store import StreamStore, open_stream_store, per_
 
 QUARANTINE_LOG_LIMIT = 5
 LANDINGS_AHEAD = 2
-"""Batches read but not yet landed (on the landing thread) at most: memory stays bounded by the batch size."""
+"""Batches read but not landed yet (waiting for or on the landing thread) while the next one is read: a run holds
+at most three batches, so its memory is bounded by the batch size, not by the topic."""
 
 
 class StreamBatchConfig(Config):
