@@ -9,6 +9,9 @@ a message. The Kafka sensor (sensors/kafka.py) asks for runs while messages are 
 """
 
 import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,12 +29,12 @@ from dagster import (
 )
 from pydantic import Field
 
-from etl_assets.config.models import DataSources, KafkaSource, StreamJoin
+from etl_assets.config.models import DataSources, KafkaSource, StreamJoin, StreamWindow
 from etl_assets.conventions import code_reference, source_owners
 from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, stream_pool
 from etl_assets.retry import configured_retry_policy
-from etl_assets.stream.parse import parse_messages
 from etl_assets.stream.store import (
+    LandingResult,
     OffsetsResetError,
     WindowLanding,
     apply_offset_resets,
@@ -40,10 +43,13 @@ from etl_assets.stream.store import (
     refresh_per_minute,
     send_dead_letters,
 )
-from resources.kafka import KafkaResource, MicroBatch
+from resources.kafka import KafkaResource, MicroBatch, TopicReader
 from resources.postgres.stream_store import StreamStore, open_stream_store, per_minute_table, stream_namespace
 
 QUARANTINE_LOG_LIMIT = 5
+LANDINGS_AHEAD = 2
+"""Batches read but not landed yet (waiting for or on the landing thread) while the next one is read: a run holds
+at most three batches, so its memory is bounded by the batch size, not by the topic."""
 
 
 class StreamBatchConfig(Config):
@@ -151,10 +157,22 @@ class StreamRun:
     quarantined: list = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
     landing_seconds: float = 0.0
+    drain_wait_seconds: float = 0.0
+    """The part of the final empty poll (which found the topic drained) when no batch was landing."""
     rows_moved_aside: int = 0
     resets: list[str] = field(default_factory=list)
     dead_lettered: int = 0
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, batch: MicroBatch, landed: LandingResult, finished: float) -> float:
+        """Count one landed batch; returns ``finished``."""
+        self.batches, self.last = self.batches + 1, batch
+        self.messages += len(batch.messages)
+        self.rows_written += landed.rows_written
+        self.quarantined += landed.quarantined
+        self.added_columns += landed.added_columns
+        self.add_windows(landed.windows)
+        return finished
 
     def add_windows(self, landed: dict[str, WindowLanding]) -> None:
         for name, result in landed.items():
@@ -167,14 +185,17 @@ class StreamRun:
 def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, store: StreamStore, topic: str,
                         start_offsets: dict[int, int], settings: KafkaSource, config: StreamBatchConfig) -> StreamRun:
     """Micro-batches from one consumer, each landed in its own transaction, until the topic is drained, the run's
-    message limit is reached or its time is up."""
+    message limit is reached or its time is up.
+
+    Batches are parsed and copied on a landing thread, in order, while the next ones are polled here (pyarrow and
+    the COPY release the GIL); offsets still commit only with their rows."""
     limit = config.max_messages or None
     deadline = time.monotonic() + (config.max_seconds or settings.max_run_seconds)
+    windows = settings.windows.get(topic, ())
     with kafka.open_reader(topic, start_offsets) as reader:
         resets = reader.offset_resets()
         try:
-            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset,
-                                        settings.windows.get(topic, ()), settings.joins)
+            moved = apply_offset_resets(store, reader, resets, settings.on_offsets_reset, windows, settings.joins)
         except OffsetsResetError as error:
             raise Failure(description=str(error), allow_retries=False) from None
         if resets:
@@ -184,20 +205,53 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
                                 f"{stream_namespace(store.source)}.{topic}__before_reset")
         run = StreamRun(last=MicroBatch(topic=topic, next_offsets=dict(reader.positions)), rows_moved_aside=moved,
                         resets=[r.reason for r in resets])
-        while True:
-            wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - run.messages)
-            began = time.monotonic()
-            batch = reader.read(wanted, min(deadline, began + settings.batch_max_wait_s))
-            landed = land_batch(store, batch, parse_messages(batch.messages), settings.windows.get(topic, ()))
-            run.landing_seconds += time.monotonic() - began
-            run.batches, run.last = run.batches + 1, batch
-            run.messages += len(batch.messages)
-            run.rows_written += landed.rows_written
-            run.quarantined += landed.quarantined
-            run.added_columns += landed.added_columns
-            run.add_windows(landed.windows)
-            if batch.drained or time.monotonic() >= deadline or (limit is not None and run.messages >= limit):
-                return run
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aietl-stream-landing") as lander:
+            _read_and_land(reader, lander, run, store, windows, settings, limit, deadline)
+        run.landing_seconds = time.monotonic() - started
+        run.last.end_offsets = reader.end_offsets()
+        return run
+
+
+def _read_and_land(reader: TopicReader, lander: ThreadPoolExecutor, run: StreamRun, store: StreamStore,
+                   windows: Sequence[StreamWindow], settings: KafkaSource, limit: int | None, deadline: float) -> None:
+    """Read batches here and land them on ``lander`` in order, with at most LANDINGS_AHEAD of them waiting or
+    landing while the next is read; returns when every batch read has landed. After a failure, the batches not
+    landed yet are dropped (their offsets were not stored, so the next run reads them again)."""
+    pending: deque[Future] = deque()
+    try:
+        _pipeline(reader, lander, pending, run, store, windows, settings, limit, deadline)
+    except BaseException:
+        for landing in pending:
+            landing.cancel()
+        raise
+
+
+def _pipeline(reader: TopicReader, lander: ThreadPoolExecutor, pending: deque[Future], run: StreamRun,
+              store: StreamStore, windows: Sequence[StreamWindow], settings: KafkaSource, limit: int | None,
+              deadline: float) -> None:
+    read, last_landed = 0, time.monotonic()
+    while True:
+        wanted = settings.batch_size if limit is None else min(settings.batch_size, limit - read)
+        batch = reader.read(wanted, min(deadline, time.monotonic() + settings.batch_max_wait_s),
+                            with_end_offsets=False)
+        read_end, read = time.monotonic(), read + len(batch.messages)
+        stop = batch.drained or read_end >= deadline or (limit is not None and read >= limit)
+        while pending and (stop or len(pending) >= LANDINGS_AHEAD):
+            last_landed = run.add(*pending.popleft().result())
+        if batch.drained_at is not None:
+            run.drain_wait_seconds = max(0.0, read_end - max(batch.drained_at, last_landed))
+        pending.append(lander.submit(_land, store, batch, windows, run.batches > 0 or len(pending) > 0))
+        if stop:
+            run.add(*pending.popleft().result())
+            return
+
+
+def _land(store: StreamStore, batch: MicroBatch, windows: Sequence[StreamWindow], tables_exist: bool
+          ) -> tuple[MicroBatch, LandingResult, float]:
+    """Land one batch (on the landing thread); returns when it finished, for the run's drain wait."""
+    landed = land_batch(store, batch, windows=windows, tables_exist=tables_exist)
+    return batch, landed, time.monotonic()
 
 
 def _offsets_text(offsets: dict[int, int]) -> str:
@@ -222,6 +276,7 @@ def stream_metadata(source: str, run: StreamRun, step_seconds: float) -> dict[st
         "landing_seconds": MetadataValue.float(round(run.landing_seconds, 3)),
         "landing_msgs_per_s": MetadataValue.float(round(run.messages / run.landing_seconds, 1)
                                                   if run.landing_seconds else 0.0),
+        "drain_wait_seconds": MetadataValue.float(round(run.drain_wait_seconds, 3)),
         "step_overhead_seconds": MetadataValue.float(round(step_seconds - run.landing_seconds, 3)),
         "offsets_reset": MetadataValue.json(run.resets),
         "rows_moved_aside": MetadataValue.int(run.rows_moved_aside),

@@ -21,9 +21,10 @@ from etl_assets.stream.parse import (
     QuarantinedMessage,
     coerce_to_arrow,
     infer_logical_type,
+    parse_messages,
 )
 from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
-from resources.kafka import KafkaResource, MicroBatch, OffsetReset, TopicReader
+from resources.kafka import KafkaMessage, KafkaResource, MicroBatch, OffsetReset, TopicReader
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
 
@@ -71,16 +72,20 @@ def stream_type(logical: str) -> str:
     return parsed.name if parsed.name in _CARRIED_AS_IS else "string"
 
 
-def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windows: Sequence[StreamWindow] = ()
-               ) -> LandingResult:
+def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch | None = None,
+               windows: Sequence[StreamWindow] = (), tables_exist: bool = False) -> LandingResult:
     """Write the batch's rows, its quarantined messages, its event-time windows (with their state) and its next
-    offsets in one transaction."""
+    offsets in one transaction. Without ``parsed``, the messages are parsed here, knowing the landed columns' types
+    (which lets Arrow decode most of them). ``tables_exist``: an earlier batch of this run created the topic's
+    tables, so only their columns are looked up."""
     topic = batch.topic
     with store.topic_transaction(topic):
         store.check_not_moved(batch)
-        existing = store.ensure_topic_tables(topic)
-        added = {name: infer_logical_type(row.get(name) for row in parsed.rows)
-                 for name in parsed.columns if name not in existing}
+        existing = store.column_types(topic) if tables_exist else store.ensure_topic_tables(topic)
+        if parsed is None:
+            parsed, added = parse_batch(batch.messages, existing)
+        else:
+            added = new_column_types(parsed, existing)
         store.add_columns(topic, added)
         landed = {**existing, **added}
         column_types = {**{name: stream_type(landed[name]) for name in parsed.columns}, **SYSTEM_COLUMN_TYPES}
@@ -92,6 +97,25 @@ def land_batch(store: StreamStore, batch: MicroBatch, parsed: ParsedBatch, windo
         store.store_offsets(topic, batch.next_offsets)
     return LandingResult(rows_written=rows.num_rows, quarantined=quarantined, added_columns=list(added),
                          windows=landed_windows)
+
+
+def parse_batch(messages: Sequence[KafkaMessage], existing: dict[str, str]) -> tuple[ParsedBatch, dict[str, str]]:
+    """The messages parsed for a table with ``existing`` columns (logical types), and the types of their new keys.
+    Parsed again without guessing when a type guessed from the first messages is not the one inferred over all."""
+    known = {name: stream_type(logical) for name, logical in existing.items()}
+    parsed = parse_messages(messages, known)
+    added = new_column_types(parsed, existing)
+    if any(added.get(name) != guess for name, guess in parsed.guessed.items() if guess != "null"):
+        parsed = parse_messages(messages, known, guess_new_columns=False)
+        added = new_column_types(parsed, existing)
+    return parsed, added
+
+
+def new_column_types(parsed: ParsedBatch, existing: dict[str, str]) -> dict[str, str]:
+    """The logical types of the batch's keys that are not columns yet, inferred from the rows parsed one by one
+    (the values Arrow read all fit the guessed types, which the caller checks against these)."""
+    return {name: infer_logical_type(row.get(name) for row in parsed.rows)
+            for name in parsed.columns if name not in existing}
 
 
 def update_windows(store: StreamStore, topic: str, windows: Sequence[StreamWindow], rows: pa.RecordBatch,

@@ -46,6 +46,8 @@ class MicroBatch:
     """As reported by the broker after the read; may under-report (Tansu), so lag from it is a lower bound."""
     drained: bool = False
     """True when the read ended on an empty poll rather than on the message or time limit."""
+    drained_at: float | None = None
+    """When that empty poll began (``time.monotonic()``): the read's time after it was spent waiting."""
 
     @property
     def lag(self) -> int:
