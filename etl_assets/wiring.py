@@ -87,7 +87,7 @@ def kafka_resource(settings: KafkaSource, source_name: str) -> KafkaResource:
         sasl_mechanism=settings.sasl_mechanism, sasl_username=settings.sasl_username,
         sasl_password=secret(settings.sasl_password_env), ssl_cafile=settings.ssl_cafile,
         ssl_certfile=settings.ssl_certfile, ssl_keyfile=settings.ssl_keyfile,
-        request_timeout_ms=settings.request_timeout_ms, source_name=source_name,
+        request_timeout_ms=settings.request_timeout_ms, client=settings.client, source_name=source_name,
     )
 
 

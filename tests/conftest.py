@@ -61,6 +61,12 @@ def pg_dsn(pg_server: PostgresServer) -> Iterator[str]:
     pg_server.drop_database(name)
 
 
+@pytest.fixture(params=["kafka-python", "confluent-kafka"])
+def kafka_client(request: pytest.FixtureRequest) -> str:
+    """Each client the Kafka resource reads micro-batches with: a test taking this runs once per client."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("AIETL_TEST_KAFKA_BOOTSTRAP")

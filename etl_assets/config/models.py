@@ -316,13 +316,16 @@ class KafkaSource(SourceDefaults):
     ssl_keyfile: str | None = None
     value_format: Literal["json"] = "json"
     request_timeout_ms: int = 30_000
+    client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    """The client that reads micro-batches: confluent-kafka (librdkafka) is the fast path, with the same offsets,
+    exactly-once landing and resets."""
     batch_size: Annotated[int, Field(gt=0)] = 20_000
     """Messages per micro-batch: one transaction of rows + quarantine + offsets; bounds a run's memory."""
     max_run_seconds: Annotated[float, Field(gt=0)] = 60.0
+    """A stream run lands micro-batches until the topic is drained or this long has passed."""
     batch_max_wait_s: Annotated[float, Field(gt=0)] = 1.0
     """A micro-batch commits after this long even when not full, so a steady trickle of messages lands within about
     this wait instead of when the batch fills or the topic goes quiet."""
-    """A stream run lands micro-batches until the topic is drained or this long has passed."""
     dead_letter_topic: str | None = "{topic}.dead_letters"
     """Where quarantined messages are also published (``{topic}`` is replaced); null: quarantine table only."""
     on_offsets_reset: Literal["restart", "fail"] = "fail"

@@ -20,6 +20,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.kafka import client
+from resources.kafka.confluent import ConfluentTopicReader, open_confluent_reader
 from resources.kafka.messages import KafkaMessage, MicroBatch, OffsetReset
 from resources.protocol import SourceUnavailableError
 
@@ -30,6 +31,7 @@ with warnings.catch_warnings():
     from kafka.errors import TopicAlreadyExistsError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaClient = Literal["kafka-python", "confluent-kafka"]
 EMPTY_POLL_MS = 1000
 """A poll that waits this long and returns nothing means the partitions are drained (for now)."""
 FETCH_MAX_BYTES = 64 << 20
@@ -53,6 +55,9 @@ class KafkaResource(ConfigurableResource):
     check_crcs: bool = Field(default=True, description=(
         "Verify the CRC32C of fetched record batches. kafka-python computes it in pure Python (about half of a "
         "micro-batch's read time) unless the PyPI package crc32c is installed; turn off only on trusted networks."))
+    client: KafkaClient = Field(default="kafka-python", description=(
+        "The client that reads micro-batches: kafka-python, or confluent-kafka (librdkafka, several times faster "
+        "per message); the same offsets, exactly-once landing and resets either way."))
     source_name: str = ""
 
     @property
@@ -155,9 +160,16 @@ class KafkaResource(ConfigurableResource):
             return reader.offset_resets()
 
     @contextmanager
-    def open_reader(self, topic: str, start_offsets: dict[int, int]) -> Iterator[TopicReader]:
+    def open_reader(self, topic: str, start_offsets: dict[int, int]) -> Iterator[TopicReader | ConfluentTopicReader]:
         """One consumer assigned to every partition of ``topic`` at ``start_offsets``, for several micro-batches in a
-        row (closed on exit, so nothing of it outlives the run)."""
+        row (closed on exit, so nothing of it outlives the run), read by the resource's ``client``."""
+        if self.client == "confluent-kafka":
+            with open_confluent_reader(self, topic, start_offsets, empty_poll_ms=EMPTY_POLL_MS,
+                                       fetch_max_bytes=FETCH_MAX_BYTES,
+                                       partition_fetch_max_bytes=PARTITION_FETCH_MAX_BYTES,
+                                       check_crcs=self.check_crcs) as confluent_reader:
+                yield confluent_reader
+            return
         fetch = {"max_poll_records": READER_MAX_POLL_RECORDS, "fetch_max_bytes": FETCH_MAX_BYTES,
                  "max_partition_fetch_bytes": PARTITION_FETCH_MAX_BYTES, "check_crcs": self.check_crcs}
         with self.open_consumer(**fetch) as consumer:

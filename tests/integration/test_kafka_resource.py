@@ -12,6 +12,7 @@ import pytest
 from etl_assets.stream.sample import produce_sample_events
 from resources.embedded.kafka import free_port
 from resources.kafka import KafkaResource
+from resources.kafka.confluent import consumer_config
 from resources.protocol import SourceUnavailableError
 
 pytestmark = pytest.mark.integration
@@ -31,8 +32,9 @@ def produce(kafka: KafkaResource, topic: str, values: list[bytes]) -> None:
         producer.close(timeout=10)
 
 
-def test_sample_events_are_published_and_read_back_completely(kafka_bootstrap: str, sample_dir: Path) -> None:
-    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap, source_name="events")
+def test_sample_events_are_published_and_read_back_completely(kafka_bootstrap: str, sample_dir: Path,
+                                                              kafka_client: str) -> None:
+    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap, client=kafka_client, source_name="events")
     topic = new_topic()
     sent = produce_sample_events(kafka, topic, sample_dir / "clicks.ndjson")
     lines = [line for line in (sample_dir / "clicks.ndjson").read_text().splitlines() if line.strip()]
@@ -51,8 +53,8 @@ def test_sample_events_are_published_and_read_back_completely(kafka_bootstrap: s
     assert all(len(partitions) == 1 for partitions in by_customer.values()), "a customer's events share a partition"
 
 
-def test_micro_batches_are_bounded_and_resume_where_the_last_one_ended(kafka_bootstrap: str) -> None:
-    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap)
+def test_micro_batches_are_bounded_and_resume_where_the_last_one_ended(kafka_bootstrap: str, kafka_client: str) -> None:
+    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap, client=kafka_client)
     topic = new_topic()
     kafka.ensure_topic(topic, partitions=2)
     produce(kafka, topic, [json.dumps({"n": n}).encode() for n in range(250)])
@@ -81,8 +83,9 @@ def test_ensure_topic_is_idempotent_and_end_offsets_count_messages(kafka_bootstr
     assert 0 < ends[0] <= 5, "Tansu may under-report end offsets, never over-report"
 
 
-def test_a_missing_topic_is_named_in_the_error(kafka_bootstrap: str) -> None:
-    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap, request_timeout_ms=2000, source_name="events")
+def test_a_missing_topic_is_named_in_the_error(kafka_bootstrap: str, kafka_client: str) -> None:
+    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap, request_timeout_ms=2000, client=kafka_client,
+                          source_name="events")
     with pytest.raises(SourceUnavailableError, match=r"Kafka source 'events'.*topic 'no_such_topic_x'"):
         kafka.read_batch("no_such_topic_x", {}, max_messages=10, max_seconds=2)
 
@@ -91,6 +94,17 @@ def test_an_unreachable_broker_fails_fast_with_the_source_named() -> None:
     kafka = KafkaResource(bootstrap_servers=f"127.0.0.1:{free_port()}", request_timeout_ms=2000, source_name="events")
     with pytest.raises(SourceUnavailableError, match=r"Kafka source 'events' \(127\.0\.0\.1:\d+\): cannot connect"):
         kafka.consumer()
+
+
+def test_sasl_ssl_settings_reach_the_confluent_client_config_too() -> None:
+    kafka = KafkaResource(bootstrap_servers="b1:9093,b2:9093", security_protocol="SASL_SSL", sasl_mechanism="PLAIN",
+                          sasl_username="etl", sasl_password="s3cret", ssl_cafile="/etc/ca.pem",
+                          client="confluent-kafka")
+    config = consumer_config(kafka, 1 << 20, 1 << 20, True)
+    assert (config["security.protocol"], config["sasl.mechanism"], config["sasl.username"]) == (
+        "SASL_SSL", "PLAIN", "etl")
+    assert config["ssl.ca.location"] == "/etc/ca.pem" and config["socket.timeout.ms"] == 30_000
+    assert not config["enable.auto.commit"] and "ssl.key.location" not in config
 
 
 def test_sasl_ssl_settings_reach_the_client_config() -> None:

@@ -41,11 +41,12 @@ def datasources(bootstrap: str, topic: str, batch_size: int = 5000) -> DataSourc
     })
 
 
-def run_stream(bootstrap: str, dsn: str, topic: str, batch_size: int = 5000) -> dict[AssetKey, dict[str, Any]]:
+def run_stream(bootstrap: str, dsn: str, topic: str, batch_size: int = 5000,
+               client: str = "kafka-python") -> dict[AssetKey, dict[str, Any]]:
     warehouse = warehouse_resource(dsn)
     result = materialize(
         build_stream_assets(datasources(bootstrap, topic, batch_size)),
-        resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=bootstrap, source_name=SOURCE),
+        resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=bootstrap, client=client, source_name=SOURCE),
                    "warehouse": warehouse, "metadata": metadata_resource(warehouse)},
     )
     assert result.success
@@ -75,16 +76,16 @@ def query(dsn: str, statement: str) -> list[tuple]:
         return connection.execute(statement).fetchall()
 
 
-def test_two_micro_batches_land_every_message_exactly_once(kafka_bootstrap: str, pg_dsn: str,
-                                                          sample_dir: Path) -> None:
+def test_two_micro_batches_land_every_message_exactly_once(kafka_bootstrap: str, pg_dsn: str, sample_dir: Path,
+                                                          kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     sample = [json.loads(line) for line in (sample_dir / "clicks.ndjson").read_text().splitlines() if line]
     produce(kafka_bootstrap, topic, [json.dumps(event).encode() for event in sample[:1200]])
 
-    first = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
+    first = run_stream(kafka_bootstrap, pg_dsn, topic, client=kafka_client)[stream_key(SOURCE, topic)]
     produce(kafka_bootstrap, topic, [json.dumps(event).encode() for event in sample[1200:]])
-    second = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
-    third = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
+    second = run_stream(kafka_bootstrap, pg_dsn, topic, client=kafka_client)[stream_key(SOURCE, topic)]
+    third = run_stream(kafka_bootstrap, pg_dsn, topic, client=kafka_client)[stream_key(SOURCE, topic)]
 
     assert (first["rows_written"], second["rows_written"], third["rows_written"]) == (1200, 800, 0)
     assert (first["dagster/row_count"], second["dagster/row_count"], third["dagster/row_count"]) == (1200, 2000, 2000)
@@ -124,14 +125,15 @@ def test_per_minute_windows_match_the_events_and_only_touched_windows_are_recomp
                       (at(5), "view", 1)]
 
 
-def test_bad_messages_are_quarantined_with_partition_offset_and_reason(kafka_bootstrap: str, pg_dsn: str) -> None:
+def test_bad_messages_are_quarantined_with_partition_offset_and_reason(kafka_bootstrap: str, pg_dsn: str,
+                                                                       kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     good = click(1, "view", "2026-11-01T10:00:00+00:00")
     produce(kafka_bootstrap, topic, [good, b'{"event_id": 2, "event_type": ', b"[1, 2]", b"\xff\xfe"], partitions=1)
-    first = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
+    first = run_stream(kafka_bootstrap, pg_dsn, topic, client=kafka_client)[stream_key(SOURCE, topic)]
     produce(kafka_bootstrap, topic, [json.dumps({"event_id": "three", "event_type": "view"}).encode(),
                                      click(4, "buy", "2026-11-01T10:00:10+00:00")], partitions=1)
-    second = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
+    second = run_stream(kafka_bootstrap, pg_dsn, topic, client=kafka_client)[stream_key(SOURCE, topic)]
 
     assert (first["rows_written"], first["rows_quarantined"]) == (1, 3)
     assert (second["rows_written"], second["rows_quarantined"]) == (1, 1)
@@ -147,12 +149,12 @@ def test_bad_messages_are_quarantined_with_partition_offset_and_reason(kafka_boo
     assert query(pg_dsn, f'SELECT event_id FROM stream_events."{topic}" ORDER BY 1') == [(1,), (4,)]
 
 
-def test_a_backlog_larger_than_a_batch_lands_in_several_micro_batches_of_one_run(kafka_bootstrap: str,
-                                                                                  pg_dsn: str) -> None:
+def test_a_backlog_larger_than_a_batch_lands_in_several_micro_batches_of_one_run(kafka_bootstrap: str, pg_dsn: str,
+                                                                                  kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(250)])
-    first = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100)[stream_key(SOURCE, topic)]
-    again = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100)[stream_key(SOURCE, topic)]
+    first = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100, client=kafka_client)[stream_key(SOURCE, topic)]
+    again = run_stream(kafka_bootstrap, pg_dsn, topic, batch_size=100, client=kafka_client)[stream_key(SOURCE, topic)]
     assert (first["rows_written"], first["micro_batches"], first["drained"]) == (250, 3, True)
     assert (again["rows_written"], again["micro_batches"]) == (0, 1)
     assert first["landing_seconds"] > 0 and first["step_overhead_seconds"] >= 0

@@ -26,10 +26,11 @@ def datasources(bootstrap: str, topic: str, **settings: object) -> DataSources:
         "sources": {"kafka": {SOURCE: {"bootstrap_servers": bootstrap, "topics": [topic], **settings}}}})
 
 
-def run(bootstrap: str, dsn: str, topic: str, **settings: object):
+def run(bootstrap: str, dsn: str, topic: str, client: str = "kafka-python", **settings: object):
     warehouse = warehouse_resource(dsn)
+    kafka = KafkaResource(bootstrap_servers=bootstrap, client=client, source_name=SOURCE)
     return materialize(build_stream_assets(datasources(bootstrap, topic, **settings)), raise_on_error=False,
-                       resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=bootstrap, source_name=SOURCE),
+                       resources={f"source_{SOURCE}": kafka,
                                   "warehouse": warehouse, "metadata": metadata_resource(warehouse)})
 
 
@@ -46,13 +47,13 @@ def read_all(bootstrap: str, topic: str) -> list:
         return kafka.read_batch(topic, {}, max_messages=100, max_seconds=10).messages
 
 
-def test_undecodable_messages_go_to_the_dead_letter_topic_and_quarantine_once(kafka_bootstrap: str,
-                                                                             pg_dsn: str) -> None:
+def test_undecodable_messages_go_to_the_dead_letter_topic_and_quarantine_once(kafka_bootstrap: str, pg_dsn: str,
+                                                                             kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     bad = [b"not json", b'["wrong", "shape"]', json.dumps({"event_id": "x" * 64, "ts": 1}).encode()]
     produce(kafka_bootstrap, topic, [click(1, "view", "2026-11-01T10:00:00Z"), *bad,
                                      click(2, "buy", "2026-11-01T10:00:01Z")], partitions=1)
-    first = run(kafka_bootstrap, pg_dsn, topic, dead_letter_topic="dlq_{topic}")
+    first = run(kafka_bootstrap, pg_dsn, topic, kafka_client, dead_letter_topic="dlq_{topic}")
     assert first.success
     meta = stream_metadata(first, topic)
     assert (meta["rows_written"], meta["rows_quarantined"], meta["dead_lettered"]) == (3, 2, 2)
@@ -66,7 +67,7 @@ def test_undecodable_messages_go_to_the_dead_letter_topic_and_quarantine_once(ka
     assert quarantined[0][1].startswith("not valid JSON") and quarantined[1][1] == "expected a JSON object, got list"
 
     produce(kafka_bootstrap, topic, [b"{broken"], partitions=1)
-    second = run(kafka_bootstrap, pg_dsn, topic, dead_letter_topic="dlq_{topic}")
+    second = run(kafka_bootstrap, pg_dsn, topic, kafka_client, dead_letter_topic="dlq_{topic}")
     assert stream_metadata(second, topic)["dead_lettered"] == 1
     assert len(read_all(kafka_bootstrap, f"dlq_{topic}")) == 3, "a rerun never sends a dead letter twice"
 
@@ -100,11 +101,11 @@ def recreate(bootstrap: str, topic: str, partitions: int = 1) -> None:
             time.sleep(0.5)
 
 
-def test_offsets_past_the_end_of_a_recreated_topic_fail_or_restart_by_policy(kafka_bootstrap: str,
-                                                                            pg_dsn: str) -> None:
+def test_offsets_past_the_end_of_a_recreated_topic_fail_or_restart_by_policy(kafka_bootstrap: str, pg_dsn: str,
+                                                                            kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(30)], partitions=1)
-    assert run(kafka_bootstrap, pg_dsn, topic).success
+    assert run(kafka_bootstrap, pg_dsn, topic, kafka_client).success
     recreate(kafka_bootstrap, topic)
     produce(kafka_bootstrap, topic, [click(100 + i, "buy", "2026-11-01T11:00:00Z") for i in range(10)], partitions=1)
 
@@ -112,7 +113,7 @@ def test_offsets_past_the_end_of_a_recreated_topic_fail_or_restart_by_policy(kaf
         tick = SensorHarness(kafka_bootstrap, pg_dsn, topic, instance).tick()
     assert len(tick.run_requests) == 1 and tick.run_requests[0].tags["aietl/offsets"] == "behind-end"
 
-    failed = run(kafka_bootstrap, pg_dsn, topic, on_offsets_reset="fail")
+    failed = run(kafka_bootstrap, pg_dsn, topic, kafka_client, on_offsets_reset="fail")
     assert not failed.success
     [failure] = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.event_specific_data.error.message
@@ -122,10 +123,11 @@ def test_offsets_past_the_end_of_a_recreated_topic_fail_or_restart_by_policy(kaf
     assert not retries, "a run that cannot pass is not retried"
     assert query(pg_dsn, f'SELECT count(*) FROM stream_events."{topic}"') == [(30,)]
 
-    restarted = run(kafka_bootstrap, pg_dsn, topic, on_offsets_reset="restart")
+    restarted = run(kafka_bootstrap, pg_dsn, topic, kafka_client, on_offsets_reset="restart")
     assert restarted.success
     meta = stream_metadata(restarted, topic)
     assert (meta["rows_written"], meta["rows_moved_aside"]) == (10, 30)
     assert query(pg_dsn, f'SELECT min(event_id), count(*) FROM stream_events."{topic}"') == [(100, 10)]
     assert query(pg_dsn, f'SELECT count(*) FROM stream_events."{topic}__before_reset"') == [(30,)]
-    assert stream_metadata(run(kafka_bootstrap, pg_dsn, topic, on_offsets_reset="fail"), topic)["rows_written"] == 0
+    again = run(kafka_bootstrap, pg_dsn, topic, kafka_client, on_offsets_reset="fail")
+    assert stream_metadata(again, topic)["rows_written"] == 0
