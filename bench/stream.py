@@ -1,12 +1,14 @@
 """Benchmark: 200,000 JSON messages (~200 bytes, 3 partitions) on the Tansu broker, landed into PostgreSQL by the
-stream asset, against the bare consume loop of the same client (kafka-python: poll 5,000, ``json.loads``) on the
-same broker and topic in the same run, and confluent-kafka's bare loop when it is importable.
+stream asset, against the bare consume loop of the same client on the same broker and topic in the same run: with
+the default client, kafka-python (bare loop: poll 5,000, ``json.loads``: ``ratio_vs_kafka_python``), and with
+``client: confluent-kafka`` (bare loop: consume 5,000, ``json.loads``: ``ratio_vs_confluent``).
 
 Run: ``make bench-stream`` or ``.venv/bin/python bench/stream.py [--messages N] [--repeat 3]``. PostgreSQL is
 ``AIETL_BENCH_PG_DSN`` when set, else an embedded PostgreSQL started here; the broker is started here.
 
 Each measurement runs in a fresh process. ``msgs_per_s`` is the stream asset's landing throughput (reading, parsing,
-COPY and offset commits of every micro-batch, from the asset's own ``landing_seconds``); the run's overhead (Dagster
+COPY and offset commits of every micro-batch, from the asset's own ``landing_seconds``) with kafka-python, and
+``confluent_stream_msgs_per_s`` the same with confluent-kafka; the run's overhead (Dagster
 start, resource init, the per-minute step) is reported apart as ``run_overhead_s``. Both it and the bare loop leave
 out the final empty poll (1 s) that finds the end of the topic (for the asset, the part of it during which no batch
 was landing: its ``drain_wait_seconds``). ``peak_mb`` is the asset process's maximum RSS.
@@ -95,14 +97,15 @@ from etl_assets.stream.assets import build_stream_assets, stream_key
 from resources.kafka import KafkaResource
 from resources.metadata import MetadataResource
 from resources.postgres import PostgresResource
-boot, dsn, topic = sys.argv[1], sys.argv[2], sys.argv[3]
+boot, dsn, topic, client = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 config = DataSources.model_validate({"warehouse": "wh", "metadata": "wh",
     "targets": {"postgres": {"wh": {"database": "unused"}}},
-    "sources": {"kafka": {"bench": {"bootstrap_servers": boot, "topics": [topic], "max_run_seconds": 600}}}})
+    "sources": {"kafka": {"bench": {"bootstrap_servers": boot, "topics": [topic], "max_run_seconds": 600,
+                                    "client": client}}}})
 warehouse = PostgresResource.from_dsn(dsn)
 imported = time.perf_counter()
 result = materialize(build_stream_assets(config), resources={
-    "source_bench": KafkaResource(bootstrap_servers=boot, source_name="bench"), "warehouse": warehouse,
+    "source_bench": KafkaResource(bootstrap_servers=boot, client=client, source_name="bench"), "warehouse": warehouse,
     "metadata": MetadataResource(postgres=warehouse)})
 done = time.perf_counter()
 [event] = [e for e in result.get_asset_materialization_events()
@@ -290,28 +293,35 @@ def measure(bootstrap: str, admin_dsn: str, messages: int, repeat: int) -> dict:
     started = time.perf_counter()
     produce(bootstrap, topic, messages)
     print(f"produced {messages:,} messages in {time.perf_counter() - started:.1f} s", flush=True)
-    bare, ours, confluent = [], [], []
+    bare, ours, confluent, ours_confluent = [], [], [], []
     with_confluent = confluent_available()
     for attempt in range(repeat):
         bare.append(run_child(BARE_KAFKA_PYTHON, bootstrap, topic))
-        ours.append(run_child(STREAM_ASSET, bootstrap, fresh_database(admin_dsn), topic))
+        ours.append(run_child(STREAM_ASSET, bootstrap, fresh_database(admin_dsn), topic, "kafka-python"))
         if with_confluent:
             confluent.append(run_child(BARE_CONFLUENT, bootstrap, topic, str(PARTITIONS)))
+            ours_confluent.append(run_child(STREAM_ASSET, bootstrap, fresh_database(admin_dsn), topic,
+                                            "confluent-kafka"))
         print(f"run {attempt + 1}: bare kafka-python {bare[-1]}, stream asset {ours[-1]}"
-              + (f", bare confluent-kafka {confluent[-1]}" if confluent else ""), flush=True)
-    landed = [run["rows"] for run in ours]
-    if any(rows != messages for rows in landed) or any(run["messages"] != messages for run in bare):
+              + (f", bare confluent-kafka {confluent[-1]}, stream asset with confluent-kafka {ours_confluent[-1]}"
+                 if confluent else ""), flush=True)
+    landed = [run["rows"] for run in ours + ours_confluent]
+    if any(rows != messages for rows in landed) or any(run["messages"] != messages for run in bare + confluent):
         raise RuntimeError(f"not every message was read or landed: bare {[r['messages'] for r in bare]}, "
                            f"stream asset {landed} of {messages}")
     ours_rate, bare_rate = median_rate(ours), median_rate(bare)
     confluent_rate = median_rate(confluent) if confluent else None
+    ours_confluent_rate = median_rate(ours_confluent) if ours_confluent else None
     return {
         "bench": "stream", "messages": messages, "msgs_per_s": round(ours_rate),
         "ratio_vs_kafka_python": round(ours_rate / bare_rate, 3),
-        "ratio_vs_confluent": round(ours_rate / confluent_rate, 3) if confluent_rate else None,
+        "ratio_vs_confluent": round(ours_confluent_rate / confluent_rate, 3) if confluent_rate else None,
         "peak_mb": round(statistics.median(run["peak_mb"] for run in ours)),
         "kafka_python_msgs_per_s": round(bare_rate), "kafka_python_c_crc": all(run["c_crc"] for run in bare),
         "confluent_msgs_per_s": round(confluent_rate) if confluent_rate else None,
+        "confluent_stream_msgs_per_s": round(ours_confluent_rate) if ours_confluent_rate else None,
+        "confluent_stream_peak_mb": round(statistics.median(run["peak_mb"] for run in ours_confluent))
+        if ours_confluent else None,
         "micro_batches": ours[0]["batches"],
         "run_overhead_s": round(statistics.median(run["run_seconds"] - run["seconds"] for run in ours), 2),
         "import_s": round(statistics.median(run["import_seconds"] for run in ours), 2),
