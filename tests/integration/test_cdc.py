@@ -95,9 +95,9 @@ def tick(datasources: DataSources, source_dsn: str, instance: DagsterInstance) -
 
 
 def run(assets: list, source_dsn: str, warehouse_dsn: str, bootstrap: str,
-        selection: list[AssetKey] | None = None, raise_on_error: bool = True) -> Any:
+        selection: list[AssetKey] | None = None, raise_on_error: bool = True, client: str = "kafka-python") -> Any:
     resources = {f"source_{SOURCE}": PostgresResource.from_dsn(source_dsn, source_name=SOURCE),
-                 f"source_{BUS}": KafkaResource(bootstrap_servers=bootstrap, source_name=BUS),
+                 f"source_{BUS}": KafkaResource(bootstrap_servers=bootstrap, client=client, source_name=BUS),
                  "warehouse": PostgresResource.from_dsn(warehouse_dsn)}
     return materialize(assets, resources=resources, selection=selection, raise_on_error=raise_on_error)
 
@@ -262,7 +262,7 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[dict | None, bytes 
                                    for key, value in messages])
 
 
-def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, kafka_bootstrap):
+def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, kafka_bootstrap, kafka_client):
     source_dsn, warehouse_dsn = databases
     topic = f"erp{uuid.uuid4().hex[:6]}.public.orders"
     document = config(source_dsn, kafka_bootstrap, "unused", cdc=False, debezium_topics=[topic])
@@ -279,13 +279,14 @@ def test_debezium_events_from_elsewhere_are_applied_to_a_new_replica(databases, 
         ({"id": 1}, debezium_event("u", {"id": 1}, {"id": 1, "status": "new", "total": 10}, 100)),  # a repeat
         ({"id": 3}, None),  # a tombstone: no change
     ])
-    first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key])
+    first = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key], client=kafka_client)
     assert metadata(first, key)["events_applied"] == 8
     assert rows(warehouse_dsn, "SELECT id, status, total, coupon FROM cdc_bus.orders ORDER BY id") == \
         [(1, "paid", 10, None), (3, "new", 30, "X")]
 
     produce(kafka_bootstrap, topic, [({"id": 3}, b"not json")])
-    failed = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key], raise_on_error=False)
+    failed = run(assets, source_dsn, warehouse_dsn, kafka_bootstrap, selection=[key], raise_on_error=False,
+                 client=kafka_client)
     assert not failed.success
     message = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
     assert f"topic {topic!r} partition 0 offset 9: the value is not JSON" in message
