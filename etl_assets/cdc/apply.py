@@ -11,6 +11,7 @@ import psycopg
 
 from etl_assets.cdc.events import key_columns, parse_events, replica_columns, replica_values
 from resources.kafka import MicroBatch, TopicReader
+from resources.kafka.resets import restart_positions
 from resources.postgres.replica_store import ReplicaStore
 from resources.postgres.stream_store import ConcurrentLandingError, StreamStore
 
@@ -57,10 +58,6 @@ def apply_batch(connection: psycopg.Connection, source: str, table: str, batch: 
     return result
 
 
-class OffsetsResetError(RuntimeError):
-    """Applied offsets lie past the end of the topic and the source's policy is to fail."""
-
-
 def follow_offset_resets(connection: psycopg.Connection, source: str, reader: TopicReader, policy: str) -> list[str]:
     """When applied offsets lie past a partition's end (the topic was recreated or truncated): fail naming the
     partitions, or (``restart``) apply them again from their beginning, which is safe because applying is
@@ -68,13 +65,8 @@ def follow_offset_resets(connection: psycopg.Connection, source: str, reader: To
     resets = reader.offset_resets()
     if not resets:
         return []
-    reasons = [reset.reason for reset in resets]
-    if policy != "restart":
-        raise OffsetsResetError(f"topic {reader.topic} of source {source}: {'; '.join(reasons)}. Nothing was applied; "
-                                f"set on_offsets_reset: restart to apply the topic again from its beginning")
-    starts = reader.restart([reset.partition for reset in resets if reset.end is not None])
+    starts = restart_positions(reader, resets, policy, source, ("apply", "applied"))
     store = StreamStore(connection, source)
     with store.topic_transaction(f"cdc:{reader.topic}"):
-        store.store_offsets(reader.topic, {**{reset.partition: 0 for reset in resets if reset.end is None}, **starts},
-                            CDC_CONSUMER)
-    return reasons
+        store.store_offsets(reader.topic, starts, CDC_CONSUMER)
+    return [reset.reason for reset in resets]

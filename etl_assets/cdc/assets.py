@@ -28,7 +28,7 @@ from dagster import (
 from pydantic import Field
 
 from etl_assets.catalog import SourceTable
-from etl_assets.cdc.apply import ApplyResult, OffsetsResetError, apply_batch, follow_offset_resets, read_offsets
+from etl_assets.cdc.apply import ApplyResult, apply_batch, follow_offset_resets, read_offsets
 from etl_assets.cdc.events import DebeziumEventError
 from etl_assets.config.models import DataSources, PostgresSource
 from etl_assets.conventions import code_reference, source_owners
@@ -36,6 +36,7 @@ from etl_assets.keys import CDC, CDC_CAPTURE, asset_key, cdc_pool, group_name, s
 from etl_assets.paths import state_dir
 from resources.debezium.capture import CdcNames, ReplicaIdentityError, run_capture
 from resources.kafka import KafkaResource
+from resources.kafka.resets import OffsetsResetError
 from resources.postgres.replica_store import ReplicaKeyError, replica_namespace
 
 APPLY_BATCH = 20_000

@@ -35,7 +35,6 @@ from etl_assets.keys import STREAM, asset_key, group_name, source_resource_key, 
 from etl_assets.retry import configured_retry_policy
 from etl_assets.stream.store import (
     LandingResult,
-    OffsetsResetError,
     WindowLanding,
     apply_offset_resets,
     land_batch,
@@ -44,6 +43,7 @@ from etl_assets.stream.store import (
     send_dead_letters,
 )
 from resources.kafka import KafkaResource, MicroBatch, TopicReader
+from resources.kafka.resets import OffsetsResetError
 from resources.postgres.stream_store import StreamStore, open_stream_store, per_minute_table, stream_namespace
 
 QUARANTINE_LOG_LIMIT = 5

@@ -25,6 +25,7 @@ from etl_assets.stream.parse import (
 )
 from etl_assets.stream.windows import WindowState, apply_batch, events_from_batch, moment
 from resources.kafka import KafkaMessage, KafkaResource, MicroBatch, OffsetReset, TopicReader
+from resources.kafka.resets import restart_positions
 from resources.postgres.stream_store import StreamStore
 from resources.schema import parse_logical
 
@@ -219,10 +220,6 @@ def event_time_column(columns: dict[str, str]) -> str:
     return own[0] if own else "_timestamp"
 
 
-class OffsetsResetError(RuntimeError):
-    """Stored offsets lie past the end of the topic and the source's policy is to fail."""
-
-
 def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[OffsetReset], policy: str,
                         windows: Sequence[StreamWindow] = (), joins: Sequence[StreamJoin] = ()) -> int:
     """Follow ``on_offsets_reset`` for partitions whose offsets went backwards: fail naming them, or land them again
@@ -231,12 +228,7 @@ def apply_offset_resets(store: StreamStore, reader: TopicReader, resets: list[Of
     Returns the rows moved aside."""
     if not resets:
         return 0
-    reasons = "; ".join(reset.reason for reset in resets)
-    if policy != "restart":
-        raise OffsetsResetError(f"topic {reader.topic} of source {store.source}: {reasons}. Nothing was landed; set "
-                                f"on_offsets_reset: restart to land the topic again from its beginning")
-    gone = {reset.partition: 0 for reset in resets if reset.end is None}
-    starts = {**reader.restart([reset.partition for reset in resets if reset.end is not None]), **gone}
+    starts = restart_positions(reader, resets, policy, store.source, ("land", "landed"))
     with store.topic_transaction(reader.topic):
         moved = store.restart_partitions(reader.topic, starts)
         rebuild_windows(store, reader.topic, windows)

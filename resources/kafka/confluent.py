@@ -58,7 +58,7 @@ def consumer_config(settings: KafkaSettings, fetch_max_bytes: int, partition_fet
 @contextmanager
 def open_confluent_reader(settings: KafkaSettings, topic: str, start_offsets: dict[int, int], *, empty_poll_ms: int,
                           fetch_max_bytes: int, partition_fetch_max_bytes: int,
-                          check_crcs: bool) -> Iterator[ConfluentTopicReader]:
+                          check_crcs: bool) -> Iterator[ConfluentReader]:
     config = consumer_config(settings, fetch_max_bytes, partition_fetch_max_bytes, check_crcs)
     try:
         consumer = Consumer(config, logger=log)
@@ -66,13 +66,13 @@ def open_confluent_reader(settings: KafkaSettings, topic: str, start_offsets: di
     except KafkaException as error:
         raise SourceUnavailableError(f"{settings.label}: cannot connect: {_reason(error, settings)}") from None
     try:
-        yield ConfluentTopicReader(consumer, admin, config, settings, topic, start_offsets, empty_poll_ms)
+        yield ConfluentReader(consumer, admin, config, settings, topic, start_offsets, empty_poll_ms)
     finally:
         consumer.close()
 
 
-class ConfluentTopicReader:
-    """Micro-batches of one topic from one open librdkafka consumer; each starts where the previous one ended."""
+class ConfluentReader:
+    """confluent-kafka's :class:`~resources.kafka.messages.TopicReader`, from one open librdkafka consumer."""
 
     def __init__(self, consumer: Consumer, admin: AdminClient, config: dict[str, Any], settings: KafkaSettings,
                  topic: str, start_offsets: dict[int, int], empty_poll_ms: int):
@@ -107,7 +107,7 @@ class ConfluentTopicReader:
 
     def read(self, max_messages: int, deadline: float, with_end_offsets: bool = True) -> MicroBatch:
         """Up to ``max_messages`` from the current positions, stopping at ``deadline`` or once nothing has arrived
-        for the empty-poll time (``with_end_offsets`` as :meth:`TopicReader.read`)."""
+        for the empty-poll time (``with_end_offsets`` as kafka-python's reader)."""
         batch = MicroBatch(topic=self.topic, start_offsets=dict(self.positions))
         messages, positions, idle_since = batch.messages, self.positions, None
         while len(messages) < max_messages:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 class KafkaMessage(NamedTuple):
@@ -53,3 +53,18 @@ class MicroBatch:
     def lag(self) -> int:
         """Messages known to wait after this batch, by the broker's end offsets (a lower bound)."""
         return sum(max(0, end - self.next_offsets.get(partition, 0)) for partition, end in self.end_offsets.items())
+
+
+class TopicReader(Protocol):
+    """Micro-batches of one topic from one open consumer, each starting where the previous one ended: kafka-python's
+    (``resource.KafkaPythonReader``) or confluent-kafka's (``confluent.ConfluentReader``), as the source's
+    ``client`` says."""
+
+    topic: str
+    positions: dict[int, int]
+    """The next offset to read of every assigned partition."""
+
+    def offset_resets(self) -> list[OffsetReset]: ...
+    def restart(self, partitions: list[int]) -> dict[int, int]: ...
+    def read(self, max_messages: int, deadline: float, with_end_offsets: bool = True) -> MicroBatch: ...
+    def end_offsets(self) -> dict[int, int]: ...

@@ -20,8 +20,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from resources.kafka import client
-from resources.kafka.confluent import ConfluentTopicReader, open_confluent_reader
-from resources.kafka.messages import KafkaMessage, MicroBatch, OffsetReset
+from resources.kafka.confluent import open_confluent_reader
+from resources.kafka.messages import KafkaMessage, MicroBatch, OffsetReset, TopicReader
 from resources.protocol import SourceUnavailableError
 
 with warnings.catch_warnings():
@@ -160,7 +160,7 @@ class KafkaResource(ConfigurableResource):
             return reader.offset_resets()
 
     @contextmanager
-    def open_reader(self, topic: str, start_offsets: dict[int, int]) -> Iterator[TopicReader | ConfluentTopicReader]:
+    def open_reader(self, topic: str, start_offsets: dict[int, int]) -> Iterator[TopicReader]:
         """One consumer assigned to every partition of ``topic`` at ``start_offsets``, for several micro-batches in a
         row (closed on exit, so nothing of it outlives the run), read by the resource's ``client``."""
         if self.client == "confluent-kafka":
@@ -173,11 +173,11 @@ class KafkaResource(ConfigurableResource):
         fetch = {"max_poll_records": READER_MAX_POLL_RECORDS, "fetch_max_bytes": FETCH_MAX_BYTES,
                  "max_partition_fetch_bytes": PARTITION_FETCH_MAX_BYTES, "check_crcs": self.check_crcs}
         with self.open_consumer(**fetch) as consumer:
-            yield TopicReader(consumer, topic, self.partitions(consumer, topic), start_offsets)
+            yield KafkaPythonReader(consumer, topic, self.partitions(consumer, topic), start_offsets)
 
 
-class TopicReader:
-    """Micro-batches of one topic from one open consumer; each batch starts where the previous one ended."""
+class KafkaPythonReader:
+    """kafka-python's :class:`~resources.kafka.messages.TopicReader`."""
 
     def __init__(self, consumer: KafkaConsumer, topic: str, partitions: list[TopicPartition],
                  start_offsets: dict[int, int]):
