@@ -10,7 +10,6 @@ their reason. Arrow accepts exactly the JSON that ``json.loads`` accepts for the
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,10 +26,10 @@ import pyarrow.json as pa_json
 from resources.kafka import KafkaMessage
 from resources.schema import to_arrow
 
-importlib.import_module("pandas")
-"""pyarrow imports pandas on its first ``pa.array`` (to recognise pandas objects): imported with this module, that
-cost (0.2-0.4 s) is paid when the code location loads, not by a run's first micro-batch on the landing thread, where
-it holds the GIL the reading thread needs."""
+pa.array([], pa.int64())
+"""pyarrow loads its pandas support (pandas itself and a version check) on its first ``pa.array``, to recognise pandas
+objects: done with this module, that cost (0.2-0.4 s) is paid when the code location loads, not by a run's first
+micro-batch on the landing thread, where it holds the GIL the reading thread needs."""
 
 SYSTEM_COLUMNS = ("_partition", "_offset", "_timestamp", "_ingested_at")
 MESSAGE_FIELDS = tuple(map(itemgetter, (0, 1, 2, 4)))
