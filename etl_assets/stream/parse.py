@@ -358,9 +358,14 @@ def _to_text(value: Any) -> str:
 
 
 def _to_json(value: Any) -> str:
-    text = json.dumps(value)
+    text = json.dumps(value, ensure_ascii=False)
     if "\\u0000" in text:
         raise ValueError("contains a NUL character, which PostgreSQL jsonb cannot hold")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains a lone UTF-16 surrogate (\\ud800-\\udfff), which PostgreSQL jsonb cannot "
+                         "hold") from None
     return text
 
 

@@ -149,6 +149,22 @@ def test_bad_messages_are_quarantined_with_partition_offset_and_reason(kafka_boo
     assert query(pg_dsn, f'SELECT event_id FROM stream_events."{topic}" ORDER BY 1') == [(1,), (4,)]
 
 
+def test_a_json_value_postgresql_cannot_hold_is_quarantined_and_the_batch_lands(kafka_bootstrap: str,
+                                                                               pg_dsn: str) -> None:
+    """A lone surrogate escape (valid JSON, not Unicode) inside an object column would make jsonb refuse the whole
+    COPY, and every retry of the batch with it: the message is quarantined instead."""
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    produce(kafka_bootstrap, topic, [b'{"event_id": 1, "payload": {"a": "ok \\u00e9"}}',
+                                     b'{"event_id": 2, "payload": {"a": "\\ud800"}}',
+                                     b'{"event_id": 3, "payload": [1, 2]}'], partitions=1)
+    landed = run_stream(kafka_bootstrap, pg_dsn, topic)[stream_key(SOURCE, topic)]
+    assert (landed["rows_written"], landed["rows_quarantined"]) == (2, 1)
+    assert query(pg_dsn, f'SELECT event_id, payload::text FROM stream_events."{topic}" ORDER BY 1') == [
+        (1, '{"a": "ok \u00e9"}'), (3, "[1, 2]")]
+    [(offset, reason)] = query(pg_dsn, 'SELECT "offset", reason FROM stream_events._quarantine')
+    assert offset == 1 and reason.startswith("field 'payload': contains a lone UTF-16 surrogate"), reason
+
+
 def test_a_backlog_larger_than_a_batch_lands_in_several_micro_batches_of_one_run(kafka_bootstrap: str, pg_dsn: str,
                                                                                   kafka_client: str) -> None:
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
