@@ -1,4 +1,5 @@
-"""Dead letters and offsets that go backwards, through the stream asset on the real Tansu broker and PostgreSQL."""
+"""Dead letters, offsets that go backwards, a 10 MB message and a deleted topic, through the stream asset on the real
+Tansu broker and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -131,3 +132,49 @@ def test_offsets_past_the_end_of_a_recreated_topic_fail_or_restart_by_policy(kaf
     assert query(pg_dsn, f'SELECT count(*) FROM stream_events."{topic}__before_reset"') == [(30,)]
     again = run(kafka_bootstrap, pg_dsn, topic, kafka_client, on_offsets_reset="fail")
     assert stream_metadata(again, topic)["rows_written"] == 0
+
+
+def test_a_10_mb_message_lands_whole_with_either_client(kafka_bootstrap: str, pg_dsn: str, kafka_client: str) -> None:
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    big = json.dumps({"event_id": 2, "note": "x" * (10 << 20)}).encode()
+    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap)
+    kafka.ensure_topic(topic, partitions=1)
+    producer = kafka.producer(max_request_size=16 << 20)
+    try:
+        for value in (json.dumps({"event_id": 1, "note": "small"}).encode(), big,
+                      json.dumps({"event_id": 3, "note": "after"}).encode()):
+            producer.send(topic, value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close(timeout=10)
+    result = run(kafka_bootstrap, pg_dsn, topic, kafka_client)
+    assert result.success
+    assert stream_metadata(result, topic)["rows_written"] == 3
+    assert query(pg_dsn, f'SELECT event_id, length(note) FROM stream_events."{topic}" ORDER BY 1') == [
+        (1, 5), (2, 10 << 20), (3, 5)]
+
+
+def test_a_topic_deleted_after_landing_fails_the_run_naming_it_and_keeps_what_landed(kafka_bootstrap: str,
+                                                                                     pg_dsn: str) -> None:
+    topic = f"clicks_{uuid.uuid4().hex[:8]}"
+    produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(20)], partitions=1)
+    assert run(kafka_bootstrap, pg_dsn, topic).success
+    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap)
+    admin = kafka.admin()
+    try:
+        admin.delete_topics([topic], timeout_ms=10_000)
+    finally:
+        admin.close()
+
+    warehouse = warehouse_resource(pg_dsn)
+    failed = materialize(build_stream_assets(datasources(kafka_bootstrap, topic, retry={"max_retries": 0})),
+                         raise_on_error=False,
+                         resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=kafka_bootstrap,
+                                                                      request_timeout_ms=2000, source_name=SOURCE),
+                                    "warehouse": warehouse, "metadata": metadata_resource(warehouse)})
+    assert not failed.success
+    error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
+    assert f"Kafka source 'events' ({kafka_bootstrap}): topic {topic!r} does not exist" in error.cause.message, error
+    assert query(pg_dsn, f'SELECT count(*) FROM stream_events."{topic}"') == [(20,)]
+    assert query(pg_dsn, "SELECT sum(next_offset) FROM aietl_meta.kafka_offsets "
+                         f"WHERE topic = '{topic}' AND consumer = 'stream'") == [(20,)]
