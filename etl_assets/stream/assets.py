@@ -217,10 +217,10 @@ def _land_until_drained(context: AssetExecutionContext, kafka: KafkaResource, st
 
 @contextmanager
 def _older_objects_frozen() -> Iterator[None]:
-    """The objects alive before the batches (Dagster's and the code location's, well over a million) are left out of
-    the cyclic garbage collector while batches are read and landed, and handed back to it after: otherwise each of
-    its full passes, set off by the records every batch allocates, walks them all again (measured: reading took a
-    third longer than the client's bare loop; with them frozen, as long)."""
+    """The objects alive before the batches (Dagster's and the code location's: a few hundred thousand) are left
+    out of the cyclic garbage collector while batches are read and landed, and handed back to it after: otherwise
+    each of its full passes, set off by the records every batch allocates, walks them all again (measured: reading
+    took a third longer than the client's bare loop; with them frozen, as long)."""
     gc.freeze()
     try:
         yield

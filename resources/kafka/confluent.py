@@ -1,7 +1,7 @@
 """The confluent-kafka reader: the micro-batches, offsets and resets of :class:`resources.kafka.TopicReader`, read by
 librdkafka's C client instead of kafka-python (several times faster per message). A source chooses it with
-``client: confluent-kafka``; topics, dead letters and end offsets stay with kafka-python, whose admin API the rest
-of the connector uses.
+``client: confluent-kafka``; creating topics, dead letters and the sensors' end offsets stay with kafka-python,
+whose admin API the rest of the connector uses.
 
 As with kafka-python, no consumer group is joined: partitions are ``assign()``-ed at the offsets the caller keeps
 (librdkafka needs a ``group.id`` even then; nothing is committed under it), and the end of a partition is found by
@@ -172,7 +172,7 @@ class ConfluentReader:
         try:
             partitions = self.admin.list_topics(self.topic, timeout=self.timeout_s).topics[self.topic].partitions
             marks = [self._offsets(sorted(partitions), spec) for spec in (OffsetSpec.earliest(), OffsetSpec.latest())]
-        except (KafkaException, KeyError) as error:
+        except (KafkaException, KeyError, TimeoutError) as error:
             raise SourceUnavailableError(f"{self.settings.label}: cannot read the offsets of topic {self.topic!r}: "
                                          f"{_reason(error, self.settings)}") from None
         return {p: (marks[0][p], marks[1][p]) for p in sorted(partitions)}
