@@ -27,9 +27,11 @@ def datasources(bootstrap: str, topic: str, **settings: object) -> DataSources:
         "sources": {"kafka": {SOURCE: {"bootstrap_servers": bootstrap, "topics": [topic], **settings}}}})
 
 
-def run(bootstrap: str, dsn: str, topic: str, client: str = "kafka-python", **settings: object):
+def run(bootstrap: str, dsn: str, topic: str, client: str = "kafka-python", request_timeout_ms: int = 30_000,
+        **settings: object):
     warehouse = warehouse_resource(dsn)
-    kafka = KafkaResource(bootstrap_servers=bootstrap, client=client, source_name=SOURCE)
+    kafka = KafkaResource(bootstrap_servers=bootstrap, client=client, request_timeout_ms=request_timeout_ms,
+                          source_name=SOURCE)
     return materialize(build_stream_assets(datasources(bootstrap, topic, **settings)), raise_on_error=False,
                        resources={f"source_{SOURCE}": kafka,
                                   "warehouse": warehouse, "metadata": metadata_resource(warehouse)})
@@ -84,13 +86,17 @@ def test_dead_letters_left_unsent_by_a_failed_publish_are_sent_by_the_next_run(k
     assert [m.value for m in read_all(kafka_bootstrap, f"{topic}.dead_letters")] == [b"nope"]
 
 
-def recreate(bootstrap: str, topic: str, partitions: int = 1) -> None:
-    kafka = KafkaResource(bootstrap_servers=bootstrap)
+def delete_topic(kafka: KafkaResource, topic: str) -> None:
     admin = kafka.admin()
     try:
         admin.delete_topics([topic], timeout_ms=10_000)
     finally:
         admin.close()
+
+
+def recreate(bootstrap: str, topic: str, partitions: int = 1) -> None:
+    kafka = KafkaResource(bootstrap_servers=bootstrap)
+    delete_topic(kafka, topic)
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -159,19 +165,9 @@ def test_a_topic_deleted_after_landing_fails_the_run_naming_it_and_keeps_what_la
     topic = f"clicks_{uuid.uuid4().hex[:8]}"
     produce(kafka_bootstrap, topic, [click(i, "view", "2026-11-01T10:00:00Z") for i in range(20)], partitions=1)
     assert run(kafka_bootstrap, pg_dsn, topic).success
-    kafka = KafkaResource(bootstrap_servers=kafka_bootstrap)
-    admin = kafka.admin()
-    try:
-        admin.delete_topics([topic], timeout_ms=10_000)
-    finally:
-        admin.close()
+    delete_topic(KafkaResource(bootstrap_servers=kafka_bootstrap), topic)
 
-    warehouse = warehouse_resource(pg_dsn)
-    failed = materialize(build_stream_assets(datasources(kafka_bootstrap, topic, retry={"max_retries": 0})),
-                         raise_on_error=False,
-                         resources={f"source_{SOURCE}": KafkaResource(bootstrap_servers=kafka_bootstrap,
-                                                                      request_timeout_ms=2000, source_name=SOURCE),
-                                    "warehouse": warehouse, "metadata": metadata_resource(warehouse)})
+    failed = run(kafka_bootstrap, pg_dsn, topic, request_timeout_ms=2000, retry={"max_retries": 0})
     assert not failed.success
     error = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error
     assert f"Kafka source 'events' ({kafka_bootstrap}): topic {topic!r} does not exist" in error.cause.message, error
