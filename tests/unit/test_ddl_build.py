@@ -108,6 +108,8 @@ def test_clickhouse_layout_properties():
         "the bits their range never uses, LZ4 keeps them fast to decode for sums and joins",
         "default LZ4 (no CODEC) on the sort, partition, join and index columns status, total, created_at, "
         "updated_at: every filter, group and join decodes them, and LZ4 decodes several times faster than ZSTD",
+        "queries grouping by status (the sort key's leading columns) aggregate group by group instead of hashing "
+        "every row with SETTINGS optimize_aggregation_in_order = 1",
     ]
 
 
@@ -288,3 +290,15 @@ def test_clickhouse_indexes_the_key_for_lookups_when_the_sort_key_does_not_lead_
     small = build_ddl(schema, by_time, "clickhouse", namespace="ns", profile=replace(profile, row_count=8_000))
     for unindexed in (build_ddl(schema, by_key, "clickhouse", namespace="ns", profile=many), small):
         assert "bloom_filter" not in unindexed.sql()
+
+
+def test_clickhouse_notes_aggregation_in_order_for_a_sort_key_leading_with_low_cardinality_columns():
+    schema, profile, _ = orders_case()
+    by_status = Recommendation("shop_db", "orders", "clickhouse", order_by=["status", "created_at"],
+                               primary_key=["order_id"], low_cardinality=["status"])
+    notes = build_ddl(schema, by_status, "clickhouse", namespace="ns", profile=profile).notes
+    assert ("queries grouping by status (the sort key's leading columns) aggregate group by group instead of hashing "
+            "every row with SETTINGS optimize_aggregation_in_order = 1") in notes
+    by_time = replace(by_status, order_by=["created_at", "status"])
+    notes = build_ddl(schema, by_time, "clickhouse", namespace="ns", profile=profile).notes
+    assert not any("optimize_aggregation_in_order" in note for note in notes)
