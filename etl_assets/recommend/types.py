@@ -26,7 +26,11 @@ from resources.schema import TableSchema, parse_logical
 
 INTEGER_RANGES = {"int16": (-(2**15), 2**15 - 1), "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 ENUM_MAX_VALUES = 16
-"""A string column with at most this many distinct values, all of them known, is a closed set (MySQL ENUM)."""
+"""A string column with at most this many distinct values, all of them known, is a closed set (MySQL ENUM,
+ClickHouse Enum8)..."""
+ENUM_MIN_ROWS_PER_VALUE = 100
+"""... when the rows profiled hold at least this many per value: a set seen saturate over many rows, not a few
+values that happen to be all a small table has yet."""
 GROWING_DECIMAL_HEADROOM = 2
 """Extra integer digits a decimal of an incremental/merge table keeps over the largest value seen."""
 _FLOATS = ("float32", "float64")
@@ -216,7 +220,7 @@ def with_headroom(chosen: ColumnType, sync_mode: str) -> ColumnType:
 def _string_details(column: ColumnProfile, rows: int) -> dict[str, Any]:
     values = tuple(sorted(v for v, _ in column.top_values))
     closed = column.null_count == 0 and 1 < column.distinct_count <= ENUM_MAX_VALUES and \
-        len(values) >= column.distinct_count and rows > column.distinct_count
+        len(values) >= column.distinct_count and rows >= ENUM_MIN_ROWS_PER_VALUE * column.distinct_count
     return {
         "max_length": column.max_length, "low_cardinality": is_low_cardinality(column, rows),
         "fixed_length": column.max_length is not None and column.min_length == column.max_length,

@@ -115,6 +115,8 @@ def cases() -> list[tuple[str, TableSchema, TableProfile, Recommendation]]:
     profile = synthetic_profile(schema)
     for label, layout in layouts(schema, profile, None).items():
         found.append((f"every type {label}", schema, profile, layout))
+    many = synthetic_profile(schema, rows=600)  # 5 string values x 120 rows: closed sets (ENUM, Enum8)
+    found.append(("every type closed sets", schema, many, recommend(many, None)))
     return found
 
 

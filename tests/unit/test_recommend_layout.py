@@ -57,6 +57,19 @@ def test_types_are_chosen_from_the_profile_with_reasons():
     assert "`carrier` ENUM('AA', 'B6', 'DL', 'UA') NOT NULL" in ddl["mysql"].sql()
 
 
+def test_a_closed_set_needs_rows_to_show_it_closed():
+    """Four carriers over 2,000 rows are a closed set (MySQL ENUM, ClickHouse Enum8 off the sort key); the same four
+    in 40 rows are just what a small table holds yet."""
+    from etl_assets.recommend.types import ENUM_MIN_ROWS_PER_VALUE
+
+    def carrier(rows: int):
+        profile = profile_arrow(flights(rows), "air", "flights", primary_key=["id"])
+        return next(c for c in recommend(profile, None, None, RELATIONSHIPS).column_types if c.name == "carrier")
+
+    assert carrier(2_000).enum_values == ("AA", "B6", "DL", "UA")
+    assert carrier(4 * ENUM_MIN_ROWS_PER_VALUE - 1).enum_values == ()
+
+
 def profile_schema(profile) -> TableSchema:
     return TableSchema(profile.source, profile.table, [Column(c.name, c.logical_type) for c in profile.columns],
                        primary_key=["id"] if profile.table == "flights" else ["carrier"])

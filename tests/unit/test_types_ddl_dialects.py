@@ -46,6 +46,12 @@ def test_native_spellings_read_back(dialect, native, logical):
     ("int64", "clickhouse", TypeHints(nullable=False), "Int64"),
     ("string", "clickhouse", TypeHints(low_cardinality=True), "LowCardinality(Nullable(String))"),
     ("string", "clickhouse", TypeHints(key=True, low_cardinality=True), "LowCardinality(String)"),
+    ("string", "clickhouse", TypeHints(nullable=False, low_cardinality=True, enum_values=("b", "a")),
+     "Enum8('a' = 1, 'b' = 2)"),
+    ("string", "clickhouse", TypeHints(low_cardinality=True, enum_values=("x", "y")), "Nullable(Enum8('x' = 1, 'y' = 2))"),
+    ("string", "clickhouse", TypeHints(nullable=False, enum_values=("it's", "a\\b")),  # a backslash escaped
+     "Enum8('a\\\\b' = 1, 'it''s' = 2)"),
+    ("string", "clickhouse", TypeHints(key=True, low_cardinality=True, enum_values=("a", "b")), "LowCardinality(String)"),
     ("json", "clickhouse", TypeHints(), "JSON"),
     ("time", "clickhouse", TypeHints(), "Nullable(Time64(6))"),
     ("timestamptz", "clickhouse", TypeHints(nullable=False), "DateTime64(6, 'UTC')"),

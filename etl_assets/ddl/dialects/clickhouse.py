@@ -73,7 +73,8 @@ least this many rows on average (rows / product of their distinct counts)."""
 
 
 class ClickHouseTypes:
-    """The connector's ClickHouse types, with the DDL's hints: Nullable unless a key, LowCardinality strings."""
+    """The connector's ClickHouse types, with the DDL's hints: Nullable unless a key, closed sets as Enum8, other
+    low-cardinality strings as LowCardinality."""
 
     system = NAME
 
@@ -92,10 +93,25 @@ class ClickHouseTypes:
             notes.append(f"{column}: ClickHouse JSON cannot be Nullable; NULL is stored as an empty object")
         data_type = _narrow(logical, hints) or clickhouse_types.data_type(logical, nullable=False)
         data_type.set("nullable", hints.nullable and not hints.key and data_type.this != exp.DataType.Type.JSON)
-        if hints.low_cardinality and logical.name == "string":
+        if _as_enum(logical, hints):
+            data_type = enum_type(hints.enum_values, hints.nullable)
+        elif hints.low_cardinality and logical.name == "string":
             data_type = exp.DataType(this=exp.DataType.Type.LOWCARDINALITY, expressions=[data_type], nested=True,
                                      nullable=False)
         return data_type, notes
+
+
+def _as_enum(logical: LogicalType, hints: TypeHints) -> bool:
+    """A closed set of strings off every key (the profile saw all its values, over many rows each)."""
+    return logical.name == "string" and bool(hints.enum_values) and not hints.key
+
+
+def enum_type(values: tuple[str, ...], nullable: bool) -> exp.DataType:
+    """``Enum8('a' = 1, 'b' = 2, ...)`` numbered in the values' sorted order, so that ORDER BY the column sorts as
+    the strings do (a comparison with a string that is not a member fails rather than compares)."""
+    members = [exp.EQ(this=exp.Literal.string(value), expression=exp.Literal.number(number))
+               for number, value in enumerate(sorted(values), start=1)]
+    return exp.DataType(this=exp.DataType.Type.ENUM8, expressions=members, nullable=nullable)
 
 
 def _narrow(logical: LogicalType, hints: TypeHints) -> exp.DataType | None:
@@ -139,6 +155,7 @@ def build(table: Table) -> Ddl:
     codecs = {c.name: codec(table, c.name, access_columns(table, skip_indexes)) for c in table.schema.columns}
     body = _column_defs(table, notes, keys, codecs)
     notes.extend(_codec_notes(table, {name: reason for name, (_, reason) in codecs.items()}))
+    notes.extend(_enum_notes(table, keys))
     body.extend(_skip_index(index) for index in skip_indexes)
     local_name = f"{table.name}_local" if table.cluster else table.name
     statements: list[exp.Expr] = [
@@ -167,6 +184,15 @@ def key_lookup_index(table: Table, skip_indexes: list[Index]) -> Index | None:
 
 def _sort_key(table: Table) -> list[str]:
     return list(table.recommendation.order_by or table.recommendation.primary_key)
+
+
+def _enum_notes(table: Table, keys: set[str]) -> list[str]:
+    enums = [c.name for c in table.schema.columns if _as_enum(c.type, chosen_hints(table, c, keys))]
+    if not enums:
+        return []
+    return [f"Enum8 on {', '.join(enums)}: closed sets (every value seen, each in many rows, no key), one byte a row, "
+            "grouped and compared as integers; an insert with a value not in the set fails naming it until ALTER "
+            "TABLE ... MODIFY COLUMN adds it (a change of metadata only)"]
 
 
 def _aggregation_notes(table: Table) -> list[str]:
