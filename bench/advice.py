@@ -26,6 +26,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -204,6 +205,7 @@ def main() -> None:
         _drop_databases(admin_dsn)
         if server is not None:
             server.stop()
+        shutil.rmtree(work, ignore_errors=True)  # generated files, chdb's data and the embedded server's: ~170 MB
     peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     sizes = {"rows": args.rows, "sample_rows": args.sample_rows, "tpch_scale": args.tpch_scale}
     print(json.dumps(summary(outcome, relationships, peak_mb, sizes)))
