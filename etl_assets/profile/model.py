@@ -7,8 +7,9 @@ from typing import Any
 
 SEMANTIC_TYPES = (
     "integer", "decimal", "boolean", "date", "timestamp", "email", "phone", "url", "uuid", "ip", "json",
-    "category", "text", "identifier",
+    "category", "text", "identifier", "latitude", "longitude",
 )
+COORDINATES = ("latitude", "longitude")
 
 
 @dataclass

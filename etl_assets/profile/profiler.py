@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from etl_assets.profile.model import ColumnProfile, GrowthFacts, TableProfile
+from etl_assets.profile.model import COORDINATES, ColumnProfile, GrowthFacts, TableProfile
 from etl_assets.profile.semantic import (
     ColumnShape,
     base_logical,
@@ -284,6 +284,10 @@ def _float(scalar: pa.Scalar) -> float | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool) else None
+
+
 def annotate(
     column: ColumnProfile, sample: pa.Array | pa.ChunkedArray, *, row_count: int, is_key: bool
 ) -> ColumnProfile:
@@ -291,6 +295,7 @@ def annotate(
     shape = ColumnShape(
         name=column.name, logical_type=column.logical_type, non_null_count=row_count - column.null_count,
         distinct_count=column.distinct_count, max_length=column.max_length, is_key=is_key,
+        min=_number(column.min), max=_number(column.max),
     )
     column.semantic_type = infer_semantic_type(shape, sample)
     if base_logical(column.logical_type) in TEXTUAL and is_text(sample.type):
@@ -349,7 +354,7 @@ def _unique(names: Sequence[str], columns: Sequence[ColumnProfile], row_count: i
 
 def _unique_pairs(columns: Sequence[ColumnProfile], row_count: int, count: DistinctCounter) -> list[list[str]]:
     eligible = sorted((c for c in columns if c.null_count == 0 and 1 < c.distinct_count < row_count
-                       and c.semantic_type not in ("decimal", "text", "json")),
+                       and c.semantic_type not in ("decimal", "text", "json", *COORDINATES)),
                       key=lambda c: -c.distinct_count)[:4]
     pairs = [[a.name, b.name] for i, a in enumerate(eligible) for b in eligible[i + 1:]
              if a.distinct_count * b.distinct_count >= row_count][:MAX_KEY_PAIRS]

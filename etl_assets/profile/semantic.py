@@ -25,6 +25,12 @@ CATEGORY_MAX_DISTINCT_SHARE = 0.5
 IDENTIFIER_MIN_DISTINCT_SHARE = 0.95
 IDENTIFIER_MAX_LENGTH = 64
 
+COORDINATE_NAMES = {
+    "latitude": (re.compile(r"(^|_)(lat|latitude)($|_)", re.IGNORECASE), 90.0),
+    "longitude": (re.compile(r"(^|_)(lon|lng|long|longitude)($|_)", re.IGNORECASE), 180.0),
+}
+"""Numeric columns named so whose every value lies within +-bound degrees are coordinates: positions to filter on
+or map, not quantities to sum."""
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|[a-z]Id$|_key$|^key$|_code$|^code$|^sku$|uuid|guid)", re.IGNORECASE)
 _IPV4 = r"(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}"
 _IPV6 = r"[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}"
@@ -60,6 +66,9 @@ class ColumnShape:
     distinct_count: int
     max_length: int | None = None
     is_key: bool = False
+    min: float | None = None
+    max: float | None = None
+    """Numeric columns: the smallest and largest value (exact)."""
 
 
 def base_logical(logical_type: str) -> str:
@@ -71,6 +80,8 @@ def infer_semantic_type(shape: ColumnShape, sample: pa.Array | pa.ChunkedArray) 
     logical = base_logical(shape.logical_type)
     if logical in ("int16", "int32", "int64") and _looks_like_identifier(shape):
         return "identifier"
+    if logical in ("float32", "float64", "decimal") and (coordinate := _coordinate(shape)):
+        return coordinate
     if logical in LOGICAL_TO_SEMANTIC:
         return LOGICAL_TO_SEMANTIC[logical]
     if logical == "decimal":
@@ -84,6 +95,13 @@ def infer_semantic_type(shape: ColumnShape, sample: pa.Array | pa.ChunkedArray) 
     if matched:
         return matched
     return _string_kind(shape, values)
+
+
+def _coordinate(shape: ColumnShape) -> str | None:
+    if shape.min is None or shape.max is None:
+        return None
+    return next((kind for kind, (name, bound) in COORDINATE_NAMES.items()
+                 if name.search(shape.name) and -bound <= shape.min <= shape.max <= bound), None)
 
 
 def _looks_like_identifier(shape: ColumnShape) -> bool:

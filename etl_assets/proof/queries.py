@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from etl_assets.profile.model import ColumnProfile, TableProfile
+from etl_assets.profile.model import COORDINATES, ColumnProfile, TableProfile
 from etl_assets.recommend.model import Recommendation
 from etl_assets.recommend.querylog import LoggedQuery
 
@@ -142,7 +142,7 @@ def group_columns(profile: TableProfile, recommendation: Recommendation) -> list
 
 def _measure_sums(profile: TableProfile, recommendation: Recommendation, limit: int) -> list[exp.Expr]:
     """Sums of the measures with the most distinct values (quantities, not codes such as a year or a month);
-    key, sort, low-cardinality and foreign-key columns are never summed."""
+    key, sort, low-cardinality and foreign-key columns and coordinates are never summed."""
     excluded = {*recommendation.primary_key, *recommendation.order_by, *recommendation.low_cardinality,
                 *(name for fk in recommendation.foreign_keys for name in fk.columns)}
     candidates = [c for c in profile.columns if _is_measure(c) and c.name not in excluded]
@@ -152,7 +152,8 @@ def _measure_sums(profile: TableProfile, recommendation: Recommendation, limit: 
 
 def _is_measure(column: ColumnProfile) -> bool:
     numeric = column.logical_type in NUMERIC_TYPES or column.logical_type.startswith("decimal")
-    return numeric and column.semantic_type not in ("identifier", "boolean") and column.distinct_count > 1
+    kept = column.semantic_type not in ("identifier", "boolean", *COORDINATES)
+    return numeric and kept and column.distinct_count > 1
 
 
 def _point_lookup(facts: SampleFacts) -> list[ProofQuery]:

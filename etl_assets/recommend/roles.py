@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from etl_assets.profile.model import ColumnProfile
+from etl_assets.profile.model import COORDINATES, ColumnProfile
 from etl_assets.recommend.facts import SMALL_TABLE_ROWS, Facts
 from etl_assets.recommend.model import ForeignKey, Join, Reason, Recommendation
 from etl_assets.relationships.model import Relationship, Relationships
@@ -33,12 +33,13 @@ _NUMERIC = ("int16", "int32", "int64", "float32", "float64")
 
 
 def measures(facts: Facts) -> list[ColumnProfile]:
-    """Numeric columns that are neither keys, identifiers, codes nor low-cardinality attributes."""
+    """Numeric columns that are neither keys, identifiers, codes, coordinates nor low-cardinality attributes."""
     keyed = set(facts.primary_key)
     return [
         c for c in facts.profile.columns
         if (c.logical_type in _NUMERIC or c.logical_type.startswith("decimal")) and c.name not in keyed
-        and c.name not in facts.unusable and not _ID_LIKE.search(c.name) and c.semantic_type != "identifier"
+        and c.name not in facts.unusable and not _ID_LIKE.search(c.name)
+        and c.semantic_type not in ("identifier", *COORDINATES)
         and c.distinct_count >= MEASURE_MIN_DISTINCT
     ]
 

@@ -52,6 +52,20 @@ def test_logical_types_map_directly(logical: str, expected: str) -> None:
     assert semantic([None], logical=logical, distinct=5) == expected
 
 
+def test_coordinates_need_the_name_and_the_range() -> None:
+    def coordinate(name: str, low: float, high: float) -> str:
+        shape = ColumnShape(name=name, logical_type="float64", non_null_count=2, distinct_count=2, min=low, max=high)
+        return infer_semantic_type(shape, pa.array([low, high]))
+
+    assert coordinate("pickup_latitude", 40.5, 40.9) == "latitude"
+    assert coordinate("lat", -33.9, 51.5) == "latitude"
+    assert coordinate("dropoff_longitude", -74.1, -73.7) == "longitude"
+    assert coordinate("lng", -179.5, 179.9) == "longitude"
+    assert coordinate("lat", 10.0, 120.0) == "decimal"  # beyond 90 degrees: not a latitude
+    assert coordinate("flat_rate", 1.0, 2.0) == "decimal"
+    assert coordinate("fare_amount", 5.0, 80.0) == "decimal"
+
+
 def test_unique_key_like_integers_are_identifiers() -> None:
     assert semantic([1, 2, 3], name="customer_id", logical="int64") == "identifier"
     assert semantic([1, 2, 3], name="amount", logical="int64") == "integer"

@@ -82,6 +82,21 @@ def test_group_by_takes_the_fewest_distinct_low_cardinality_columns_and_stops_be
     assert grouped(postcodes) == "group by postcode1", "2,300 x 3,200 groups would be one group per sampled row"
 
 
+def test_coordinates_are_never_summed_as_measures() -> None:
+    profile = TableProfile("nyc", "trips", ROWS, None, [
+        column("pickup_datetime", ROWS, logical="timestamp", semantic="timestamp"),
+        column("dropoff_longitude", ROWS, distinct=990, logical="float64", semantic="longitude"),
+        column("dropoff_latitude", ROWS, distinct=980, logical="float64", semantic="latitude"),
+        column("fare_amount", ROWS, distinct=400, logical="float64", semantic="decimal"),
+    ], time_columns=["pickup_datetime"])
+    facts = SampleFacts(ROWS, (datetime(2015, 7, 1), datetime(2015, 9, 30)))
+
+    (query,) = derived_queries(profile, Recommendation("nyc", "trips", "clickhouse"), facts)
+
+    assert [s.alias for s in query.tree.expressions] == ["row_count", "sum_0"]
+    assert query.tree.expressions[1].this.this.name == "fare_amount"
+
+
 def test_time_windows_are_the_middle_tenth_in_whole_seconds_or_days() -> None:
     assert window(date(2024, 1, 1), date(2024, 1, 3)) == (date(2024, 1, 1), date(2024, 1, 2))
     low, high = window(datetime(2024, 1, 1), datetime(2024, 1, 1, 0, 0, 10))
