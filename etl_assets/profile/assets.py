@@ -154,6 +154,7 @@ def output_metadata(profile: TableProfile, json_path: Path) -> dict[str, Any]:
         "duplicate_rows": profile.duplicate_rows,
         "candidate_keys": dg.MetadataValue.json(profile.candidate_keys),
         "time_columns": dg.MetadataValue.json(profile.time_columns),
+        "equivalent_columns": dg.MetadataValue.json(profile.equivalent_columns),
         "semantic_types": dg.MetadataValue.json({c.name: c.semantic_type for c in profile.columns}),
         "sampled": profile.sampled,
         "sample_rows": profile.sample_rows if profile.sample_rows is not None else dg.MetadataValue.null(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 SEMANTIC_TYPES = (
@@ -60,6 +61,9 @@ class TableProfile:
     columns: list[ColumnProfile]
     candidate_keys: list[list[str]] = field(default_factory=list)
     time_columns: list[str] = field(default_factory=list)
+    equivalent_columns: list[list[str]] = field(default_factory=list)
+    """Groups of columns that determine each other one to one (a code and its name): a sort key or a GROUP BY takes
+    one of each group."""
     duplicate_rows: int = 0
     sampled: bool = False
     sample_rows: int | None = None
@@ -70,6 +74,11 @@ class TableProfile:
 
     def column(self, name: str) -> ColumnProfile:
         return next(c for c in self.columns if c.name == name)
+
+    def repeats(self, name: str, others: Iterable[str]) -> bool:
+        """Whether column ``name`` is one to one with any of ``others`` (``equivalent_columns``)."""
+        group = next((g for g in self.equivalent_columns if name in g), [name])
+        return any(other != name and other in group for other in others)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

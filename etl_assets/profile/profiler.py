@@ -42,6 +42,9 @@ HISTOGRAM_TYPES = (*NUMERIC, "date", "timestamp", "timestamptz")
 HISTOGRAM_BINS = 20
 
 DistinctCounter = Callable[[Sequence[str]], int]
+MAX_EQUIVALENCE_CHECKS = 20
+"""Distinct counts of column pairs :func:`equivalent_columns` may run per table (only pairs of equal distinct counts
+are candidates, so a table rarely has more)."""
 """Exact number of distinct combinations of the given columns over rows where none of them is NULL."""
 
 
@@ -81,13 +84,15 @@ def profile_arrow(
                                        logical_types.get(data.schema[i].name) or from_arrow(data.schema[i].type)),
         range(data.num_columns),
     )
-    keys = candidate_keys(columns, data.num_rows, primary_key, lambda names: _arrow_distinct(data, names))
+    count = functools.partial(_arrow_distinct, data)
+    keys = candidate_keys(columns, data.num_rows, primary_key, count)
     for i, column in enumerate(columns):
         is_key = [column.name] in keys or list(primary_key) == [column.name]
         annotate(column, sample.column(i), row_count=data.num_rows, is_key=is_key)
     return TableProfile(
         source=source, table=table, row_count=data.num_rows, size_bytes=data.nbytes, columns=columns,
         candidate_keys=keys, time_columns=time_columns(columns),
+        equivalent_columns=equivalent_columns(columns, data.num_rows, count),
         duplicate_rows=_arrow_duplicate_rows(data, columns, keys),
         sampled=sample.num_rows < data.num_rows, sample_rows=sample.num_rows, growth=growth or GrowthFacts(),
         profiled_at=now_iso(),
@@ -343,6 +348,35 @@ def candidate_keys(
     if not keys:
         keys.extend(_unique_pairs(columns, row_count, count_distinct))
     return keys
+
+
+def equivalent_columns(columns: Sequence[ColumnProfile], row_count: int,
+                       count_distinct: DistinctCounter) -> list[list[str]]:
+    """Groups of columns that determine each other one to one (a carrier's name and its code): the same distinct
+    count, without NULLs, and no more distinct pairs than values. Each group starts with its first column in table
+    order; a sort key or a GROUP BY needs only that one. One exact distinct count per pair checked, at most
+    ``MAX_EQUIVALENCE_CHECKS``."""
+    by_count: dict[int, list[ColumnProfile]] = {}
+    for column in columns:
+        if column.null_count == 0 and 1 < column.distinct_count < row_count and \
+                column.logical_type not in ("json", "binary"):
+            by_count.setdefault(column.distinct_count, []).append(column)
+    groups: list[list[str]] = []
+    checks = 0
+    for distinct, candidates in sorted(by_count.items()):
+        while len(candidates) > 1 and checks < MAX_EQUIVALENCE_CHECKS:
+            first, rest = candidates[0], candidates[1:]
+            group, others = [first.name], []
+            for other in rest:
+                checks += 1
+                if checks <= MAX_EQUIVALENCE_CHECKS and count_distinct([first.name, other.name]) == distinct:
+                    group.append(other.name)
+                else:
+                    others.append(other)
+            if len(group) > 1:
+                groups.append(group)
+            candidates = others
+    return groups
 
 
 def _unique(names: Sequence[str], columns: Sequence[ColumnProfile], row_count: int, count: DistinctCounter) -> bool:

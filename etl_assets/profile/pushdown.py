@@ -29,6 +29,7 @@ from etl_assets.profile.profiler import (
     arrow_column_profile,
     histogram_edges,
     candidate_keys,
+    equivalent_columns,
     now_iso,
     quantile_label,
     shown,
@@ -328,7 +329,10 @@ class PushdownProfiler:
         sample = self.query(self.sample_sql(columns, row_count, sample_rows))
         notes = self._add_top_values(columns, profiles, sample, row_count)
         self._add_histograms(columns, profiles, row_count)
-        keys = candidate_keys(profiles, row_count, primary_key, lambda names: self._count(self.distinct_sql(names)))
+        def count(names: Sequence[str]) -> int:
+            return self._count(self.distinct_sql(names))
+
+        keys = candidate_keys(profiles, row_count, primary_key, count)
         for column, profile in zip(columns, profiles):
             is_key = [column.name] in keys or list(primary_key) == [column.name]
             annotate(profile, sample.column(column.name), row_count=row_count, is_key=is_key)
@@ -336,6 +340,7 @@ class PushdownProfiler:
         return TableProfile(
             source=source, table=self.table_name, row_count=row_count, size_bytes=self._size_bytes(),
             columns=profiles, candidate_keys=keys, time_columns=time_columns(profiles),
+            equivalent_columns=equivalent_columns(profiles, row_count, count),
             duplicate_rows=self._duplicate_rows(columns, keys, row_count), sampled=sampled,
             sample_rows=sample.num_rows, growth=growth or GrowthFacts(), profiled_at=now_iso(),
             notes=[f"exact, computed in {self.dialect.name}: counts, nulls, distincts, min/max, mean/std, quantiles, "

@@ -123,7 +123,8 @@ def _group_by(profile: TableProfile, recommendation: Recommendation) -> list[Pro
 
 def group_columns(profile: TableProfile, recommendation: Recommendation) -> list[str]:
     """The recommendation's low-cardinality columns, else the profile's columns with few distinct values, fewest
-    distinct values first, as many (up to ``GROUP_BY_COLUMNS``) as make at most ``GROUP_BY_MAX_DISTINCT`` groups."""
+    distinct values first, as many (up to ``GROUP_BY_COLUMNS``) as make at most ``GROUP_BY_MAX_DISTINCT`` groups;
+    none that repeats another one to one (grouping by a code and its name makes the groups of the code alone)."""
     by_name = {c.name: c for c in profile.columns}
     candidates = [by_name[name] for name in recommendation.low_cardinality if name in by_name]
     if not candidates:
@@ -133,6 +134,8 @@ def group_columns(profile: TableProfile, recommendation: Recommendation) -> list
     chosen: list[str] = []
     groups = 1
     for column in sorted((c for c in candidates if c.distinct_count > 1), key=lambda c: c.distinct_count):
+        if profile.repeats(column.name, chosen):
+            continue
         if len(chosen) == GROUP_BY_COLUMNS or groups * column.distinct_count > GROUP_BY_MAX_DISTINCT:
             break
         chosen.append(column.name)

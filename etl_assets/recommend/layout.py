@@ -148,7 +148,8 @@ def _distinct(facts: Facts, name: str) -> int:
 
 
 def sort_dimensions(facts: Facts, logged_only: bool = False) -> list[ColumnProfile]:
-    """Up to three low-cardinality, non-NULL columns: the ones the log filters on first, then fewest distinct.
+    """Up to three low-cardinality, non-NULL columns: the ones the log filters on first, then fewest distinct; never
+    one that only repeats another one to one (a carrier's name beside its code: it would sort nothing further).
 
     ``logged_only`` (a time series): without a query log, only the balanced codes (:func:`filter_codes`), else the
     columns the log filters on; a time series with neither is sorted by time."""
@@ -160,7 +161,11 @@ def sort_dimensions(facts: Facts, logged_only: bool = False) -> list[ColumnProfi
         and (not logged_only or c.name.lower() in filtered or (facts.usage is None and is_filter_code(c, facts.rows)))
     ]
     candidates.sort(key=lambda c: (filtered.get(c.name.lower(), len(filtered)), c.distinct_count))
-    return candidates[: 3 if filtered else SORT_CODES_MAX]
+    chosen: list[ColumnProfile] = []
+    for column in candidates:
+        if not facts.profile.repeats(column.name, (c.name for c in chosen)):
+            chosen.append(column)
+    return chosen[: 3 if filtered else SORT_CODES_MAX]
 
 
 def is_filter_code(column: ColumnProfile, rows: int) -> bool:

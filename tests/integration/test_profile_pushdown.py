@@ -141,6 +141,20 @@ def test_composite_candidate_key_is_found(warehouse) -> None:
     assert profile.duplicate_rows == 0
 
 
+def test_columns_that_repeat_each_other_are_found_in_the_warehouse(warehouse) -> None:
+    schema = TableSchema(source="air", name="flights", columns=[
+        Column("carrier", "string"), Column("order", "string"), Column("gate", "string"), Column("n", "int64")])
+    codes = ["AA", "UA", "DL", "B6"] * 50
+    data = pa.table({"carrier": codes, "order": [f"{c} Airlines" for c in codes],
+                     "gate": [f"G{(i // 4) % 4}" for i in range(200)], "n": list(range(200))})
+
+    _, profile = profile_of(warehouse, schema, data)
+
+    assert profile.equivalent_columns == [["carrier", "order"]]
+    local = profile_arrow(data, "air", "flights", logical_types={c.name: c.logical_type for c in schema.columns})
+    assert local.equivalent_columns == profile.equivalent_columns
+
+
 BAD = TableSchema(
     source="bad", name="awkward",
     columns=[Column("from", "string"), Column("group by", "int64"), Column("nothing", "float64"),

@@ -74,6 +74,22 @@ def test_sampling_is_seeded_bounded_and_stated() -> None:
     assert any("sample of 1000 rows" in note for note in profile.notes)
 
 
+def test_columns_that_repeat_each_other_one_to_one_are_grouped() -> None:
+    codes = ["AA", "UA", "DL", "B6"] * 25
+    data = pa.table({
+        "carrier": codes,
+        "carrier_name": [{"AA": "American", "UA": "United", "DL": "Delta", "B6": "JetBlue"}[c] for c in codes],
+        "gate": [f"G{(i // 4) % 4}" for i in range(100)],  # four values too, but not one per carrier
+        "carrier_id": [{"AA": 1, "UA": 2, "DL": 3, "B6": 4}[c] for c in codes],
+    })
+
+    profile = profile_arrow(data, "air", "flights")
+
+    assert profile.equivalent_columns == [["carrier", "carrier_name", "carrier_id"]]
+    assert profile.repeats("carrier_id", ["carrier"]) and not profile.repeats("gate", ["carrier"])
+    assert TableProfile.from_dict(profile.to_dict()).equivalent_columns == profile.equivalent_columns
+
+
 def test_empty_table() -> None:
     data = pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())})
 

@@ -82,6 +82,20 @@ def test_group_by_takes_the_fewest_distinct_low_cardinality_columns_and_stops_be
     assert grouped(postcodes) == "group by postcode1", "2,300 x 3,200 groups would be one group per sampled row"
 
 
+def test_group_by_skips_a_column_that_repeats_a_chosen_one() -> None:
+    rows = 100_000
+    profile = TableProfile("air", "ontime", rows, None, [
+        column("Reporting_Airline", rows, distinct=16), column("IATA_CODE_Reporting_Airline", rows, distinct=16),
+        column("Origin", rows, distinct=300),
+    ], equivalent_columns=[["Reporting_Airline", "IATA_CODE_Reporting_Airline"]])
+    layout = Recommendation("air", "ontime", "clickhouse",
+                            low_cardinality=["Reporting_Airline", "IATA_CODE_Reporting_Airline", "Origin"])
+
+    (query,) = [q for q in derived_queries(profile, layout, SampleFacts(rows)) if q.kind == "group_by"]
+
+    assert query.name == "group by Reporting_Airline, Origin"
+
+
 def test_coordinates_are_never_summed_as_measures() -> None:
     profile = TableProfile("nyc", "trips", ROWS, None, [
         column("pickup_datetime", ROWS, logical="timestamp", semantic="timestamp"),

@@ -57,6 +57,19 @@ def test_types_are_chosen_from_the_profile_with_reasons():
     assert "`carrier` ENUM('AA', 'B6', 'DL', 'UA') NOT NULL" in ddl["mysql"].sql()
 
 
+def test_the_sort_key_takes_one_of_two_codes_that_repeat_each_other():
+    """ICAO beside IATA carrier codes, one to one: sorting by the second after the first sorts nothing further."""
+    data = flights()
+    icao = {"AA": "AAL", "UA": "UAL", "DL": "DAL", "B6": "JBU"}
+    data = data.append_column("carrier_icao", pa.array([icao[c] for c in data.column("carrier").to_pylist()]))
+    profile = profile_arrow(data, "air", "flights", primary_key=["id"])
+    assert profile.equivalent_columns == [["carrier", "carrier_icao"]]
+
+    decided = recommend(profile, None, None, RELATIONSHIPS)
+
+    assert decided.order_by == ["carrier", "time_hour", "id"]
+
+
 def test_a_closed_set_needs_rows_to_show_it_closed():
     """Four carriers over 2,000 rows are a closed set (MySQL ENUM, ClickHouse Enum8 off the sort key); the same four
     in 40 rows are just what a small table holds yet."""
