@@ -19,7 +19,7 @@ from sqlglot import exp
 from etl_assets.ddl.build import apply_ddl, build_ddl
 from resources.clickhouse import ClickHouseResource
 from resources.postgres import PostgresResource
-from resources.schema import TableSchema, parse_logical
+from resources.schema import Column, TableSchema, parse_logical
 from tests.support.ddl import CASES, NAMESPACE, sample_tables, value
 
 pytestmark = pytest.mark.integration
@@ -66,6 +66,31 @@ def test_postgres_ddl_runs_twice_and_takes_rows(warehouse: PostgresResource, cas
         assert columns == [c.name for c in schema.columns]
         _insert_one_postgres(connection, target, schema)
         assert connection.execute(sql.SQL("SELECT count(*) FROM {}").format(target)).fetchone()[0] == 1
+
+
+def test_postgres_enum_types_run_twice_keep_awkward_labels_and_name_a_value_outside_the_set(
+        warehouse: PostgresResource):
+    from etl_assets.ddl.common import Table
+    from etl_assets.ddl.dialects import postgres
+    from etl_assets.recommend.model import ColumnType, Recommendation
+
+    labels = ("it's", "back\\slash", "plain")
+    schema = TableSchema("s", "kinds", [Column("kind", "string", nullable=False)])
+    layout = Recommendation("s", "kinds", "postgres", column_types=[
+        ColumnType("kind", "string", False, enum_values=labels, reason="a closed set")])
+    table = Table(schema, layout, "enum test", {}, None)
+    script = postgres.build(table).sql()
+    apply_ddl(warehouse, script)
+    apply_ddl(warehouse, script)
+    with warehouse.connect() as connection:
+        stored = [row[0] for row in connection.execute(
+            "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'kinds_kind' "
+            "ORDER BY e.enumsortorder").fetchall()]
+        assert stored == sorted(labels)
+        target = sql.Identifier("enum test", "kinds")
+        connection.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(target), ("it's",))
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="new kind"):
+            connection.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(target), ("new kind",))
 
 
 def _insert_one_postgres(connection: psycopg.Connection, target: sql.Identifier, schema: TableSchema) -> None:

@@ -4,6 +4,7 @@ changed content; with the issue's bad input."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pyarrow as pa
 import pytest
@@ -81,6 +82,34 @@ def test_a_closed_set_needs_rows_to_show_it_closed():
 
     assert carrier(2_000).enum_values == ("AA", "B6", "DL", "UA")
     assert carrier(4 * ENUM_MIN_ROWS_PER_VALUE - 1).enum_values == ()
+
+
+def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
+    """Not for a column of a foreign key (it keeps the type of the key it references) nor of the primary key."""
+    profile = profile_arrow(flights(), "air", "flights", primary_key=["id"])
+    decided = recommend(profile, None, None, RELATIONSHIPS)
+    schema = profile_schema(profile)
+
+    def postgres(layout: Recommendation) -> str:
+        return build_ddl(schema, layout, "postgres", namespace="ns", profile=profile).sql()
+
+    unrelated = replace(decided, foreign_keys=[])
+    assert ("DO 'BEGIN CREATE TYPE \"ns\".\"flights_carrier\" AS ENUM (''AA'', ''B6'', ''DL'', ''UA''); EXCEPTION "
+            "WHEN duplicate_object THEN NULL; END'") in postgres(unrelated)
+    assert '"carrier" "ns"."flights_carrier" NOT NULL' in postgres(unrelated)
+    assert [fk.columns for fk in decided.foreign_keys] == [("carrier",)] and "CREATE TYPE" not in postgres(decided)
+    assert "CREATE TYPE" not in postgres(replace(unrelated, primary_key=["carrier", "id"]))
+
+
+def test_a_long_enum_type_name_is_shortened_with_a_digest():
+    from etl_assets.ddl.common import Table
+    from etl_assets.ddl.dialects.postgres import MAX_IDENTIFIER_BYTES, enum_ref
+
+    table = Table(TableSchema("s", "t" * 40, [Column("ü" * 20, "string")]), Recommendation("s", "t" * 40, "postgres"),
+                  "ns", {}, None)
+    name = enum_ref(table, "ü" * 20).name
+    assert len(name.encode()) <= MAX_IDENTIFIER_BYTES and name.startswith("t" * 40 + "_")
+    assert name != enum_ref(table, "ü" * 19 + "x").name
 
 
 def profile_schema(profile) -> TableSchema:

@@ -7,6 +7,8 @@ narrowed to PostgreSQL's NUMERIC limits first.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from datetime import date
 
 from sqlglot import exp
@@ -34,7 +36,7 @@ from etl_assets.profile.model import ColumnProfile
 from etl_assets.recommend.facts import parse_instant
 from etl_assets.recommend.model import Index
 from resources.postgres.types import POSTGRES_TYPES_MAPPER
-from resources.schema import LogicalType
+from resources.schema import Column, LogicalType, parse_logical
 
 NAME = "postgres"
 METHODS = ("btree", "brin", "gin", "gin_trgm")
@@ -45,6 +47,7 @@ TIME_ROLES = ("fact", "event_log")
 """Roles time-partitioned (with BRIN on the time column) in PostgreSQL whatever the recommended store."""
 HASH_PARTITIONS = 8
 """Hash partitions when the recommendation does not say how many."""
+MAX_IDENTIFIER_BYTES = 63
 
 
 class PostgresTypes:
@@ -82,11 +85,22 @@ def build(table: Table) -> Ddl:
     if partition and key and partition.column not in key:
         key.append(partition.column)
         notes.append(f"primary key extended with {partition.column}: PostgreSQL needs the partition column in it")
-    body = column_defs(table, MAPPER, notes, default_hints(table, set(key)))
+    hints = default_hints(table, set(key))
+    body = column_defs(table, MAPPER, notes, hints)
+    enums = _enums(table, hints, {*key, *(partition.column for _ in [partition] if partition)})
+    for definition in body:
+        if definition.name in enums:
+            definition.set("kind", exp.DataType.build(enum_ref(table, definition.name).sql(NAME), dialect=NAME,
+                                                      udt=True))
     if key:
         body.append(primary_key(key))
     properties = [_partition_property(partition)] if partition else []
     statements: list[exp.Expr] = [create_schema(table.namespace)]
+    statements.extend(_create_enum(enum_ref(table, column), values) for column, values in enums.items())
+    if enums:
+        notes.append(f"ENUM types for {', '.join(enums)}: closed sets (every value seen, each in many rows, no key), "
+                     "4 bytes a row, grouped and sorted without collation; an insert with a value not in the set "
+                     "fails naming it until ALTER TYPE ... ADD VALUE adds it")
     if any(i.method == "gin_trgm" for i in indexes):
         statements.append(exp.Command(this="CREATE", expression="EXTENSION IF NOT EXISTS pg_trgm"))
     statements.append(create_table(table_ref(table.namespace, table.name), body, properties))
@@ -95,6 +109,34 @@ def build(table: Table) -> Ddl:
     statements.extend(_index(table, index) for index in indexes)
     notes.extend(foreign_key_notes(table, NAME))
     return Ddl(NAME, statements, notes)
+
+
+def _enums(table: Table, hints: Callable[[Column], TypeHints], keys: set[str]) -> dict[str, tuple[str, ...]]:
+    """The closed sets among the string columns off the keys and foreign keys (a referencing column keeps the type
+    of the key it references)."""
+    referencing = {name for fk in table.recommendation.foreign_keys for name in fk.columns}
+    return {column.name: tuple(sorted(chosen.enum_values)) for column in table.schema.columns
+            if (chosen := hints(column)).enum_values and not chosen.key and column.name not in keys | referencing
+            and parse_logical(table.logical(column.name)).name == "string"}
+
+
+def enum_ref(table: Table, column: str) -> exp.Table:
+    """The column's ENUM type, ``<table>_<column>`` in the table's schema, shortened with a digest to PostgreSQL's
+    63-byte identifiers (a longer name would be truncated silently, and two could meet)."""
+    name = f"{table.name}_{column}"
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+        name = name.encode()[:MAX_IDENTIFIER_BYTES - 9].decode(errors="ignore") + "_" + digest
+    return table_ref(table.namespace, name)
+
+
+def _create_enum(type_ref: exp.Table, values: tuple[str, ...]) -> exp.Command:
+    """``CREATE TYPE ... AS ENUM`` (a sqlglot tree) inside a DO block that lets an existing type stand: PostgreSQL
+    has no ``CREATE TYPE IF NOT EXISTS``, and the script must run twice. The block is one string literal."""
+    create = exp.Create(this=type_ref, kind="TYPE", expression=exp.DataType(
+        this=exp.DataType.Type.ENUM, expressions=[exp.Literal.string(value) for value in values]))
+    block = " ".join(("BEGIN", create.sql(NAME) + ";", "EXCEPTION WHEN duplicate_object THEN NULL;", "END"))
+    return exp.Command(this="DO", expression=exp.Literal.string(block).sql(NAME))
 
 
 def _partition_property(partition: Partition) -> exp.PartitionedByProperty:
