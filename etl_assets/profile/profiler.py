@@ -42,10 +42,12 @@ HISTOGRAM_TYPES = (*NUMERIC, "date", "timestamp", "timestamptz")
 HISTOGRAM_BINS = 20
 
 DistinctCounter = Callable[[Sequence[str]], int]
+"""Exact number of distinct combinations of the given columns over rows where none of them is NULL."""
 MAX_EQUIVALENCE_CHECKS = 20
 """Distinct counts of column pairs :func:`equivalent_columns` may run per table (only pairs of equal distinct counts
-are candidates, so a table rarely has more)."""
-"""Exact number of distinct combinations of the given columns over rows where none of them is NULL."""
+are candidates, so a table rarely has more)..."""
+EQUIVALENCE_MAX_DISTINCT = 10_000
+"""... among columns with at most this many values: the codes and names a sort key or a GROUP BY would take."""
 
 
 def quantile_label(q: float) -> str:
@@ -353,13 +355,12 @@ def candidate_keys(
 def equivalent_columns(columns: Sequence[ColumnProfile], row_count: int,
                        count_distinct: DistinctCounter) -> list[list[str]]:
     """Groups of columns that determine each other one to one (a carrier's name and its code): the same distinct
-    count, without NULLs, and no more distinct pairs than values. Each group starts with its first column in table
-    order; a sort key or a GROUP BY needs only that one. One exact distinct count per pair checked, at most
-    ``MAX_EQUIVALENCE_CHECKS``."""
+    count, without NULLs, and no more distinct pairs than values, in table order; a sort key or a GROUP BY needs
+    only one of a group. One exact distinct count per pair checked, at most ``MAX_EQUIVALENCE_CHECKS``."""
     by_count: dict[int, list[ColumnProfile]] = {}
     for column in columns:
-        if column.null_count == 0 and 1 < column.distinct_count < row_count and \
-                column.logical_type not in ("json", "binary"):
+        if column.null_count == 0 and 1 < column.distinct_count < min(row_count, EQUIVALENCE_MAX_DISTINCT + 1) \
+                and column.logical_type not in ("json", "binary"):
             by_count.setdefault(column.distinct_count, []).append(column)
     groups: list[list[str]] = []
     checks = 0

@@ -87,7 +87,7 @@ def build(table: Table) -> Ddl:
         notes.append(f"primary key extended with {partition.column}: PostgreSQL needs the partition column in it")
     hints = default_hints(table, set(key))
     body = column_defs(table, MAPPER, notes, hints)
-    enums = _enums(table, hints, {*key, *(partition.column for _ in [partition] if partition)})
+    enums = _enums(table, hints, {*key, *([partition.column] if partition else [])})
     for definition in body:
         if definition.name in enums:
             definition.set("kind", exp.DataType.build(enum_ref(table, definition.name).sql(NAME), dialect=NAME,
@@ -114,9 +114,9 @@ def build(table: Table) -> Ddl:
 def _enums(table: Table, hints: Callable[[Column], TypeHints], keys: set[str]) -> dict[str, tuple[str, ...]]:
     """The closed sets among the string columns off the keys and foreign keys (a referencing column keeps the type
     of the key it references)."""
-    referencing = {name for fk in table.recommendation.foreign_keys for name in fk.columns}
-    return {column.name: tuple(sorted(chosen.enum_values)) for column in table.schema.columns
-            if (chosen := hints(column)).enum_values and not chosen.key and column.name not in keys | referencing
+    excluded = keys | {name for fk in table.recommendation.foreign_keys for name in fk.columns}
+    return {column.name: tuple(sorted(values)) for column in table.schema.columns
+            if column.name not in excluded and (values := hints(column).enum_values)
             and parse_logical(table.logical(column.name)).name == "string"}
 
 
