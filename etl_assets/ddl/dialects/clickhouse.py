@@ -108,7 +108,7 @@ def _as_enum(logical: LogicalType, hints: TypeHints) -> bool:
 
 def enum_type(values: tuple[str, ...], nullable: bool) -> exp.DataType:
     """``Enum8('a' = 1, 'b' = 2, ...)`` numbered in the values' sorted order, so that ORDER BY the column sorts as
-    the strings do (a comparison with a string that is not a member fails rather than compares)."""
+    the strings do. Of the comparisons with a string outside the set, = and IN match nothing, but != fails."""
     members = [exp.EQ(this=exp.Literal.string(value), expression=exp.Literal.number(number))
                for number, value in enumerate(sorted(values), start=1)]
     return exp.DataType(this=exp.DataType.Type.ENUM8, expressions=members, nullable=nullable)
