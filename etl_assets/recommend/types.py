@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from etl_assets.profile.model import ColumnProfile, TableProfile
+from etl_assets.profile.profiler import MAX_SHOWN_CHARS
 from etl_assets.recommend.facts import is_low_cardinality, parse_instant
 from etl_assets.recommend.model import ColumnType, ForeignKey
 from etl_assets.relationships.model import KeyColumnType
@@ -219,7 +220,8 @@ def with_headroom(chosen: ColumnType, sync_mode: str) -> ColumnType:
 
 def _string_details(column: ColumnProfile, rows: int) -> dict[str, Any]:
     values = tuple(sorted(v for v, _ in column.top_values))
-    closed = column.null_count == 0 and 1 < column.distinct_count <= ENUM_MAX_VALUES and \
+    whole = column.max_length is not None and column.max_length <= MAX_SHOWN_CHARS  # top values not shortened
+    closed = column.null_count == 0 and 1 < column.distinct_count <= ENUM_MAX_VALUES and whole and \
         len(values) >= column.distinct_count and rows >= ENUM_MIN_ROWS_PER_VALUE * column.distinct_count
     return {
         "max_length": column.max_length, "low_cardinality": is_low_cardinality(column, rows),

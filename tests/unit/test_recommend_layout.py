@@ -84,6 +84,18 @@ def test_a_closed_set_needs_rows_to_show_it_closed():
     assert carrier(4 * ENUM_MIN_ROWS_PER_VALUE - 1).enum_values == ()
 
 
+def test_a_closed_set_of_values_too_long_to_show_whole_is_no_enum():
+    """The profile's top values are shortened past MAX_SHOWN_CHARS: an enum of them would reject the real values."""
+    from etl_assets.profile.profiler import MAX_SHOWN_CHARS
+
+    rows = 1_000
+    data = pa.table({"id": list(range(rows)),
+                     "label": [("a" * MAX_SHOWN_CHARS + "x", "b" * MAX_SHOWN_CHARS + "y")[i % 2] for i in range(rows)]})
+    profile = profile_arrow(data, "s", "labels", primary_key=["id"])
+    (label,) = [c for c in recommend(profile, None).column_types if c.name == "label"]
+    assert label.enum_values == ()
+
+
 def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
     """Not for a column of a foreign key (it keeps the type of the key it references) nor of the primary key."""
     profile = profile_arrow(flights(), "air", "flights", primary_key=["id"])
@@ -99,6 +111,10 @@ def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
     assert '"carrier" "ns"."flights_carrier" NOT NULL' in postgres(unrelated)
     assert [fk.columns for fk in decided.foreign_keys] == [("carrier",)] and "CREATE TYPE" not in postgres(decided)
     assert "CREATE TYPE" not in postgres(replace(unrelated, primary_key=["carrier", "id"]))
+    long_labels = replace(unrelated, column_types=[
+        replace(c, enum_values=tuple(v * 40 for v in c.enum_values)) if c.name == "carrier" else c
+        for c in unrelated.column_types])
+    assert "CREATE TYPE" not in postgres(long_labels), "PostgreSQL enum labels are at most 63 bytes"
 
 
 def test_a_long_enum_type_name_is_shortened_with_a_digest():

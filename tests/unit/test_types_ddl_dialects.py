@@ -66,6 +66,7 @@ def test_native_spellings_read_back(dialect, native, logical):
     ("string", "mysql", TypeHints(max_length=40), "VARCHAR(128)"),
     ("string", "mysql", TypeHints(max_length=2, fixed_length=True), "CHAR(2)"),
     ("string", "mysql", TypeHints(enum_values=("a", "b")), "ENUM('a', 'b')"),
+    ("string", "mysql", TypeHints(enum_values=("a", "b" * 256), max_length=256), "TEXT"),
     ("string", "redshift", TypeHints(max_length=2), "VARCHAR(8)"),
     ("int64", "clickhouse", TypeHints(nullable=False, min_value=0, max_value=200), "UInt8"),
     ("int64", "clickhouse", TypeHints(min_value=-5, max_value=70_000), "Nullable(Int32)"),

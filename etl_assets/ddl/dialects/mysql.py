@@ -42,6 +42,8 @@ DECIMAL_LIMITS = (65, 30)
 MAX_CHAR = 255
 MAX_KEY_CHARS = 768
 """InnoDB keys are at most 3072 bytes, i.e. 768 utf8mb4 characters."""
+MAX_ENUM_LABEL = 255
+"""MySQL ENUM members are at most 255 characters."""
 
 
 class MySqlTypes(TableTypes):
@@ -53,7 +55,7 @@ class MySqlTypes(TableTypes):
 
 def _string_type(hints: TypeHints, column: str, notes: list[str]) -> exp.DataType:
     longest = hints.max_length
-    if hints.enum_values and not hints.key:
+    if hints.enum_values and not hints.key and all(len(value) <= MAX_ENUM_LABEL for value in hints.enum_values):
         return exp.DataType(this=exp.DataType.Type.ENUM,
                             expressions=[exp.Literal.string(value) for value in hints.enum_values])
     if hints.fixed_length and longest is not None and 0 < longest <= MAX_CHAR:

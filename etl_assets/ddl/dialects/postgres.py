@@ -48,6 +48,7 @@ TIME_ROLES = ("fact", "event_log")
 HASH_PARTITIONS = 8
 """Hash partitions when the recommendation does not say how many."""
 MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL's longest identifier and enum label (NAMEDATALEN - 1)."""
 
 
 class PostgresTypes:
@@ -113,10 +114,11 @@ def build(table: Table) -> Ddl:
 
 def _enums(table: Table, hints: Callable[[Column], TypeHints], keys: set[str]) -> dict[str, tuple[str, ...]]:
     """The closed sets among the string columns off the keys and foreign keys (a referencing column keeps the type
-    of the key it references)."""
+    of the key it references) whose labels PostgreSQL accepts (at most 63 bytes each)."""
     excluded = keys | {name for fk in table.recommendation.foreign_keys for name in fk.columns}
     return {column.name: tuple(sorted(values)) for column in table.schema.columns
             if column.name not in excluded and (values := hints(column).enum_values)
+            and all(len(value.encode()) <= MAX_IDENTIFIER_BYTES for value in values)
             and parse_logical(table.logical(column.name)).name == "string"}
 
 
