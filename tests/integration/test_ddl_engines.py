@@ -84,8 +84,8 @@ def test_postgres_enum_types_run_twice_keep_awkward_labels_and_name_a_value_outs
     apply_ddl(warehouse, script)
     with warehouse.connect() as connection:
         stored = [row[0] for row in connection.execute(
-            "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'kinds_kind' "
-            "ORDER BY e.enumsortorder").fetchall()]
+            "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = %s "
+            "ORDER BY e.enumsortorder", (postgres.enum_ref(table, "kind").name,)).fetchall()]
         assert stored == sorted(labels)
         target = sql.Identifier("enum test", "kinds")
         connection.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(target), ("it's",))

@@ -98,6 +98,9 @@ def test_a_closed_set_of_values_too_long_to_show_whole_is_no_enum():
 
 def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
     """Not for a column of a foreign key (it keeps the type of the key it references) nor of the primary key."""
+    from etl_assets.ddl.common import Table
+    from etl_assets.ddl.dialects.postgres import enum_ref
+
     profile = profile_arrow(flights(), "air", "flights", primary_key=["id"])
     decided = recommend(profile, None, None, RELATIONSHIPS)
     schema = profile_schema(profile)
@@ -106,9 +109,11 @@ def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
         return build_ddl(schema, layout, "postgres", namespace="ns", profile=profile).sql()
 
     unrelated = replace(decided, foreign_keys=[])
-    assert ("DO 'BEGIN CREATE TYPE \"ns\".\"flights_carrier\" AS ENUM (''AA'', ''B6'', ''DL'', ''UA''); EXCEPTION "
+    name = enum_ref(Table(schema, unrelated, "ns", {}, None), "carrier").name
+    assert name.startswith("flights_carrier_")
+    assert (f"DO 'BEGIN CREATE TYPE \"ns\".\"{name}\" AS ENUM (''AA'', ''B6'', ''DL'', ''UA''); EXCEPTION "
             "WHEN duplicate_object THEN NULL; END'") in postgres(unrelated)
-    assert '"carrier" "ns"."flights_carrier" NOT NULL' in postgres(unrelated)
+    assert f'"carrier" "ns"."{name}" NOT NULL' in postgres(unrelated)
     assert [fk.columns for fk in decided.foreign_keys] == [("carrier",)] and "CREATE TYPE" not in postgres(decided)
     assert "CREATE TYPE" not in postgres(replace(unrelated, primary_key=["carrier", "id"]))
     long_labels = replace(unrelated, column_types=[
@@ -117,15 +122,19 @@ def test_postgres_gets_an_enum_type_for_a_closed_set_off_the_keys():
     assert "CREATE TYPE" not in postgres(long_labels), "PostgreSQL enum labels are at most 63 bytes"
 
 
-def test_a_long_enum_type_name_is_shortened_with_a_digest():
+def test_enum_type_names_are_short_and_never_meet():
     from etl_assets.ddl.common import Table
     from etl_assets.ddl.dialects.postgres import MAX_IDENTIFIER_BYTES, enum_ref
 
-    table = Table(TableSchema("s", "t" * 40, [Column("ü" * 20, "string")]), Recommendation("s", "t" * 40, "postgres"),
-                  "ns", {}, None)
-    name = enum_ref(table, "ü" * 20).name
-    assert len(name.encode()) <= MAX_IDENTIFIER_BYTES and name.startswith("t" * 40 + "_")
-    assert name != enum_ref(table, "ü" * 19 + "x").name
+    def name(table: str, column: str) -> str:
+        return enum_ref(Table(TableSchema("s", table, [Column(column, "string")]), Recommendation("s", table,
+                                                                                            "postgres"),
+                              "ns", {}, None), column).name
+
+    long = name("t" * 40, "ü" * 20)
+    assert len(long.encode()) <= MAX_IDENTIFIER_BYTES and long.startswith("t" * 40 + "_")
+    assert long != name("t" * 40, "ü" * 19 + "x")
+    assert name("order", "status_code") != name("order_status", "code")
 
 
 def profile_schema(profile) -> TableSchema:

@@ -49,6 +49,7 @@ HASH_PARTITIONS = 8
 """Hash partitions when the recommendation does not say how many."""
 MAX_IDENTIFIER_BYTES = 63
 """PostgreSQL's longest identifier and enum label (NAMEDATALEN - 1)."""
+ENUM_DIGEST_CHARS = 6
 
 
 class PostgresTypes:
@@ -123,13 +124,12 @@ def _enums(table: Table, hints: Callable[[Column], TypeHints], keys: set[str]) -
 
 
 def enum_ref(table: Table, column: str) -> exp.Table:
-    """The column's ENUM type, ``<table>_<column>`` in the table's schema, shortened with a digest to PostgreSQL's
-    63-byte identifiers (a longer name would be truncated silently, and two could meet)."""
-    name = f"{table.name}_{column}"
-    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
-        digest = hashlib.sha1(name.encode()).hexdigest()[:8]
-        name = name.encode()[:MAX_IDENTIFIER_BYTES - 9].decode(errors="ignore") + "_" + digest
-    return table_ref(table.namespace, name)
+    """The column's ENUM type in the table's schema: ``<table>_<column>_<digest of both>``. The digest keeps two
+    tables apart whose names would otherwise meet (``order`` + ``status_code``, ``order_status`` + ``code``), and
+    the name is shortened before it to PostgreSQL's 63 bytes (a longer one would be truncated silently)."""
+    digest = hashlib.sha1(f"{table.name}\x00{column}".encode()).hexdigest()[:ENUM_DIGEST_CHARS]
+    prefix = f"{table.name}_{column}".encode()[:MAX_IDENTIFIER_BYTES - ENUM_DIGEST_CHARS - 1].decode(errors="ignore")
+    return table_ref(table.namespace, f"{prefix}_{digest}")
 
 
 def _create_enum(type_ref: exp.Table, values: tuple[str, ...]) -> exp.Command:
