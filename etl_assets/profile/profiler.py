@@ -31,7 +31,9 @@ from etl_assets.profile.semantic import (
 from resources.schema import from_arrow
 
 SAMPLE_ROWS = 10_000
-TOP_VALUES = 10
+TOP_VALUES = 16
+"""Most frequent values kept per column: every value of a set of up to 16 (a status, a property type, an airline)
+is known, which the type advice needs to call the set closed."""
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 MAX_SHOWN_CHARS = 80
 MAX_KEY_PAIRS = 6

@@ -19,16 +19,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from etl_assets.profile.model import ColumnProfile, TableProfile
-from etl_assets.profile.profiler import MAX_SHOWN_CHARS
+from etl_assets.profile.profiler import MAX_SHOWN_CHARS, TOP_VALUES
 from etl_assets.recommend.facts import is_low_cardinality, parse_instant
 from etl_assets.recommend.model import ColumnType, ForeignKey
 from etl_assets.relationships.model import KeyColumnType
 from resources.schema import TableSchema, parse_logical
 
 INTEGER_RANGES = {"int16": (-(2**15), 2**15 - 1), "int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
-ENUM_MAX_VALUES = 16
-"""A string column with at most this many distinct values, all of them known, is a closed set (MySQL ENUM,
-ClickHouse Enum8)..."""
+ENUM_MAX_VALUES = TOP_VALUES
+"""A string column with at most this many distinct values, all of them known (among the profile's top values), is
+a closed set (MySQL ENUM, ClickHouse Enum8, a PostgreSQL ENUM type)..."""
 ENUM_MIN_ROWS_PER_VALUE = 100
 """... when the rows profiled hold at least this many per value: a set seen saturate over many rows, not a few
 values that happen to be all a small table has yet."""
