@@ -292,6 +292,20 @@ def test_clickhouse_indexes_the_key_for_lookups_when_the_sort_key_does_not_lead_
         assert "bloom_filter" not in unindexed.sql()
 
 
+def test_clickhouse_dimension_keeps_lz4_on_columns_a_fact_would_store_with_zstd():
+    """A dimension's rows are read whole (lookups on its key, joins, dictionary loads): no ZSTD on them."""
+    schema, profile, _ = orders_case()
+    fact = Recommendation("shop_db", "orders", "clickhouse", role="fact", order_by=["created_at", "order_id"],
+                          primary_key=["order_id"])
+    dimension = replace(fact, role="dimension", order_by=["order_id"])
+
+    assert "CODEC(ZSTD(1))" in build_ddl(schema, fact, "clickhouse", namespace="ns", profile=profile).sql()
+    ddl = build_ddl(schema, dimension, "clickhouse", namespace="ns", profile=profile)
+    assert "CODEC(ZSTD" not in ddl.sql()
+    assert any(note.startswith("default LZ4 (no CODEC) on the other columns ") and "a dimension's rows are read whole"
+               in note for note in ddl.notes)
+
+
 def test_clickhouse_notes_aggregation_in_order_for_a_sort_key_leading_with_low_cardinality_columns():
     schema, profile, _ = orders_case()
     by_status = Recommendation("shop_db", "orders", "clickhouse", order_by=["status", "created_at"],
