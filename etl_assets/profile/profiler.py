@@ -368,17 +368,16 @@ def equivalent_columns(columns: Sequence[ColumnProfile], row_count: int,
     checks = 0
     for distinct, candidates in sorted(by_count.items()):
         while len(candidates) > 1 and checks < MAX_EQUIVALENCE_CHECKS:
-            first, rest = candidates[0], candidates[1:]
-            group, others = [first.name], []
+            first, *rest = candidates
+            group, candidates = [first.name], []
             for other in rest:
                 checks += 1
                 if checks <= MAX_EQUIVALENCE_CHECKS and count_distinct([first.name, other.name]) == distinct:
                     group.append(other.name)
                 else:
-                    others.append(other)
+                    candidates.append(other)
             if len(group) > 1:
                 groups.append(group)
-            candidates = others
     return groups
 
 

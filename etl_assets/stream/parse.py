@@ -350,22 +350,22 @@ def _to_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     if "\x00" in text:
         raise ValueError("contains a NUL character, which PostgreSQL text cannot hold")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not Unicode text") from None
-    return text
+    return _unicode(text, "is not Unicode text")
 
 
 def _to_json(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False)
     if "\\u0000" in text:
         raise ValueError("contains a NUL character, which PostgreSQL jsonb cannot hold")
+    return _unicode(text, "PostgreSQL jsonb cannot hold")
+
+
+def _unicode(text: str, why: str) -> str:
+    """``text`` when it encodes to UTF-8; a lone surrogate escape decodes from JSON but is no Unicode character."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("contains a lone UTF-16 surrogate (\\ud800-\\udfff), which PostgreSQL jsonb cannot "
-                         "hold") from None
+        raise ValueError(f"contains a lone UTF-16 surrogate (\\ud800-\\udfff), which {why}") from None
     return text
 
 

@@ -306,6 +306,19 @@ def test_clickhouse_dimension_keeps_lz4_on_columns_a_fact_would_store_with_zstd(
                in note for note in ddl.notes)
 
 
+def test_clickhouse_names_its_enum8_columns_in_one_note():
+    from tests.support.ddl import CASES
+
+    (case,) = [c for c in CASES if c[0] == "every type closed sets"]
+    _, schema, profile, layout = case
+    ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile)
+    (note,) = [n for n in ddl.notes if n.startswith("Enum8 on ")]
+    assert note.startswith("Enum8 on c_string, select, Order, ") and "ALTER TABLE ... MODIFY COLUMN" in note
+    create = next(s for s in ddl.statements if isinstance(s, sqlglot.exp.Create) and s.kind == "TABLE")
+    enums = [d.name for d in create.find_all(sqlglot.exp.ColumnDef) if "Enum8(" in d.sql("clickhouse")]
+    assert enums and note.startswith(f"Enum8 on {', '.join(enums)}: ")
+
+
 def test_clickhouse_notes_aggregation_in_order_for_a_sort_key_leading_with_low_cardinality_columns():
     schema, profile, _ = orders_case()
     by_status = Recommendation("shop_db", "orders", "clickhouse", order_by=["status", "created_at"],

@@ -156,7 +156,7 @@ def build(table: Table) -> Ddl:
     codecs = {c.name: codec(table, c.name, access_columns(table, skip_indexes)) for c in table.schema.columns}
     body = _column_defs(table, notes, keys, codecs)
     notes.extend(_codec_notes(table, {name: reason for name, (_, reason) in codecs.items()}))
-    notes.extend(_enum_notes(table, keys))
+    notes.extend(_enum_notes(body))
     body.extend(_skip_index(index) for index in skip_indexes)
     local_name = f"{table.name}_local" if table.cluster else table.name
     statements: list[exp.Expr] = [
@@ -187,8 +187,9 @@ def _sort_key(table: Table) -> list[str]:
     return list(table.recommendation.order_by or table.recommendation.primary_key)
 
 
-def _enum_notes(table: Table, keys: set[str]) -> list[str]:
-    enums = [c.name for c in table.schema.columns if _as_enum(c.type, chosen_hints(table, c, keys))]
+def _enum_notes(columns: list[exp.Expr]) -> list[str]:
+    enums = [c.name for c in columns
+             if isinstance(c, exp.ColumnDef) and c.kind and c.kind.is_type(exp.DataType.Type.ENUM8)]
     if not enums:
         return []
     return [f"Enum8 on {', '.join(enums)}: closed sets (every value seen, each in many rows, no key), one byte a row, "

@@ -14,6 +14,7 @@ from datetime import date
 from sqlglot import exp
 
 from etl_assets.ddl.common import (
+    MAX_IDENTIFIER_BYTES as IDENTIFIER_LIMITS,
     NO_HINTS,
     Ddl,
     Partition,
@@ -47,8 +48,8 @@ TIME_ROLES = ("fact", "event_log")
 """Roles time-partitioned (with BRIN on the time column) in PostgreSQL whatever the recommended store."""
 HASH_PARTITIONS = 8
 """Hash partitions when the recommendation does not say how many."""
-MAX_IDENTIFIER_BYTES = 63
-"""PostgreSQL's longest identifier and enum label (NAMEDATALEN - 1)."""
+MAX_IDENTIFIER_BYTES = IDENTIFIER_LIMITS[NAME]
+"""PostgreSQL's longest identifier, also its longest enum label (NAMEDATALEN - 1)."""
 ENUM_DIGEST_CHARS = 6
 
 
