@@ -17,6 +17,12 @@ engine reports per query (``wall_query_speedup_vs_naive``: of the wall clock aro
 transfer and conversion included); the ``pg_`` figures are PostgreSQL's (wall clock). Targets:
 match_share >= 0.9; >= 2x smaller and >= 2x faster on ClickHouse; never slower on PostgreSQL. PostgreSQL is the one
 named by ``AIETL_BENCH_PG_DSN`` / ``AIETL_TEST_PG_DSN``, else an embedded one started here.
+
+``engine_floor_ms`` is the least a query reading a table costs on the ClickHouse engine, measured in the same run (a
+one-key lookup in a sorted table of ``sample_rows`` rows), and ``query_speedup_ceiling`` the speedup if every
+recommended query cost only that: no layout can beat it. ``--query-log bench/published_queries.sql`` times the
+datasets' published workloads instead of the queries derived from the profile (the recommendations read the log too,
+so their sort keys follow its filters).
 """
 
 from __future__ import annotations
@@ -62,6 +68,8 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
                                                   sample_rows=sample_rows, runs=runs)
         seconds = time.perf_counter() - started
         outcome[engine] = (published, tpch_run, seconds)
+        if engine == "clickhouse":
+            outcome["engine_floor_ms"] = engine_floor_ms(warehouse, sample_rows, runs)
         for name, proof in {**published.proofs, **tpch_run.proofs}.items():
             print(f"{engine:>10} {name:<14} {proof.summary()}", flush=True)
             for query in proof.timed:
@@ -72,6 +80,35 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
                 print(f"{'':>26} wall {query.naive_median_ms:7.2f} / {query.recommended_median_ms:7.2f} ms  "
                       f"{engine_ms}  {query.speedup:5.2f}x ({query.clock})  {query.name}{read}", flush=True)
     return outcome
+
+
+FLOOR_NAMESPACE = "bench_advice_floor"
+
+
+def engine_floor_ms(warehouse: object, rows: int, runs: int) -> float | None:
+    """The least a query reading a table costs on this ClickHouse engine: the median elapsed time it reports for a
+    lookup of one key in a ``rows``-row table sorted by it (one granule read), timed as the proofs time theirs. No
+    layout of any table makes a query that reads it faster than this."""
+    from sqlglot import exp
+
+    from etl_assets.proof.engines import ClickHouseEngine, table_ref
+    from resources.clickhouse import ddl
+
+    engine, key = ClickHouseEngine(warehouse), exp.to_identifier("k", quoted=True)
+    engine.drop_namespace(FLOOR_NAMESPACE)
+    try:
+        engine.run(ddl.create_database(FLOOR_NAMESPACE).sql("clickhouse"))
+        engine.run(ddl.create_table(FLOOR_NAMESPACE, "t", [ddl.column_def("k", exp.DataType.build("UInt32", dialect="clickhouse"))],
+                                    [ddl.engine("MergeTree"), ddl.order_by(["k"])]).sql("clickhouse"))
+        numbers = exp.select(exp.column("number")).from_(exp.func("numbers", exp.Literal.number(rows)))
+        engine.load(exp.insert(numbers, table_ref(FLOOR_NAMESPACE, "t")).sql("clickhouse"))
+        engine.maintain(FLOOR_NAMESPACE, "t")
+        lookup = (exp.select(exp.Count(this=exp.Star())).from_(table_ref(FLOOR_NAMESPACE, "t"))
+                  .where(exp.EQ(this=exp.Column(this=key), expression=exp.Literal.number(rows // 2))))
+        (timed,) = engine.time([lookup.sql("clickhouse")], max(runs, 21))
+    finally:
+        engine.drop_namespace(FLOOR_NAMESPACE)
+    return round(statistics.median(timed.engine_ms), 3) if timed.engine_ms else None
 
 
 CREATED_DATABASES: list[str] = []
@@ -92,16 +129,22 @@ def _drop_databases(admin_dsn: str) -> None:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def proof_figures(proofs: list) -> dict:
+def proof_figures(proofs: list, floor_ms: float | None = None) -> dict:
+    """Sizes and speedups over the measured proofs; with the engine's ``floor_ms``, the speedup ceiling too: the
+    geometric mean of each query's naive engine time over the floor, what the speedup would be if every
+    recommended query cost no more than reading one granule."""
     measured = [p for p in proofs if p.status == "measured"]
     naive = sum(p.naive_bytes or 0 for p in measured)
     recommended = sum(p.recommended_bytes or 0 for p in measured)
     speedups = [q.speedup for p in measured for q in p.queries if q.speedup]
     wall = [q.naive_median_ms / q.recommended_median_ms for p in measured for q in p.timed]
     slower = [name for p in measured for name in p.slower_queries]
+    ceiling = [max(1.0, q.naive_median_engine_ms / floor_ms) for p in measured for q in p.timed
+               if q.clock == "engine"] if floor_ms else []
     return {
         "size_ratio_vs_naive": round(naive / recommended, 3) if recommended else None,
         "query_speedup_vs_naive": _geometric_mean(speedups),
+        **({"engine_floor_ms": floor_ms, "query_speedup_ceiling": _geometric_mean(ceiling)} if ceiling else {}),
         "wall_query_speedup_vs_naive": _geometric_mean(wall),
         "queries": len(speedups), "slower_queries": len(slower),
         "flagged": sorted(f"{p.source}.{p.table}" for p in proofs if p.flagged),
@@ -132,7 +175,8 @@ def summary(outcome: dict, relationship_figures: dict, peak_mb: float, sizes: di
         if engine not in outcome:
             continue
         published, tpch_run, seconds = outcome[engine]
-        measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()])
+        measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()],
+                                 outcome.get("engine_floor_ms") if engine == "clickhouse" else None)
         figures.update({f"{prefix}{key}": value for key, value in measured.items()})
         figures[f"{prefix}platform_s"] = round(seconds, 1)
     by_kind: dict[str, list[int]] = {}
@@ -180,6 +224,10 @@ def main() -> None:
     parser.add_argument("--skip-relationship-scale", action="store_true")
     parser.add_argument("--engine", choices=("clickhouse", "postgres"), action="append",
                         help="measure on this engine only (repeatable; default both)")
+    parser.add_argument("--query-log", type=Path, default=None,
+                        help="a .sql query log the recommendations and proofs read (AIETL_QUERY_LOG), e.g. "
+                             "bench/published_queries.sql, the datasets' published workloads; default: none, the "
+                             "proofs time queries derived from the profile")
     args = parser.parse_args()
     if args.runs is None:
         from etl_assets.proof.measure import DEFAULT_RUNS
@@ -188,6 +236,8 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench_advice_"))
     os.environ["AIETL_HOME"] = str(work / "home")
+    if args.query_log:
+        os.environ["AIETL_QUERY_LOG"] = str(args.query_log.resolve())
     admin_dsn = os.environ.get("AIETL_BENCH_PG_DSN") or os.environ.get("AIETL_TEST_PG_DSN")
     server = None
     if not admin_dsn:
@@ -207,7 +257,8 @@ def main() -> None:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)  # generated files, chdb's data and the embedded server's: ~170 MB
     peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    sizes = {"rows": args.rows, "sample_rows": args.sample_rows, "tpch_scale": args.tpch_scale}
+    sizes = {"rows": args.rows, "sample_rows": args.sample_rows, "tpch_scale": args.tpch_scale,
+             "queries_from": args.query_log.name if args.query_log else "profile"}
     print(json.dumps(summary(outcome, relationships, peak_mb, sizes)))
 
 
