@@ -98,8 +98,9 @@ def engine_floor_ms(warehouse: object, rows: int, runs: int) -> float | None:
     engine.drop_namespace(FLOOR_NAMESPACE)
     try:
         engine.run(ddl.create_database(FLOOR_NAMESPACE).sql("clickhouse"))
-        engine.run(ddl.create_table(FLOOR_NAMESPACE, "t", [ddl.column_def("k", exp.DataType.build("UInt32", dialect="clickhouse"))],
-                                    [ddl.engine("MergeTree"), ddl.order_by(["k"])]).sql("clickhouse"))
+        column = ddl.column_def("k", exp.DataType.build("UInt32", dialect="clickhouse"))
+        engine.run(ddl.create_table(FLOOR_NAMESPACE, "t", [column], [ddl.engine("MergeTree"), ddl.order_by(["k"])])
+                   .sql("clickhouse"))
         numbers = exp.select(exp.column("number")).from_(exp.func("numbers", exp.Literal.number(rows)))
         engine.load(exp.insert(numbers, table_ref(FLOOR_NAMESPACE, "t")).sql("clickhouse"))
         engine.maintain(FLOOR_NAMESPACE, "t")
