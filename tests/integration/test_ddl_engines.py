@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 
 import psycopg
+import pyarrow as pa
 import pytest
 from psycopg import sql
 from sqlglot import exp
@@ -121,3 +122,33 @@ def test_clickhouse_ddl_runs_twice_on_chdb_and_takes_rows(clickhouse: ClickHouse
         client.insert(target.sql("clickhouse"), [list(row.values())], column_names=list(row))
     count = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(target.copy())
     assert engine.query_arrow(count.sql("clickhouse")).column("n").to_pylist() == [1]
+
+
+def test_clickhouse_enum8_behaves_as_its_note_says(clickhouse: ClickHouseResource):
+    """The Enum8 note's claims on chdb: members compare as labels; = and IN with a value outside the set answer no
+    rows; != with one, and an insert of one as the warehouse writes (Arrow), fail naming it."""
+    from etl_assets.ddl.common import Table
+    from etl_assets.ddl.dialects import clickhouse as dialect
+    from etl_assets.recommend.model import ColumnType, Recommendation
+
+    schema = TableSchema("s", "kinds", [Column("kind", "string", nullable=False)])
+    layout = Recommendation("s", "kinds", "clickhouse", column_types=[
+        ColumnType("kind", "string", False, enum_values=("it's", "plain"), reason="a closed set")])
+    ddl = dialect.build(Table(schema, layout, "enum8 test", {}, None))
+    assert any(note.startswith("Enum8 on kind: ") for note in ddl.notes)
+    apply_ddl(clickhouse, ddl.sql())
+    target = exp.table_("kinds", db="enum8 test", quoted=True)
+    with clickhouse.client() as client:
+        client.insert_arrow("kinds", pa.table({"kind": ["it's", "plain"]}), database="enum8 test")
+
+    def count(condition: str) -> int:
+        select = exp.select(exp.Count(this=exp.Star()).as_("n")).from_(target.copy()).where(condition,
+                                                                                          dialect="clickhouse")
+        return clickhouse.query_arrow(select.sql("clickhouse")).column("n").to_pylist()[0]
+
+    assert count("kind = 'it''s'") == 1
+    assert count("kind = 'new kind'") == 0 and count("kind IN ('plain', 'new kind')") == 1
+    with pytest.raises(Exception, match="new kind"):
+        count("kind != 'new kind'")
+    with pytest.raises(Exception, match="new kind"), clickhouse.client() as client:
+        client.insert_arrow("kinds", pa.table({"kind": ["new kind"]}), database="enum8 test")

@@ -314,6 +314,7 @@ def test_clickhouse_names_its_enum8_columns_in_one_note():
     ddl = build_ddl(schema, layout, "clickhouse", namespace="ns", profile=profile)
     (note,) = [n for n in ddl.notes if n.startswith("Enum8 on ")]
     assert note.startswith("Enum8 on c_string, select, Order, ") and "ALTER TABLE ... MODIFY COLUMN" in note
+    assert "x != 'v'" in note
     create = next(s for s in ddl.statements if isinstance(s, sqlglot.exp.Create) and s.kind == "TABLE")
     enums = [d.name for d in create.find_all(sqlglot.exp.ColumnDef) if "Enum8(" in d.sql("clickhouse")]
     assert enums and note.startswith(f"Enum8 on {', '.join(enums)}: ")

@@ -194,7 +194,8 @@ def _enum_notes(columns: list[exp.Expr]) -> list[str]:
         return []
     return [f"Enum8 on {', '.join(enums)}: closed sets (every value seen, each in many rows, no key), one byte a row, "
             "grouped and compared as integers; an insert with a value not in the set fails naming it until ALTER "
-            "TABLE ... MODIFY COLUMN adds it (a change of metadata only)"]
+            "TABLE ... MODIFY COLUMN adds it (a change of metadata only), and so does a filter x != 'v' with such a "
+            "value (Unknown element; = and IN answer no rows)"]
 
 
 def _aggregation_notes(table: Table) -> list[str]:
