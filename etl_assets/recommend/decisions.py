@@ -104,6 +104,7 @@ def recommend(
     choose_partitioning(facts, recommendation)
     choose_order_by(facts, recommendation)
     _choose_low_cardinality(facts, recommendation)
+    _note_aggregated(facts, recommendation)
     choose_indexes(facts, recommendation)
     _choose_distribution(facts, recommendation)
     _choose_cadence(facts, recommendation)
@@ -123,6 +124,18 @@ def _choose_column_types(facts: Facts, table: SourceTable | None, recommendation
     for chosen in recommendation.column_types:
         recommendation.reasons.append(Reason(
             f"{chosen.name}: {chosen.logical}{'' if chosen.nullable else ' NOT NULL'}", chosen.reason))
+
+
+def _note_aggregated(facts: Facts, recommendation: Recommendation) -> None:
+    """The columns the query log aggregates, most aggregated first: column stores keep them fast to decode."""
+    if facts.usage is None:
+        return
+    counts = {c.name: facts.usage.column(c.name).aggregate for c in facts.profile.columns}
+    recommendation.aggregated = sorted((name for name, n in counts.items() if n), key=lambda name: -counts[name])
+    if recommendation.aggregated:
+        recommendation.reasons.append(Reason(
+            f"aggregated by the query log: {', '.join(recommendation.aggregated)}",
+            "; ".join(f"{name}: {facts.usage.column(name).describe()}" for name in recommendation.aggregated)))
 
 
 def _note_unusable_columns(facts: Facts, recommendation: Recommendation) -> None:

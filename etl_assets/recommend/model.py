@@ -89,6 +89,8 @@ class Recommendation:
     primary_key: list[str] = field(default_factory=list)
     indexes: list[Index] = field(default_factory=list)
     low_cardinality: list[str] = field(default_factory=list)
+    aggregated: list[str] = field(default_factory=list)
+    """Columns the query log aggregates (sums, averages), most aggregated first."""
     distribution: str = "auto"
     """How an MPP store spreads rows: all (copy small tables to every node), key, even, auto."""
     distribution_key: list[str] = field(default_factory=list)

@@ -21,7 +21,7 @@ from sqlglot.tokens import TokenType
 
 _USING = "\x00using"
 """Marks a column named in JOIN ... USING (...): it belongs to every joined table."""
-ROLES = ("equality", "range", "like", "join", "group_by", "order_by")
+ROLES = ("equality", "range", "like", "join", "group_by", "order_by", "aggregate")
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 _EQUALITY = (exp.EQ, exp.In, exp.NEQ, exp.Is)
 _LIKE = (exp.Like, exp.ILike)
@@ -54,6 +54,8 @@ class ColumnUsage:
     join: int = 0
     group_by: int = 0
     order_by: int = 0
+    aggregate: int = 0
+    """Inside an aggregate function: sum(x), avg(x), count(DISTINCT x)."""
 
     @property
     def filtered(self) -> int:
@@ -165,6 +167,8 @@ def _column_roles(scope: Scope) -> Iterable[tuple[str, exp.Column]]:
             yield "join", exp.column(name.name, table=_USING)
     yield from (("group_by", column) for column in owned(select.args.get("group")))
     yield from (("order_by", column) for column in owned(select.args.get("order")))
+    aggregated = {(c.table, c.name): c for aggregate in select.find_all(exp.AggFunc) for c in owned(aggregate)}
+    yield from (("aggregate", column) for column in aggregated.values())  # once per query: sum(x), avg(x) count 1
 
 
 def _resolve(

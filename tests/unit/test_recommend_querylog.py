@@ -38,6 +38,11 @@ def usage_of(sql: str, table: str, dialect: str = "postgres", calls: int = 1, kn
     ("SELECT count() FROM events WHERE toDate(ts) = today() AND user_id = 7", "events",
      {"ts": "equality in 1 executions", "user_id": "equality in 1 executions"}),
     ("UPDATE orders SET status = 'x' WHERE order_id = 3", "orders", {"order_id": "equality in 1 executions"}),
+    ("SELECT store_id, sum(amount), round(avg(tip), 2), count(DISTINCT customer_id) FROM orders "
+     "WHERE amount > (SELECT avg(price) FROM items) GROUP BY store_id HAVING max(fee) > 1", "orders",
+     {"store_id": "group by in 1 executions", "amount": "range in 1, aggregate in 1 executions",
+      "tip": "aggregate in 1 executions", "customer_id": "aggregate in 1 executions",
+      "fee": "aggregate in 1 executions"}),
 ])
 def test_column_roles(sql, table, expected):
     assert usage_of(sql, table, "clickhouse" if "today()" in sql else "postgres") == expected

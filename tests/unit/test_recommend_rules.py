@@ -216,3 +216,25 @@ def test_foreign_key_columns_take_the_key_type_unless_their_own_values_do_not_fi
     assert shop.logical == "int64" and shop.nullable and "kept: its values 1..5000000000 fall outside" in shop.reason
     assert (code.max_length, code.fixed_length, code.enum_values) == (3, False, ())
     assert "matches carriers.code" in code.reason
+
+
+def test_columns_the_log_aggregates_are_named_and_clickhouse_keeps_them_fast_to_decode():
+    from etl_assets.ddl.build import build_ddl
+
+    profile = events_profile()
+    schema = TableSchema("app", "events", [Column(c.name, c.logical_type) for c in profile.columns])
+    usage = analyze([LoggedQuery("SELECT kind, sum(amount), avg(amount) FROM events GROUP BY kind", 50)],
+                    dialect="clickhouse").for_table("events")
+    logged, unlogged = recommend(profile, None, usage), recommend(profile, None)
+    assert (logged.aggregated, unlogged.aggregated) == (["amount"], [])
+    reason = next(r for r in logged.reasons if r.claim == "aggregated by the query log: amount")
+    assert reason.fact == "amount: aggregate in 50 executions"
+
+    def amount_sql(recommendation: Recommendation) -> tuple[str, list[str]]:
+        ddl = build_ddl(schema, recommendation, "clickhouse", namespace="ns", profile=profile)
+        return next(line for line in ddl.sql().splitlines() if line.strip().startswith('"amount"')), ddl.notes
+
+    (with_log, notes), (without_log, _) = amount_sql(logged), amount_sql(unlogged)
+    assert "CODEC(ZSTD(1))" in without_log and "CODEC" not in with_log
+    assert "default LZ4 (no CODEC) on amount: the query log aggregates them, and LZ4 decodes several times faster " \
+           "than ZSTD" in notes

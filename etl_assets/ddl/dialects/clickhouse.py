@@ -284,6 +284,8 @@ def codec(table: Table, column: str, access: set[str]) -> tuple[list[exp.Expr], 
         return [exp.var("T64"), exp.var("LZ4")], "narrow integer"
     if column in access:
         return [], "access path"
+    if column in table.recommendation.aggregated:
+        return [], "aggregated"
     if table.recommendation.role in KEY_ROLES:
         return [], "whole rows"
     return [exp.Anonymous(this="ZSTD", expressions=[exp.Literal.number(ZSTD_LEVEL)])], "cold"
@@ -321,6 +323,8 @@ def _codec_notes(table: Table, chosen: dict[str, str]) -> list[str]:
     wording = {
         "access path": "default LZ4 (no CODEC) on the sort, partition, join and index columns {}: every filter, "
                        "group and join decodes them, and LZ4 decodes several times faster than ZSTD",
+        "aggregated": "default LZ4 (no CODEC) on {}: the query log aggregates them, and LZ4 decodes several times "
+                      "faster than ZSTD",
         "sorted time": "CODEC(Delta, LZ4) on {}: it ascends within the sort key, so Delta leaves small differences "
                        "that LZ4 packs and decodes fast",
         "narrow integer": "CODEC(T64, LZ4) on the integers {} (all but a leading sort column): T64 drops the bits "
