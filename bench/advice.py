@@ -67,9 +67,8 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
         tpch_run = published_schemas.run_platform(work / "tpch", "tpch", warehouse, metadata,
                                                   sample_rows=sample_rows, runs=runs)
         seconds = time.perf_counter() - started
-        outcome[engine] = (published, tpch_run, seconds)
-        if engine == "clickhouse":
-            outcome["engine_floor_ms"] = engine_floor_ms(warehouse, sample_rows, runs)
+        floor_ms = engine_floor_ms(warehouse, sample_rows, runs) if engine == "clickhouse" else None
+        outcome[engine] = (published, tpch_run, seconds, floor_ms)
         for name, proof in {**published.proofs, **tpch_run.proofs}.items():
             print(f"{engine:>10} {name:<14} {proof.summary()}", flush=True)
             for query in proof.timed:
@@ -83,6 +82,8 @@ def engines_run(work: Path, admin_dsn: str, rows: int, sample_rows: int, runs: i
 
 
 FLOOR_NAMESPACE = "bench_advice_floor"
+FLOOR_MIN_RUNS = 21
+"""A sub-millisecond median steadies only over more runs than the proofs' queries need."""
 
 
 def engine_floor_ms(warehouse: object, rows: int, runs: int) -> float | None:
@@ -106,7 +107,7 @@ def engine_floor_ms(warehouse: object, rows: int, runs: int) -> float | None:
         engine.maintain(FLOOR_NAMESPACE, "t")
         lookup = (exp.select(exp.Count(this=exp.Star())).from_(table_ref(FLOOR_NAMESPACE, "t"))
                   .where(exp.EQ(this=exp.Column(this=key), expression=exp.Literal.number(rows // 2))))
-        (timed,) = engine.time([lookup.sql("clickhouse")], max(runs, 21))
+        (timed,) = engine.time([lookup.sql("clickhouse")], max(runs, FLOOR_MIN_RUNS))
     finally:
         engine.drop_namespace(FLOOR_NAMESPACE)
     return round(statistics.median(timed.engine_ms), 3) if timed.engine_ms else None
@@ -159,7 +160,7 @@ def _geometric_mean(ratios: list[float]) -> float | None:
 def decisions_of(outcome: dict) -> list:
     from tests.support import published_schemas
 
-    published, tpch_run, _ = outcome.get("clickhouse") or outcome["postgres"]
+    published, tpch_run, *_ = outcome.get("clickhouse") or outcome["postgres"]
     return [*published_schemas.clickhouse_decisions(published.recommendations),
             *published_schemas.tpch_decisions(tpch_run.recommendations, tpch_run.relationships)]
 
@@ -175,9 +176,8 @@ def summary(outcome: dict, relationship_figures: dict, peak_mb: float, sizes: di
     for engine, prefix in (("clickhouse", ""), ("postgres", "pg_")):
         if engine not in outcome:
             continue
-        published, tpch_run, seconds = outcome[engine]
-        measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()],
-                                 outcome.get("engine_floor_ms") if engine == "clickhouse" else None)
+        published, tpch_run, seconds, floor_ms = outcome[engine]
+        measured = proof_figures([*published.proofs.values(), *tpch_run.proofs.values()], floor_ms)
         figures.update({f"{prefix}{key}": value for key, value in measured.items()})
         figures[f"{prefix}platform_s"] = round(seconds, 1)
     by_kind: dict[str, list[int]] = {}

@@ -130,12 +130,13 @@ def _note_aggregated(facts: Facts, recommendation: Recommendation) -> None:
     """The columns the query log aggregates, most aggregated first: column stores keep them fast to decode."""
     if facts.usage is None:
         return
-    counts = {c.name: facts.usage.column(c.name).aggregate for c in facts.profile.columns}
-    recommendation.aggregated = sorted((name for name, n in counts.items() if n), key=lambda name: -counts[name])
+    used = {c.name: facts.usage.column(c.name) for c in facts.profile.columns}
+    recommendation.aggregated = sorted((name for name, u in used.items() if u.aggregate),
+                                       key=lambda name: -used[name].aggregate)
     if recommendation.aggregated:
         recommendation.reasons.append(Reason(
             f"aggregated by the query log: {', '.join(recommendation.aggregated)}",
-            "; ".join(f"{name}: {facts.usage.column(name).describe()}" for name in recommendation.aggregated)))
+            "; ".join(f"{name}: {used[name].describe()}" for name in recommendation.aggregated)))
 
 
 def _note_unusable_columns(facts: Facts, recommendation: Recommendation) -> None:
